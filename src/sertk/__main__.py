@@ -1,0 +1,5 @@
+import sys
+
+from sertk.cli import main
+
+sys.exit(main())
