@@ -15,7 +15,7 @@ from sertk._version import __version__
 from sertk.errors import SertkError
 
 # sub-command modules, in the order `sertk --help` lists them
-COMMANDS = ["info"]
+COMMANDS = ["info", "corpus", "extract"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,6 +43,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"sertk {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # output piped into `head` and the like: stop quietly, as Unix tools do
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":
