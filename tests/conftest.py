@@ -1,0 +1,73 @@
+"""Shared fixtures: seeded synthetic audio (in memory or written to tmp_path) and the real corpora."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+
+def synth(
+    *,
+    duration: float = 1.0,
+    sampling_rate: int = 16000,
+    frequency: float | None = 440.0,
+    amplitude: float = 0.5,
+    channels: int = 1,
+    noise: float = 0.0,
+    seed: int = 0,
+) -> np.ndarray:
+    """A sine (``frequency`` None: none) plus white noise of std ``noise``: float32 ``[samples]``
+    for one channel, else ``[channels, samples]`` (same sine, independent noise per channel)."""
+    t = np.arange(round(duration * sampling_rate)) / sampling_rate
+    tone = amplitude * np.sin(2 * np.pi * frequency * t) if frequency else np.zeros_like(t)
+    noisy = tone + np.random.default_rng(seed).normal(0.0, noise, (channels, len(t)))
+    return (noisy[0] if channels == 1 else noisy).astype(np.float32)
+
+
+@pytest.fixture
+def make_signal():
+    """Factory: ``make_signal(duration=..., sampling_rate=..., frequency=..., ...)`` -> float32."""
+    return synth
+
+
+@pytest.fixture
+def make_wav(tmp_path):
+    """Factory writing audio under tmp_path and returning its path.
+
+    ``make_wav("a.flac", signal=None, sampling_rate=16000, subtype=None, format=None, **synth_kwargs)``:
+    writes ``signal`` (``[samples]`` or ``[channels, samples]``) or a ``synth(...)`` one; the
+    format follows the file extension unless given.
+    """
+
+    def make(
+        name: str = "tone.wav",
+        *,
+        signal: np.ndarray | None = None,
+        sampling_rate: int = 16000,
+        subtype: str | None = None,
+        format: str | None = None,
+        **kwargs,
+    ) -> Path:
+        if signal is None:
+            signal = synth(sampling_rate=sampling_rate, **kwargs)
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = signal.T if signal.ndim == 2 else signal
+        sf.write(path, data, sampling_rate, subtype=subtype, format=format)
+        return path
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def corpora_dir() -> Path:
+    """The real corpora folder (``$SERTK_CORPORA`` or ``../shared/corpora``); skips when absent."""
+    default = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"
+    path = Path(os.environ.get("SERTK_CORPORA", default))
+    if not path.is_dir():
+        pytest.skip(f"real corpora not found at {path}")
+    return path
