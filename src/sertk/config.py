@@ -1,0 +1,403 @@
+"""Typed experiment configuration: frozen dataclasses, one YAML file, ``--set`` overrides.
+
+Defaults live in code; a YAML file states only what differs; ``--set key=value`` overrides use
+dotted paths (``train.lr=1e-4``, ``model.hparams.hidden=128``). Values are parsed with
+``yaml.safe_load`` and checked against the field types; unknown keys and wrong types raise
+:class:`~sertk.errors.ConfigError` naming the key. Nothing in a config is ever evaluated or
+instantiated: names such as ``model.name`` are looked up in explicit registries elsewhere.
+
+Coercions, all lossless: an int where a float is expected becomes a float, and a string such as
+``1e-5`` (which YAML 1.1 reads as a string) is parsed as a float for float fields. Sequences are
+stored as tuples so a config is immutable; ``dump_config`` writes them as YAML lists.
+
+>>> cfg = load_config(None, ["train.lr=1e-4", "model.hparams.hidden=128"])
+>>> cfg.train.lr, cfg.model.hparams["hidden"]
+(0.0001, 128)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from sertk.errors import ConfigError
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """Which corpus and classes: ``corpus`` names an adapter, or ``manifest`` points at a CSV.
+
+    Classes come from ``labels`` (a LabelMap preset name) or, when ``targets`` is set, from an
+    explicit LabelMap: ordered ``targets`` plus ``mapping`` canonical label -> target (targets
+    map to themselves unless stated; unmapped canonical labels are dropped).
+    """
+
+    corpus: str | None = None
+    root: str | None = None
+    manifest: str | None = None
+    labels: str | None = None
+    targets: tuple[str, ...] | None = None
+    mapping: dict[str, str] | None = None
+
+    def __post_init__(self) -> None:
+        if self.labels is not None and self.targets is not None:
+            raise ConfigError("set data.labels (a preset) or data.targets (explicit), not both")
+        if self.mapping is not None and self.targets is None:
+            raise ConfigError("data.mapping needs data.targets, the ordered target labels")
+
+    def label_map(self) -> Any:
+        """The ``sertk.corpora.LabelMap`` this config asks for, or None for the corpus default."""
+        from sertk.corpora import LabelMap
+
+        if self.labels is not None:
+            return LabelMap.preset(self.labels)
+        if self.targets is None:
+            return None
+        return LabelMap(self.targets, {**{t: t for t in self.targets}, **(self.mapping or {})})
+
+
+@dataclasses.dataclass(frozen=True)
+class FoldConfig:
+    """Arguments of ``sertk.folds.make_folds`` (strategies logo, group_kfold, explicit, random).
+
+    ``folds`` lists the test groups of each fold for ``strategy: explicit``; ``valid_speakers``
+    is a count or the names of the training speakers held out for validation.
+    """
+
+    strategy: str = "logo"
+    group: str = "speaker"
+    n_splits: int | None = None
+    folds: tuple[tuple[str, ...], ...] | None = None
+    valid_fraction: float = 0.15
+    valid_speakers: int | tuple[str, ...] | None = None
+    seed: int = 0
+    speaker_dependent: bool = False
+
+    def kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``make_folds(utterances, **kwargs)``."""
+        return {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureConfig:
+    """Feature extractor: ``FEATURES[name](**params)``."""
+
+    name: str = "logmel"
+    params: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class PreprocessConfig:
+    """Mirrors ``sertk.audio.Preprocess`` field for field (same names, types and defaults)."""
+
+    sampling_rate: int = 16000
+    duration: float | None = 3.0
+    crop: Literal["start", "center", "random"] = "start"
+    normalize: Literal["none", "peak", "loudness"] = "none"
+    trim_silence: bool = False
+    denoise: bool = False
+
+    def build(self) -> Any:
+        """The ``sertk.audio.Preprocess`` chain with these fields."""
+        from sertk.audio import Preprocess
+
+        return Preprocess(**dataclasses.asdict(self))
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Model head: ``MODELS[name](input_dim, num_classes, **hparams)``."""
+
+    name: str = "gru_attention"
+    hparams: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation. ``lr``/``batch_size`` default to the reference system (AdamW, 1e-5, 32).
+
+    ``scheduler``: ``none``, ``cosine`` (to ``min_lr`` over all epochs) or ``plateau`` (multiply
+    the rate by ``plateau_factor`` after ``plateau_patience`` epochs without a better validation
+    UA); a linear warm-up over ``warmup_steps`` optimiser steps applies to all three.
+    ``patience`` epochs without a better validation UA stop training (None: never).
+    ``class_weights`` and ``balanced_sampling`` both correct imbalance: choose at most one.
+    """
+
+    lr: float = 1e-5
+    batch_size: int = 32
+    epochs: int = 30
+    weight_decay: float = 0.01
+    optimizer: Literal["adamw"] = "adamw"
+    scheduler: Literal["none", "cosine", "plateau"] = "none"
+    warmup_steps: int = 0
+    min_lr: float = 0.0
+    plateau_factor: float = 0.5
+    plateau_patience: int = 3
+    grad_clip: float | None = 1.0
+    patience: int | None = 10
+    class_weights: bool = False
+    balanced_sampling: bool = False
+    seed: int = 0
+    num_workers: int = 0
+    device: Literal["cpu", "cuda", "auto"] = "cpu"
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.lr > 0, "train.lr must be > 0"),
+            (self.batch_size >= 1, "train.batch_size must be >= 1"),
+            (self.epochs >= 1, "train.epochs must be >= 1"),
+            (self.weight_decay >= 0, "train.weight_decay must be >= 0"),
+            (self.warmup_steps >= 0, "train.warmup_steps must be >= 0"),
+            (0 <= self.min_lr <= self.lr, "train.min_lr must be in [0, train.lr]"),
+            (0 < self.plateau_factor < 1, "train.plateau_factor must be in (0, 1)"),
+            (self.plateau_patience >= 1, "train.plateau_patience must be >= 1"),
+            (self.grad_clip is None or self.grad_clip > 0, "train.grad_clip must be > 0 or null"),
+            (self.patience is None or self.patience >= 1, "train.patience must be >= 1 or null"),
+            (self.num_workers >= 0, "train.num_workers must be >= 0"),
+            (
+                not (self.class_weights and self.balanced_sampling),
+                "train.class_weights and train.balanced_sampling both correct class imbalance; "
+                "enable at most one",
+            ),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+
+
+@dataclasses.dataclass(frozen=True)
+class ExperimentConfig:
+    """A whole experiment; ``final_model`` also trains one model on all data for a bundle."""
+
+    name: str = "experiment"
+    output_dir: str = "runs"
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    folds: FoldConfig = dataclasses.field(default_factory=FoldConfig)
+    features: FeatureConfig = dataclasses.field(default_factory=FeatureConfig)
+    preprocess: PreprocessConfig = dataclasses.field(default_factory=PreprocessConfig)
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+    final_model: bool = False
+
+
+# --- loading -------------------------------------------------------------------------------
+
+
+def load_config(path: str | Path | None, overrides: Sequence[str] = ()) -> ExperimentConfig:
+    """Read one YAML file (None: defaults only), apply ``key=value`` overrides, type-check."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as error:
+            raise ConfigError(
+                f"cannot read config file {path}: {error.strerror or error}"
+            ) from None
+        try:
+            loaded = yaml.safe_load(text)
+        except yaml.YAMLError as error:
+            raise ConfigError(f"{path} is not valid YAML: {error}") from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(
+                f"{path} must hold a mapping of sections; got {type(loaded).__name__}"
+            )
+        data = loaded or {}
+    for override in overrides:
+        _apply_override(data, override)
+    return config_from_dict(data)
+
+
+def config_from_dict(data: Mapping[str, Any]) -> ExperimentConfig:
+    """Build a checked ``ExperimentConfig`` from plain nested dicts (as YAML gives them)."""
+    return _build(ExperimentConfig, data, "")
+
+
+def config_to_dict(cfg: Any) -> dict[str, Any]:
+    """Plain nested dicts and lists (tuples become lists), ready for YAML or JSON."""
+    return _plain(dataclasses.asdict(cfg))
+
+
+def dump_config(cfg: ExperimentConfig) -> str:
+    """The resolved config as YAML; ``load_config`` of this text gives back ``cfg``."""
+    return yaml.safe_dump(config_to_dict(cfg), sort_keys=False, allow_unicode=True)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value
+
+
+def _apply_override(data: dict[str, Any], override: str) -> None:
+    key, sep, text = override.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError(f"override {override!r} must look like key=value, e.g. train.lr=1e-4")
+    parts = key.split(".")
+    _check_path(parts, override)
+    try:
+        value = yaml.safe_load(text) if text.strip() else ""
+    except yaml.YAMLError as error:
+        raise ConfigError(f"--set {override}: value is not valid YAML: {error}") from None
+    node = data
+    for depth, part in enumerate(parts[:-1]):
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            where = ".".join(parts[: depth + 1])
+            raise ConfigError(f"--set {override}: {where} is not a section, cannot set {key}")
+        node = child
+    node[parts[-1]] = value
+
+
+def _check_path(parts: list[str], override: str) -> None:
+    """Reject unknown keys in an override path before touching the data."""
+    cls: Any = ExperimentConfig
+    for depth, part in enumerate(parts):
+        where = ".".join(parts[:depth])
+        if not (dataclasses.is_dataclass(cls) and isinstance(cls, type)):
+            if _is_dict_type(cls):
+                return  # free-form section (hparams, params): any key
+            raise ConfigError(f"--set {override}: {where} is a value, not a section")
+        hints = typing.get_type_hints(cls)
+        if part not in hints:
+            raise ConfigError(f"--set {override}: {_unknown(part, where, list(hints))}")
+        cls = _strip_optional(hints[part])
+
+
+def _unknown(key: str, where: str, valid: list[str]) -> str:
+    place = f"in {where}" if where else "at the top level"
+    close = difflib.get_close_matches(key, valid, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"unknown key {key!r} {place}{hint}; valid keys: {', '.join(valid)}"
+
+
+def _strip_optional(hint: Any) -> Any:
+    args = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+    if _is_union(hint) and len(args) == 1:
+        return args[0]
+    return hint
+
+
+def _is_union(hint: Any) -> bool:
+    return typing.get_origin(hint) in (typing.Union, types.UnionType)
+
+
+def _is_dict_type(hint: Any) -> bool:
+    return hint is dict or typing.get_origin(hint) is dict
+
+
+def _build(cls: type, data: Any, where: str) -> Any:
+    if isinstance(data, cls):
+        return data
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where or 'the config'} must be a mapping; got {data!r}")
+    hints = typing.get_type_hints(cls)
+    for key in data:
+        if key not in hints:
+            raise ConfigError(_unknown(str(key), where, list(hints)))
+    values = {
+        key: _check(hints[key], value, f"{where}.{key}" if where else str(key))
+        for key, value in data.items()
+    }
+    return cls(**values)
+
+
+def _check(hint: Any, value: Any, key: str) -> Any:
+    """Return ``value`` converted to ``hint`` or raise ConfigError naming ``key``."""
+    if dataclasses.is_dataclass(hint) and isinstance(hint, type):
+        return _build(hint, value, key)
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any:
+        return value
+    if _is_union(hint):
+        if value is None and type(None) in args:
+            return None
+        options = [arg for arg in args if arg is not type(None)]
+        if len(options) == 1:  # Optional[X]: X's own, more precise, error
+            return _check(options[0], value, key)
+        for arg in options:
+            try:
+                return _check(arg, value, key)
+            except ConfigError:
+                continue
+        raise _type_error(key, hint, value)
+    if origin is Literal:
+        if value in args and not isinstance(value, bool):
+            return value
+        choices = ", ".join(repr(arg) for arg in args)
+        raise ConfigError(f"{key} must be one of {choices}; got {value!r}")
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise _type_error(key, hint, value)
+        item = args[0] if args else Any
+        items = [_check(item, v, f"{key}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if origin is dict or hint is dict:
+        if not isinstance(value, Mapping):
+            raise _type_error(key, hint, value)
+        key_type, value_type = args if args else (Any, Any)
+        return {
+            _check(key_type, k, f"{key} key {k!r}"): _check(value_type, v, f"{key}.{k}")
+            for k, v in value.items()
+        }
+    return _check_scalar(hint, value, key)
+
+
+def _check_scalar(hint: Any, value: Any, key: str) -> Any:
+    if hint is type(None):
+        if value is None:
+            return None
+    elif hint is bool:
+        if isinstance(value, bool):
+            return value
+    elif hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+    elif hint is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(
+            f"{key} must be a string; got {value!r} ({type(value).__name__}); quote it in YAML "
+            "(unquoted 03, 1e5, yes, null are read as numbers, booleans or null)"
+        )
+    else:
+        raise ConfigError(f"{key}: unsupported field type {hint!r} (a bug in sertk.config)")
+    raise _type_error(key, hint, value)
+
+
+def _type_error(key: str, hint: Any, value: Any) -> ConfigError:
+    return ConfigError(
+        f"{key} must be of type {_type_name(hint)}; got {value!r} ({type(value).__name__})"
+    )
+
+
+def _type_name(hint: Any) -> str:
+    if _is_union(hint):
+        return " or ".join(_type_name(arg) for arg in typing.get_args(hint))
+    if hint is type(None):
+        return "null"
+    if typing.get_origin(hint) is not None:
+        return str(hint).replace("typing.", "")
+    return getattr(hint, "__name__", str(hint))

@@ -1,0 +1,271 @@
+import json
+
+import numpy as np
+import pytest
+import safetensors.torch
+import torch
+from torch import nn
+
+from sertk import __version__
+from sertk.bundle import FORMAT_VERSION, Bundle, load_bundle, save_bundle
+from sertk.errors import BundleError
+
+LABELS = ["neutral", "happy", "angry"]
+LABEL_MAP = {"name": None, "labels": LABELS, "mapping": {label: label for label in LABELS}}
+FEATURES = {"name": "logmel", "n_mels": 8}
+PREPROCESS = {"sampling_rate": 16000, "duration": 2.0, "crop": "center", "normalize": "peak"}
+
+
+class Tiny(nn.Module):
+    """A small model following the sertk model contract, registered under "tiny"."""
+
+    name = "tiny"
+
+    def __init__(self, input_dim, num_classes, *, hidden=4):
+        super().__init__()
+        self.hparams = {"input_dim": input_dim, "num_classes": num_classes, "hidden": hidden}
+        self.body = nn.Linear(input_dim, hidden)
+        self.classifier = nn.Linear(hidden, num_classes)
+
+    def forward(self, features, lengths):
+        pooled = features.sum(dim=1) / lengths[:, None]
+        return self.classifier(torch.tanh(self.body(pooled)))
+
+
+MODELS = {"tiny": Tiny}
+
+
+def save(path, model=None, **options):
+    torch.manual_seed(0)
+    options = {
+        "model": model or Tiny(8, 3),
+        "model_name": "tiny",
+        "labels": LABELS,
+        "label_map": LABEL_MAP,
+        "features": FEATURES,
+        "preprocess": PREPROCESS,
+        **options,
+    }
+    return save_bundle(path, **options)
+
+
+def edit_json(path, change):
+    document = json.loads((path / "bundle.json").read_text())
+    change(document)
+    (path / "bundle.json").write_text(json.dumps(document))
+
+
+def test_round_trip(tmp_path):
+    torch.manual_seed(1)
+    model = Tiny(8, 3)
+    stats = {"mean": np.arange(8, dtype=np.float32), "std": np.full(8, 2.0, np.float32)}
+    path = save(tmp_path / "bundle", model, normalization=stats, training={"ua": np.float64(0.5)})
+    assert sorted(p.name for p in path.iterdir()) == [
+        "bundle.json",
+        "model.safetensors",
+        "normalization.safetensors",
+    ]
+    document = json.loads((path / "bundle.json").read_text())
+    assert document["format_version"] == FORMAT_VERSION and document["sertk_version"] == __version__
+    assert document["kind"] == "torch" and document["created"].endswith("+00:00")
+    assert "mean" not in json.dumps(document["files"])  # statistics live in safetensors
+
+    bundle = load_bundle(path, models=MODELS)
+    assert isinstance(bundle, Bundle)
+    assert bundle.labels == tuple(LABELS) and bundle.label_map == LABEL_MAP
+    assert bundle.features == FEATURES and bundle.preprocess == PREPROCESS
+    assert bundle.hparams == {"input_dim": 8, "num_classes": 3, "hidden": 4}
+    assert bundle.training == {"ua": 0.5} and bundle.extra is None
+    np.testing.assert_array_equal(bundle.normalization["mean"], stats["mean"])
+    rebuilt = bundle.build_model(models=MODELS)
+    assert not rebuilt.training
+    features, lengths = torch.randn(2, 5, 8), torch.tensor([5, 3])
+    torch.testing.assert_close(rebuilt(features, lengths), model.eval()(features, lengths))
+    normalized = bundle.normalize(np.ones((4, 8), np.float32))
+    np.testing.assert_allclose(normalized[0], (1 - np.arange(8)) / 2)
+
+
+def test_real_objects_and_model_registry(tmp_path):
+    models = pytest.importorskip("sertk.models")
+    corpora = pytest.importorskip("sertk.corpora")
+    audio = pytest.importorskip("sertk.audio")
+    label_map = corpora.LabelMap.preset("iemocap4")
+    model = models.MeanPoolClassifier(8, 4, hidden=6)
+    path = save_bundle(
+        tmp_path / "b",
+        model=model,
+        model_name="mean_pool",
+        labels=label_map.labels,
+        label_map=label_map,
+        features=FEATURES,
+        preprocess=audio.Preprocess(duration=1.5),
+    )
+    bundle = load_bundle(path)
+    assert bundle.build_label_map() == label_map
+    assert bundle.build_preprocess() == audio.Preprocess(duration=1.5)
+    assert bundle.normalize(np.zeros((2, 8))).dtype == np.float32  # no statistics: unchanged
+    rebuilt = bundle.build_model()
+    for name, tensor in model.state_dict().items():
+        torch.testing.assert_close(rebuilt.state_dict()[name], tensor)
+
+
+def test_replacing_a_bundle_and_refusing_foreign_directories(tmp_path):
+    path = save(tmp_path / "bundle", training={"run": 1})
+    save(path, training={"run": 2})
+    assert load_bundle(path, models=MODELS).training == {"run": 2}
+    assert [p.name for p in tmp_path.iterdir()] == ["bundle"]  # no temporary leftovers
+    foreign = tmp_path / "results"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("precious")
+    with pytest.raises(BundleError, match="not a bundle; refusing to replace it"):
+        save(foreign)
+    assert (foreign / "notes.txt").read_text() == "precious"
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(BundleError, match="is a file"):
+        save(tmp_path / "file")
+
+
+def test_interrupted_save_keeps_the_previous_bundle(tmp_path, monkeypatch):
+    path = save(tmp_path / "bundle", training={"run": 1})
+    real_save = safetensors.torch.save_file
+
+    def crash(tensors, filename, metadata=None):
+        real_save(tensors, filename, metadata=metadata)
+        with open(filename, "r+b") as handle:  # leave a torn file behind, then die
+            handle.truncate(10)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(safetensors.torch, "save_file", crash)
+    with pytest.raises(KeyboardInterrupt):
+        save(path, training={"run": 2})
+    monkeypatch.undo()
+    assert load_bundle(path, models=MODELS).training == {"run": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["bundle"]
+
+
+def test_failed_rename_restores_the_previous_bundle(tmp_path, monkeypatch):
+    import os
+
+    path = save(tmp_path / "bundle", training={"run": 1})
+    real_rename, calls = os.rename, []
+
+    def flaky(source, target):
+        calls.append(target)
+        if len(calls) == 2:  # moving the new bundle into place fails
+            raise OSError("disk full")
+        return real_rename(source, target)
+
+    monkeypatch.setattr(os, "rename", flaky)
+    with pytest.raises(OSError, match="disk full"):
+        save(path, training={"run": 2})
+    monkeypatch.undo()
+    assert load_bundle(path, models=MODELS).training == {"run": 1}
+
+
+def test_missing_bundle_points_at_an_interrupted_swap(tmp_path):
+    path = save(tmp_path / "bundle")
+    path.rename(tmp_path / ".bundle.0123abcd.old")  # as if killed between the two renames
+    with pytest.raises(BundleError, match=r"previous bundle is at .*\.bundle\.0123abcd\.old"):
+        load_bundle(path, models=MODELS)
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda p: (p / "bundle.json").unlink(), "has no bundle.json"),
+        (lambda p: (p / "bundle.json").write_text("{not json"), "is not valid JSON"),
+        (lambda p: (p / "bundle.json").write_text("[1, 2]"), "must hold a JSON object"),
+        (lambda p: edit_json(p, lambda d: d.pop("labels")), "lacks required keys: labels"),
+        (
+            lambda p: edit_json(p, lambda d: d.update(format_version=FORMAT_VERSION + 1)),
+            "reads formats up to 1: upgrade sertk",
+        ),
+        (
+            lambda p: edit_json(p, lambda d: d.update(format_version="1")),
+            "format_version must be a positive integer",
+        ),
+        (lambda p: edit_json(p, lambda d: d.update(kind="sklearn")), "is a 'sklearn' bundle"),
+        (
+            lambda p: edit_json(p, lambda d: d.update(labels=LABELS[:2])),
+            "label_map labels .* differ from labels",
+        ),
+        (
+            lambda p: edit_json(
+                p, lambda d: (d.update(labels=LABELS[:2]), d["label_map"].update(labels=LABELS[:2]))
+            ),
+            "num_classes=3 but 2 labels",
+        ),
+        (
+            lambda p: edit_json(p, lambda d: d["model"].update(name="gru")),
+            "model 'gru' is not known",
+        ),
+        (
+            lambda p: edit_json(p, lambda d: d["model"]["hparams"].update(hidden=5)),
+            r"shape mismatch \(bundle vs model\): body.weight \(4, 8\) vs \(5, 8\)",
+        ),
+        (
+            lambda p: edit_json(p, lambda d: d["model"]["hparams"].update(depth=2)),
+            "cannot rebuild model 'tiny'",
+        ),
+        (
+            lambda p: edit_json(p, lambda d: d["files"]["weights"].update(name="../x.safetensors")),
+            "must be a file inside the bundle",
+        ),
+        (lambda p: (p / "model.safetensors").unlink(), "lacks model.safetensors"),
+        (
+            lambda p: (p / "model.safetensors").write_bytes(b"garbage"),
+            "does not match its checksum",
+        ),
+    ],
+)
+def test_damaged_bundles_raise_precise_errors(tmp_path, damage, message):
+    path = save(tmp_path / "bundle")
+    damage(path)
+    with pytest.raises(BundleError, match=message):
+        load_bundle(path, models=MODELS)
+
+
+def test_weights_that_do_not_fit_the_model(tmp_path):
+    path = save(tmp_path / "bundle")
+    # a consistent file (checksum removed) with a renamed tensor
+    weights = safetensors.torch.load_file(path / "model.safetensors")
+    weights["head.weight"] = weights.pop("classifier.weight")
+    safetensors.torch.save_file(weights, str(path / "model.safetensors"))
+    edit_json(path, lambda d: d["files"]["weights"].pop("sha256"))
+    with pytest.raises(
+        BundleError, match="missing weights: classifier.weight; unexpected weights: head.weight"
+    ):
+        load_bundle(path, models=MODELS)
+    (path / "model.safetensors").write_bytes(b"\x00" * 16)
+    with pytest.raises(BundleError, match="not a readable safetensors file"):
+        load_bundle(path, models=MODELS)
+
+
+def test_missing_path(tmp_path):
+    with pytest.raises(BundleError, match="does not exist"):
+        load_bundle(tmp_path / "nowhere")
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(BundleError, match="is a file"):
+        load_bundle(tmp_path / "f")
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"labels": ["a", "a", "b"]}, "labels must be unique"),
+        ({"labels": ["x", "y", "z"]}, "pass the LabelMap the model was trained with"),
+        ({"model": Tiny(8, 2)}, "num_classes=2 but 3 labels"),
+        ({"model_name": "other"}, "differs from the model's name 'tiny'"),
+        ({"model": nn.Linear(2, 3)}, "pass hparams="),
+        ({"normalization": {"mean": np.zeros(8)}}, "exactly 'mean' and 'std'"),
+        ({"normalization": {"mean": np.zeros(8), "std": np.zeros(8)}}, "std > 0"),
+        ({"normalization": {"mean": np.zeros(8), "std": np.ones(4)}}, "must match"),
+        ({"training": {"when": object()}}, "must be plain JSON"),
+        ({"training": {"ua": float("nan")}}, "must be plain JSON"),
+    ],
+)
+def test_save_rejects_bad_input(tmp_path, options, message):
+    with pytest.raises(BundleError, match=message):
+        save(tmp_path / "bundle", **options)
+    assert not (tmp_path / "bundle").exists()
+    assert list(tmp_path.iterdir()) == []
