@@ -1,0 +1,29 @@
+"""Classical baselines on utterance-level functionals: SVMs, logistic regression, random forest.
+
+Models are fit with scikit-learn (:func:`fit_classifier`) but kept as plain float64/int64 arrays
+plus JSON meta (:meth:`ClassicalModel.to_arrays`), and evaluated with numpy alone, so a model
+bundle never holds a pickle and inference never imports scikit-learn. The numpy evaluation
+repeats scikit-learn's arithmetic: same predictions, probabilities equal up to rounding.
+
+>>> from sertk.classical import fit_classifier, ClassicalModel
+>>> model = fit_classifier(x, y, kind="logreg", num_classes=4, groups=speakers,
+...                        search={"C": [0.01, 0.1, 1]})  # doctest: +SKIP
+>>> arrays, meta = model.to_arrays()  # doctest: +SKIP
+>>> ClassicalModel.from_arrays(arrays, meta).predict(x)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from sertk.classical.model import KINDS, PROJECTIONS, ClassicalModel
+
+__all__ = ["KINDS", "PROJECTIONS", "ClassicalModel", "fit_classifier"]
+
+
+def __getattr__(name: str) -> Any:
+    # fitting needs scikit-learn; inference does not, so it is imported only when asked for
+    if name == "fit_classifier":
+        return importlib.import_module("sertk.classical.fit").fit_classifier
+    raise AttributeError(f"module 'sertk.classical' has no attribute {name!r}")

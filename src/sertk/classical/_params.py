@@ -1,0 +1,97 @@
+"""Hyper-parameters of the classical classifiers: defaults, checks and search grids."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping
+from typing import Any
+
+from sertk.classical._checks import json_value
+from sertk.classical.model import KINDS, PROJECTIONS
+from sertk.errors import ConfigError
+
+# Pipeline options shared by every kind.
+COMMON = {"projection": "none", "n_components": None, "class_weight": None}
+# Classifier defaults; each key is the scikit-learn argument of the same name.
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "linear_svm": {"C": 1.0, "max_iter": 10000, "tol": 1e-4},  # LinearSVC
+    "svm": {"C": 1.0, "gamma": "scale", "tol": 1e-3},  # SVC(kernel="rbf")
+    "logreg": {"C": 1.0, "max_iter": 1000, "tol": 1e-4},  # LogisticRegression (multinomial)
+    "random_forest": {
+        "n_estimators": 300,
+        "max_depth": None,
+        "min_samples_split": 2,
+        "min_samples_leaf": 1,
+        "max_features": "sqrt",
+        "criterion": "gini",
+        "bootstrap": True,
+    },
+}
+
+
+def check_kind(kind: Any) -> str:
+    if kind not in KINDS:
+        raise ConfigError(f"unknown classical kind {kind!r}; choose one of {', '.join(KINDS)}")
+    return kind
+
+
+def resolve_params(kind: str, params: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Defaults of ``kind`` updated with ``params``; ConfigError for unknown keys."""
+    if params is not None and not isinstance(params, Mapping):
+        raise ConfigError(f"params must be a mapping of name -> value, got {type(params).__name__}")
+    resolved = {**COMMON, **DEFAULTS[kind]}
+    for key, value in (params or {}).items():
+        _check_key(kind, key, "params")
+        resolved[key] = json_value(value, f"params[{key!r}]")
+    check_pipeline_options(resolved)
+    return resolved
+
+
+def expand_search(kind: str, search: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    """The grid ``{name: [values]}`` as candidate dicts, in ``itertools.product`` order."""
+    if search is None:
+        return []
+    if not isinstance(search, Mapping) or not search:
+        raise ConfigError("search must be a non-empty mapping of name -> list of values")
+    names, values = [], []
+    for key, options in search.items():
+        _check_key(kind, key, "search")
+        if isinstance(options, str | bytes) or not hasattr(options, "__iter__"):
+            raise ConfigError(f"search[{key!r}] must be a list of values, got {options!r}")
+        options = [json_value(value, f"search[{key!r}]") for value in options]
+        if not options:
+            raise ConfigError(f"search[{key!r}] is empty; give at least one value")
+        names.append(key)
+        values.append(options)
+    return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*values)]
+
+
+def check_pipeline_options(params: Mapping[str, Any]) -> None:
+    """ConfigError for a bad ``projection``, ``n_components`` or ``class_weight``."""
+    projection, components = params["projection"], params["n_components"]
+    if projection not in PROJECTIONS:
+        raise ConfigError(
+            f"params['projection'] must be one of {', '.join(PROJECTIONS)}, got {projection!r}"
+        )
+    if components is not None:
+        if projection == "none":
+            raise ConfigError("params['n_components'] needs projection 'pca' or 'lda'")
+        whole = isinstance(components, int) and not isinstance(components, bool) and components >= 1
+        fraction = isinstance(components, float) and 0 < components < 1 and projection == "pca"
+        if not (whole or fraction):
+            raise ConfigError(
+                "params['n_components'] must be a positive integer (or, for pca, a fraction of "
+                f"variance in (0, 1)); got {components!r}"
+            )
+    if params["class_weight"] not in (None, "balanced"):
+        raise ConfigError(
+            f"params['class_weight'] must be null or 'balanced', got {params['class_weight']!r}"
+        )
+
+
+def _check_key(kind: str, key: Any, where: str) -> None:
+    allowed = [*COMMON, *DEFAULTS[kind]]
+    if key not in allowed:
+        raise ConfigError(
+            f"{where}: unknown parameter {key!r} for {kind}; allowed: {', '.join(allowed)}"
+        )

@@ -1,0 +1,290 @@
+"""Classical baselines: sklearn fitting, pure-numpy inference, inner speaker CV, bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from sertk.classical import KINDS, ClassicalModel, fit_classifier
+from sertk.errors import BundleError, ConfigError, FeatureError, FoldError
+
+FAST = {"random_forest": {"n_estimators": 25}}  # small forests keep the suite quick
+
+
+def blobs(*, classes=3, per_class=40, dim=6, speakers=6, seed=0, spread=1.0):
+    """Gaussian blobs far apart (separable), on a non-zero mean and scale, with speaker ids."""
+    rng = np.random.default_rng(seed)
+    centers = np.random.default_rng(99).normal(0, 4, (classes, dim))
+    x = np.concatenate([c + rng.normal(0, spread, (per_class, dim)) for c in centers])
+    y = np.repeat(np.arange(classes), per_class)
+    speaker = np.array([f"spk{i % speakers}" for i in range(y.size)])
+    return x * 3.0 + 50.0, y, speaker
+
+
+def sklearn_side(model):
+    """The fitted sklearn object whose decision values the numpy model repeats."""
+    estimator = model.estimator
+    if hasattr(estimator, "calibrated_classifiers_"):
+        return estimator.calibrated_classifiers_[0].estimator
+    return estimator
+
+
+@pytest.mark.parametrize("classes", [2, 4])
+@pytest.mark.parametrize("kind", KINDS)
+def test_each_kind_learns_and_numpy_reproduces_sklearn(kind, classes):
+    x, y, speaker = blobs(classes=classes)
+    x_test, y_test, _ = blobs(classes=classes, seed=1, spread=1.5)
+    model = fit_classifier(
+        x, y, kind=kind, num_classes=classes, groups=speaker, params=FAST.get(kind)
+    )
+    restored = ClassicalModel.from_arrays(*model.to_arrays())
+    assert restored.estimator is None
+    assert np.mean(restored.predict(x_test) == y_test) > 0.9
+
+    expected_proba = model.estimator.predict_proba(x_test)
+    proba = restored.predict_proba(x_test)
+    assert proba.shape == (len(x_test), classes)
+    np.testing.assert_allclose(proba, expected_proba, rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(restored.predict(x_test), model.estimator.predict(x_test))
+    np.testing.assert_array_equal(restored.predict(x_test), np.argmax(proba, axis=1))
+    if kind != "random_forest":
+        np.testing.assert_allclose(
+            restored.decision_function(x_test),
+            sklearn_side(model).decision_function(x_test),
+            rtol=1e-12,
+            atol=1e-12,
+        )
+
+
+@pytest.mark.parametrize(
+    ("kind", "params"),
+    [
+        ("logreg", {"projection": "pca", "n_components": 3}),
+        ("svm", {"projection": "lda", "class_weight": "balanced"}),
+        ("random_forest", {"projection": "pca", "n_components": 0.9, "n_estimators": 10}),
+        ("linear_svm", {"projection": "lda", "n_components": 1}),
+    ],
+)
+def test_projections_and_class_weights_round_trip(kind, params):
+    x, y, speaker = blobs(classes=3, dim=8)
+    x_test, _, _ = blobs(classes=3, dim=8, seed=2, spread=2.0)
+    model = fit_classifier(x, y, kind=kind, num_classes=3, groups=speaker, params=params)
+    restored = ClassicalModel.from_arrays(*model.to_arrays())
+    assert restored.meta["projection"] == params["projection"]
+    np.testing.assert_allclose(
+        restored.predict_proba(x_test), model.estimator.predict_proba(x_test), atol=1e-12
+    )
+    np.testing.assert_array_equal(restored.predict(x_test), model.estimator.predict(x_test))
+
+
+def test_arrays_are_plain_and_meta_is_json(tmp_path):
+    safetensors_numpy = pytest.importorskip("safetensors.numpy")
+    x, y, speaker = blobs()
+    x_test, _, _ = blobs(seed=3)
+    for kind in KINDS:
+        model = fit_classifier(
+            x, y, kind=kind, num_classes=3, groups=speaker, params=FAST.get(kind)
+        )
+        arrays, meta = model.to_arrays()
+        assert all(a.dtype in (np.float64, np.int64) for a in arrays.values())
+        # the way a bundle stores them: safetensors for arrays, JSON text for meta
+        path = tmp_path / f"{kind}.safetensors"
+        safetensors_numpy.save_file(arrays, str(path))
+        text = json.dumps(meta, allow_nan=False)
+        loaded = ClassicalModel.from_arrays(
+            safetensors_numpy.load_file(str(path)), json.loads(text)
+        )
+        np.testing.assert_array_equal(loaded.predict_proba(x_test), model.predict_proba(x_test))
+
+
+def test_inference_needs_neither_sklearn_nor_torch(tmp_path):
+    x, y, speaker = blobs()
+    model = fit_classifier(x, y, kind="svm", num_classes=3, groups=speaker)
+    arrays, meta = model.to_arrays()
+    np.savez(tmp_path / "arrays.npz", **arrays)
+    (tmp_path / "meta.json").write_text(json.dumps(meta))
+    np.save(tmp_path / "x.npy", x[:5])
+    expected = model.predict_proba(x[:5])
+    script = f"""
+import json, sys
+import numpy as np
+sys.modules["sklearn"] = None  # any import of scikit-learn now fails
+from sertk.classical import ClassicalModel
+arrays = dict(np.load({str(tmp_path / "arrays.npz")!r}))
+meta = json.loads(open({str(tmp_path / "meta.json")!r}).read())
+proba = ClassicalModel.from_arrays(arrays, meta).predict_proba(np.load({str(tmp_path / "x.npy")!r}))
+assert "torch" not in sys.modules
+np.save({str(tmp_path / "out.npy")!r}, proba)
+"""
+    subprocess.run([sys.executable, "-c", script], check=True)
+    np.testing.assert_array_equal(np.load(tmp_path / "out.npy"), expected)
+
+
+def test_standardisation_is_fitted_on_training_rows_only():
+    x, y, speaker = blobs()
+    model = fit_classifier(x, y, kind="logreg", num_classes=3, groups=speaker)
+    mean, scale = model.arrays["scaler_mean"].copy(), model.arrays["scaler_scale"].copy()
+    np.testing.assert_allclose(mean, x.mean(axis=0))
+    np.testing.assert_allclose(scale, x.std(axis=0))
+    shifted = x + 100.0  # test data with a very different mean
+    model.predict(shifted)
+    np.testing.assert_array_equal(model.arrays["scaler_mean"], mean)
+    np.testing.assert_allclose(model.transform(shifted), (shifted - mean) / scale)
+
+
+def imbalanced(seed=1):
+    """90 % class 0; class 1 is separable but only a strong enough C finds it."""
+    rng = np.random.default_rng(seed)
+    x = np.concatenate([rng.normal(0, 1, (180, 5)), rng.normal(0, 1, (20, 5)) + 3])
+    y = np.r_[np.zeros(180, int), np.ones(20, int)]
+    return x, y, rng.integers(0, 6, 200)
+
+
+@pytest.mark.parametrize("kind", ["logreg", "svm"])
+def test_inner_cv_picks_a_sensible_c(kind):
+    x, y, speaker = imbalanced()
+    grid = [1e-6, 1e-4, 1.0]
+    model = fit_classifier(x, y, kind=kind, num_classes=2, groups=speaker, search={"C": grid})
+    assert model.params["C"] == 1.0
+    search = model.search
+    assert search["scoring"] == "ua" and search["best"] == {"C": 1.0}
+    scores = {c["params"]["C"]: c["mean_ua"] for c in search["candidates"]}
+    assert set(scores) == set(grid)
+    assert scores[1.0] > 0.95 > 0.8 > scores[1e-6]  # tiny C predicts the majority class
+    assert all(len(c["fold_ua"]) == len(search["splits"]) for c in search["candidates"])
+    assert search["best_ua"] == scores[1.0]
+
+
+@pytest.mark.parametrize(("speakers", "splits"), [(4, 4), (9, 5)])
+def test_inner_splits_keep_speakers_apart(speakers, splits):
+    x, y, speaker = blobs(per_class=36, speakers=speakers)
+    model = fit_classifier(
+        x, y, kind="linear_svm", num_classes=3, groups=speaker, search={"C": [0.1, 1.0]}
+    )
+    record = model.search["splits"]
+    assert len(record) == splits  # leave-one-speaker-out up to inner_folds speakers
+    everyone = set(np.unique(speaker).tolist())
+    validated = []
+    for split in record:
+        train, valid = set(split["train_groups"]), set(split["valid_groups"])
+        assert not train & valid
+        assert train | valid == everyone
+        validated += split["valid_groups"]
+    assert sorted(validated) == sorted(everyone)  # each speaker validated exactly once
+    assert model.meta["calibration"]["cv"] == "speakers"
+    assert model.meta["calibration"]["splits"] == record
+
+
+def test_svm_calibration_without_speakers_uses_stratified_folds():
+    x, y, _ = blobs()
+    model = fit_classifier(x, y, kind="linear_svm", num_classes=3)
+    assert model.meta["calibration"] == {"method": "sigmoid", "cv": "stratified", "folds": 5}
+    assert model.search is None
+
+
+def test_same_seed_same_model():
+    x, y, speaker = blobs()
+    first = fit_classifier(x, y, kind="random_forest", num_classes=3, params=FAST["random_forest"])
+    second = fit_classifier(x, y, kind="random_forest", num_classes=3, params=FAST["random_forest"])
+    other = fit_classifier(
+        x, y, kind="random_forest", num_classes=3, params=FAST["random_forest"], seed=1
+    )
+    for name, array in first.arrays.items():
+        np.testing.assert_array_equal(array, second.arrays[name])
+    assert not np.array_equal(first.arrays["threshold"], other.arrays["threshold"])
+
+
+# --- bad input -----------------------------------------------------------------------------
+
+
+def fit(x=None, y=None, **options):
+    bx, by, speaker = blobs()
+    options = {"kind": "logreg", "num_classes": 3, "groups": speaker, **options}
+    return fit_classifier(bx if x is None else x, by if y is None else y, **options)
+
+
+def poke(x, value):
+    """A copy of ``x`` with ``value`` at row 1, column 1."""
+    x = x.copy()
+    x[1, 1] = value
+    return x
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "match"),
+    [
+        (lambda x, y: fit(x=poke(x, np.nan)), FeatureError, "NaN or inf"),
+        (lambda x, y: fit(x=poke(x, -np.inf)), FeatureError, "row 1, column 1"),
+        (lambda x, y: fit(x=x[:, 0]), FeatureError, r"\[n, dim\]"),
+        (lambda x, y: fit(x=x[:-1]), FeatureError, "one label per feature row"),
+        (lambda x, y: fit(y=np.where(y == 1, 0, y)), ConfigError, r"class\(es\) \[1\] have no"),
+        (lambda x, y: fit(y=y + 1), ConfigError, "outside"),
+        (lambda x, y: fit(y=y.astype(str)), ConfigError, "integer class indices"),
+        (lambda x, y: fit(num_classes=1), ConfigError, "num_classes"),
+        (lambda x, y: fit(kind="knn"), ConfigError, "unknown classical kind"),
+        (lambda x, y: fit(params={"gamma": 1.0}), ConfigError, "unknown parameter 'gamma'"),
+        (lambda x, y: fit(params={"C": -1.0}), ConfigError, "cannot fit logreg"),
+        (lambda x, y: fit(params={"projection": "ica"}), ConfigError, "projection"),
+        (lambda x, y: fit(params={"n_components": 3}), ConfigError, "needs projection"),
+        (lambda x, y: fit(params={"class_weight": {"0": 2}}), ConfigError, "must be a number"),
+        (lambda x, y: fit(search={"C": []}), ConfigError, "is empty"),
+        (lambda x, y: fit(search={"C": 1.0}), ConfigError, "list of values"),
+        (lambda x, y: fit(groups=None, search={"C": [1.0]}), FoldError, "no groups were given"),
+        (lambda x, y: fit(groups=["a"] * len(y), search={"C": [1.0]}), FoldError, "only speaker"),
+        (lambda x, y: fit(groups=["a"] * 3), FeatureError, "one speaker id per row"),
+    ],
+)  # fmt: skip
+def test_bad_training_input_raises_precise_errors(call, error, match):
+    x, y, _ = blobs()
+    with pytest.raises(error, match=match):
+        call(x, y)
+
+
+def test_calibration_refuses_speakers_that_hold_a_whole_class():
+    x, y, _ = blobs()
+    speaker = np.where(y == 2, "only_two", np.where(np.arange(y.size) % 2, "a", "b"))
+    with pytest.raises(FoldError, match="removes every sample of class"):
+        fit_classifier(x, y, kind="svm", num_classes=3, groups=speaker)
+
+
+def test_bad_inference_input_raises_feature_error():
+    x, y, speaker = blobs()
+    model = fit(x, y)
+    with pytest.raises(FeatureError, match="model was fit on 6"):
+        model.predict(x[:, :5])
+    with pytest.raises(FeatureError, match="NaN or inf"):
+        model.predict_proba(np.full((1, 6), np.nan))
+    forest = fit_classifier(x, y, kind="random_forest", num_classes=3, params={"n_estimators": 3})
+    with pytest.raises(ConfigError, match="no decision function"):
+        forest.decision_function(x)
+
+
+def test_damaged_arrays_or_meta_raise_bundle_error():
+    x, y, _ = blobs()
+    forest = fit_classifier(x, y, kind="random_forest", num_classes=3, params={"n_estimators": 3})
+    arrays, meta = forest.to_arrays()
+
+    def broken(change_arrays=None, change_meta=None):
+        a, m = forest.to_arrays()
+        (change_arrays or (lambda _: None))(a)
+        (change_meta or (lambda _: None))(m)
+        return a, m
+
+    cases = [
+        (broken(lambda a: a.pop("threshold")), "missing \\['threshold'\\]"),
+        (broken(lambda a: a.update(extra=np.zeros(1))), "unexpected \\['extra'\\]"),
+        (broken(lambda a: a.update(value=a["value"][:, :2])), "'value' has shape"),
+        (broken(lambda a: a["children_left"].__setitem__(0, 0)), "point outside their tree"),
+        (broken(lambda a: a.update(threshold=a["threshold"].astype(np.int64))), "finite floats"),
+        (broken(change_meta=lambda m: m.update(kind="knn")), "kind 'knn'"),
+        (broken(change_meta=lambda m: m.update(input_dim=7)), "'scaler_mean' has shape"),
+        (broken(change_meta=lambda m: m.update(format_version=99)), "upgrade sertk"),
+        ((arrays, {**meta, "params": {"C": float("nan")}}), "plain JSON"),
+    ]
+    for (bad_arrays, bad_meta), match in cases:
+        with pytest.raises(BundleError, match=match):
+            ClassicalModel.from_arrays(bad_arrays, bad_meta)
