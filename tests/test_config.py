@@ -61,6 +61,16 @@ def test_override_creates_free_form_sections():
     assert cfg.features.params == {"n_mels": 40}
 
 
+def test_feature_normalization_names_the_protocol():
+    assert load_config(None).features.normalization == "global"
+    cfg = load_config(None, ["features.normalization=speaker"])
+    assert cfg.features.normalization == "speaker"
+    with pytest.raises(
+        ConfigError, match=r"features.normalization must be one of 'global', 'speaker'; got 'gl'"
+    ):
+        load_config(None, ["features.normalization=gl"])
+
+
 def test_sequences_become_tuples_and_round_trip(tmp_path):
     cfg = load_config(
         None,

@@ -87,10 +87,18 @@ class FoldConfig:
 
 @dataclasses.dataclass(frozen=True)
 class FeatureConfig:
-    """Feature extractor: ``FEATURES[name](**params)``."""
+    """Feature extractor: ``FEATURES[name](**params)``.
+
+    ``normalization`` names the evaluation protocol. ``global``: per-dimension statistics fitted
+    on each fold's training utterances only (speaker-independent). ``speaker``: every speaker's
+    features are first z-normalised with that speaker's own statistics, computed from all of
+    the speaker's utterances without labels (test speakers included), then as ``global``; this
+    speaker-adapted protocol is reported separately and never mixed with ``global`` results.
+    """
 
     name: str = "logmel"
     params: dict[str, Any] = dataclasses.field(default_factory=dict)
+    normalization: Literal["global", "speaker"] = "global"
 
 
 @dataclasses.dataclass(frozen=True)

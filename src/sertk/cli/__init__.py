@@ -15,7 +15,7 @@ from sertk._version import __version__
 from sertk.errors import SertkError
 
 # sub-command modules, in the order `sertk --help` lists them
-COMMANDS = ["info", "corpus", "extract"]
+COMMANDS = ["info", "corpus", "extract", "train", "evaluate"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,165 @@
+"""Before any training: resolve and check a config, then corpus -> label map -> folds.
+
+Relative paths in a config (``data.root``, ``data.manifest``, ``output_dir`` and a local SSL
+model folder in ``features.params.model``) are resolved against the current working directory,
+as every path given to the ``sertk`` command line is, and the run folder stores the resolved,
+absolute config, so a run can be resumed from anywhere.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from sertk.config import ExperimentConfig
+from sertk.errors import ConfigError
+
+# model kinds the runner trains; "classical" (sertk.classical on [1, dim] functionals) is next
+RUNNABLE_KINDS = ("torch",)
+# fields set by the runner from the data, never by a recipe
+_DERIVED_HPARAMS = ("input_dim", "num_classes")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+@dataclasses.dataclass
+class ExperimentData:
+    """Utterances after the label map, the folds over them and what was dropped on the way."""
+
+    utterances: list[Any]
+    label_map: Any
+    dropped: dict[str, int]
+    problems: list[str]
+    folds: list[Any]
+    source: str
+
+
+def resolve_config(config: ExperimentConfig) -> ExperimentConfig:
+    """``config`` with its relative paths made absolute (against the working directory)."""
+    data = config.data
+    data = dataclasses.replace(
+        data,
+        root=None if data.root is None else os.path.abspath(data.root),
+        manifest=None if data.manifest is None else os.path.abspath(data.manifest),
+    )
+    features = config.features
+    model = features.params.get("model") if features.name == "ssl" else None
+    if isinstance(model, str) and Path(model).expanduser().is_dir():
+        params = {**features.params, "model": str(Path(model).expanduser().resolve())}
+        features = dataclasses.replace(features, params=params)
+    return dataclasses.replace(
+        config, data=data, features=features, output_dir=os.path.abspath(config.output_dir)
+    )
+
+
+def model_kind(name: str) -> str:
+    """``"torch"`` for a ``sertk.models.MODELS`` head, ``"classical"`` for a sertk.classical kind."""
+    from sertk.classical import KINDS as CLASSICAL_KINDS
+    from sertk.models import MODELS
+
+    if name in MODELS:
+        return "torch"
+    if name in CLASSICAL_KINDS:
+        return "classical"
+    choices = ", ".join([*sorted(MODELS), *CLASSICAL_KINDS])
+    raise ConfigError(f"unknown model.name {name!r}; choose one of {choices}")
+
+
+def check_config(config: ExperimentConfig) -> None:
+    """Raise ConfigError for names and combinations that cannot run; reads no data.
+
+    Checks the corpus/manifest choice, label map, fold strategy, extractor name, preprocessing,
+    model name and hyper-parameter keys, and that a final model can be trained.
+    """
+    from sertk.features import FEATURES
+    from sertk.folds import STRATEGIES
+
+    if not _NAME.fullmatch(config.name):
+        raise ConfigError(
+            f"name {config.name!r} names the run folder: use letters, digits, '.', '_' or '-'"
+        )
+    _check_data(config.data)
+    if config.folds.strategy not in STRATEGIES:
+        raise ConfigError(
+            f"unknown folds.strategy {config.folds.strategy!r}; choose one of {', '.join(STRATEGIES)}"
+        )
+    if config.features.name not in FEATURES:
+        raise ConfigError(
+            f"unknown features.name {config.features.name!r}; choose one of {', '.join(FEATURES)}"
+        )
+    config.preprocess.build()
+    kind = model_kind(config.model.name)
+    if kind not in RUNNABLE_KINDS:
+        raise ConfigError(
+            f"model {config.model.name!r} is a {kind} model; the cross-validation runner trains "
+            f"{', '.join(RUNNABLE_KINDS)} heads only for now ({', '.join(_torch_models())})"
+        )
+    derived = sorted(set(config.model.hparams) & set(_DERIVED_HPARAMS))
+    if derived:
+        raise ConfigError(
+            f"model.hparams must not set {', '.join(derived)}: the runner takes them from the "
+            "features and the label map"
+        )
+    if config.final_model and config.train.scheduler == "plateau":
+        raise ConfigError(
+            "final_model trains on all speakers without a validation set, which the 'plateau' "
+            "scheduler needs; use train.scheduler 'cosine' or 'none', or final_model: false"
+        )
+
+
+def _check_data(data: Any) -> None:
+    from sertk.corpora import CORPORA
+
+    if (data.corpus is None) == (data.manifest is None):
+        raise ConfigError(
+            "set exactly one of data.corpus (with data.root) and data.manifest (a CSV)"
+        )
+    if data.corpus is not None:
+        if data.corpus not in CORPORA:
+            raise ConfigError(
+                f"unknown data.corpus {data.corpus!r}; choose one of {', '.join(CORPORA)}"
+            )
+        if data.root is None:
+            raise ConfigError(f"data.corpus {data.corpus!r} needs data.root, the corpus folder")
+    elif data.root is not None:
+        raise ConfigError("data.root goes with data.corpus; a manifest lists its own paths")
+    data.label_map()  # a bad preset or mapping raises here
+
+
+def _torch_models() -> list[str]:
+    from sertk.models import MODELS
+
+    return sorted(MODELS)
+
+
+def prepare_data(config: ExperimentConfig) -> ExperimentData:
+    """Corpus (adapter scan or manifest) -> label map applied -> verified folds."""
+    from sertk.corpora import LabelMap, default_label_map, read_manifest, scan_corpus
+    from sertk.corpora.labels import canonical_order
+    from sertk.errors import CorpusError
+    from sertk.folds import make_folds
+
+    data = config.data
+    if data.corpus is not None:
+        scanned = scan_corpus(data.corpus, data.root)
+        utterances, problems = scanned.utterances, list(scanned.problems)
+        source = f"{data.corpus} corpus at {data.root}"
+    else:
+        utterances, problems = read_manifest(data.manifest), []
+        source = f"manifest {data.manifest}"
+    label_map = data.label_map()
+    if label_map is None:
+        if data.corpus is not None:
+            label_map = default_label_map(data.corpus, utterances)
+        else:
+            label_map = LabelMap.from_labels(canonical_order(u.label for u in utterances))
+    kept, dropped = label_map.apply(utterances)
+    if not kept:
+        raise CorpusError(
+            f"no utterance of the {source} maps to the classes {list(label_map.labels)} "
+            f"(labels found: {', '.join(sorted(dropped))}); choose another data.labels preset"
+        )
+    folds = make_folds(kept, **config.folds.kwargs())
+    return ExperimentData(kept, label_map, dropped, problems, folds, source)

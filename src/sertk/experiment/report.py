@@ -1,0 +1,175 @@
+"""``summary.json``, ``report.md`` and ``confusion_pooled.png`` of a finished run."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from sertk.experiment import artifacts
+from sertk.experiment.fitting import PROTOCOLS
+
+_PROTOCOL_TEXT = {
+    "global": (
+        "**Protocol: speaker-independent.** Test speakers are never seen in training. Feature "
+        "normalisation is fitted on each fold's training utterances only; early stopping and "
+        "the checkpoint are chosen on validation speakers held out of the training speakers, "
+        "never on the test fold."
+    ),
+    "speaker": (
+        "**Protocol: SPEAKER-ADAPTED (per-speaker feature normalisation).** Every speaker's "
+        "features are z-normalised with statistics of all of that speaker's utterances, test "
+        "speakers included (their labels are not used). These scores assume several utterances "
+        "per speaker at test time: do not compare or mix them with speaker-independent "
+        "results."
+    ),
+}
+
+
+def write_summary(
+    folder: Path, config: Any, data: Any, fold_metrics: dict[str, dict], final: dict | None
+) -> dict[str, Any]:
+    """Write ``summary.json``, ``confusion_pooled.png`` and ``report.md``; returns the summary."""
+    from sertk.metrics import plot_confusion, summarize
+
+    summary = summarize({name: m["report"] for name, m in fold_metrics.items()})
+    labels = summary["labels"]
+    normalization = config.features.normalization
+    for name, metrics in fold_metrics.items():
+        summary["per_fold"][name].update(
+            best_epoch=metrics["training"]["best_epoch"],
+            epochs_run=metrics["training"]["epochs_run"],
+            n=metrics["report"]["n"],
+        )
+    document = {
+        "name": config.name,
+        "protocol": PROTOCOLS[normalization],
+        "normalization": normalization,
+        "source": data.source,
+        "utterances": len(data.utterances),
+        "speakers": len({u.speaker for u in data.utterances}),
+        "label_map": data.label_map.to_dict(),
+        "dropped": data.dropped,
+        "folds_strategy": {
+            "strategy": config.folds.strategy,
+            "group": config.folds.group,
+            "count": len(fold_metrics),
+        },
+        **summary,
+        "final_model": final,
+    }
+    artifacts.write_json(folder / artifacts.SUMMARY_FILE, document)
+    plot_confusion(summary["pooled"]["confusion"], labels, folder / "confusion_pooled.png")
+    text = report_markdown(document, config, data, fold_metrics)
+    artifacts.write_text_atomic(folder / artifacts.REPORT_FILE, text)
+    return document
+
+
+def report_markdown(
+    summary: dict[str, Any], config: Any, data: Any, fold_metrics: dict[str, dict]
+) -> str:
+    """The run's ``report.md``: protocol first, then metrics, data, folds, setup, files."""
+    from sertk.metrics import format_report_md
+
+    mean, std, pooled = summary["mean"], summary["std"], summary["pooled"]
+    lines = [
+        f"# {config.name}",
+        "",
+        _PROTOCOL_TEXT[summary["normalization"]],
+        "",
+        f"UA {mean['ua']:.4f} ± {std['ua']:.4f} over {summary['folds']} folds "
+        f"(pooled {pooled['ua']:.4f}); WA {mean['wa']:.4f} ± {std['wa']:.4f} "
+        f"(pooled {pooled['wa']:.4f}); macro-F1 {mean['macro_f1']:.4f} ± "
+        f"{std['macro_f1']:.4f} (pooled {pooled['macro_f1']:.4f}).",
+        "",
+        "## Metrics",
+        "",
+        "Class names come from the fold bundles' label list. UA is the mean recall over the "
+        "classes present in a fold; std is over folds (ddof=1); pooled scores all test "
+        "predictions together.",
+        "",
+        format_report_md(summary, summary["labels"]),
+        "![pooled confusion matrix](confusion_pooled.png)",
+        "",
+        *_data_section(summary, data),
+        *_folds_section(config, data, fold_metrics),
+        *_setup_section(config, summary),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _data_section(summary: dict[str, Any], data: Any) -> list[str]:
+    label_map = data.label_map
+    lines = [
+        "## Data",
+        "",
+        f"- source: {summary['source']}",
+        f"- {summary['utterances']} utterances of {summary['speakers']} speakers after the label map",
+        f"- classes ({label_map.name or 'explicit label map'}): {label_map.describe()}",
+    ]
+    dropped = ", ".join(f"{label} {count}" for label, count in data.dropped.items())
+    lines.append(f"- dropped (label not in the map): {dropped or 'none'}")
+    for problem in data.problems[:10]:
+        lines.append(f"- scan problem: {problem}")
+    if len(data.problems) > 10:
+        lines.append(f"- ... {len(data.problems) - 10} more scan problems")
+    return [*lines, ""]
+
+
+def _folds_section(config: Any, data: Any, fold_metrics: dict[str, dict]) -> list[str]:
+    folds = config.folds
+    group = folds.group
+    groups = {
+        u.id: (u.speaker if group == "speaker" else u.fields.get(group, "?"))
+        for u in data.utterances
+    }
+    lines = [
+        "## Folds",
+        "",
+        f"Strategy `{folds.strategy}` grouped by `{group}`; validation: whole training speakers "
+        + (
+            f"({folds.valid_speakers})"
+            if folds.valid_speakers is not None
+            else f"(about {folds.valid_fraction:.0%} of the training utterances, seed {folds.seed})"
+        )
+        + ". Exact utterance ids per side: `splits.json`.",
+        "",
+        f"| fold | test {group} | validation speakers | train / valid / test | best epoch | UA |",
+        "|---|---|---|---|---|---|",
+    ]
+    for fold in data.folds:
+        metrics = fold_metrics[fold.name]
+        training = metrics["training"]
+        tested = " ".join(sorted({groups[uid] for uid in fold.test}))
+        if group != "speaker":
+            tested += f" ({' '.join(metrics['test_speakers'])})"
+        lines.append(
+            f"| {fold.name} | {tested} | {' '.join(training['valid_speakers'])} | "
+            f"{len(fold.train)} / {len(fold.valid)} / {len(fold.test)} | "
+            f"{training['best_epoch']} of {training['epochs_run']} | {metrics['report']['ua']:.4f} |"
+        )
+    return [*lines, "", "Per fold: `folds/<fold>/` holds the bundle, predictions.csv, curves.png "
+            "and confusion.png.", ""]  # fmt: skip
+
+
+def _setup_section(config: Any, summary: dict[str, Any]) -> list[str]:
+    train = config.train
+    lines = [
+        "## Setup",
+        "",
+        f"- features: `{config.features.name}` {config.features.params or ''}; normalisation "
+        f"`{config.features.normalization}` ({summary['protocol']})",
+        "- preprocessing: "
+        + ", ".join(f"{k} {v}" for k, v in dataclasses.asdict(config.preprocess).items()),
+        f"- model: `{config.model.name}` {config.model.hparams or ''}",
+        f"- training: AdamW lr {train.lr:g}, batch {train.batch_size}, up to {train.epochs} "
+        f"epochs, patience {train.patience}, scheduler {train.scheduler}, seed {train.seed}",
+        "- resolved config: `config.yaml`; versions and machine: `env.json`",
+    ]
+    final = summary.get("final_model")
+    if final:
+        lines.append(
+            f"- final model on all speakers: `{final['bundle']}`, {final['epochs']} epochs "
+            f"({final['epochs_rule']}); it has no held-out score"
+        )
+    return [*lines]

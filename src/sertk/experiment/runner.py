@@ -1,0 +1,287 @@
+"""``run_experiment``: speaker-independent cross-validation over cached features.
+
+corpus -> label map -> folds -> features of every utterance, once, through the
+``FeatureCache`` -> per fold: normalisation fitted on its training utterances, model trained
+with early stopping on its validation speakers, bundle saved, test fold scored through the
+reloaded bundle -> summary over folds -> optional final model on all speakers.
+
+Resuming (``resume=True``) reopens a run folder: completed folds (their ``metrics.json``
+exists) are skipped, an interrupted fold continues from its training checkpoint, and the
+result equals an uninterrupted run. Every fold re-seeds before building its model, so the
+order in which folds run does not matter.
+
+>>> run_dir = run_experiment(load_config("recipes/emodb_logmel.yaml"))  # doctest: +SKIP
+>>> json.loads((run_dir / "summary.json").read_text())["mean"]["ua"]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sertk.config import ExperimentConfig, config_to_dict, dump_config, load_config
+from sertk.errors import ConfigError
+from sertk.experiment import artifacts
+from sertk.experiment.artifacts import METRICS_FILE, read_json, write_json
+from sertk.experiment.fitting import (
+    FitContext,
+    build_torch_model,
+    final_epochs,
+    fit_bundle,
+    no_log,
+)
+from sertk.experiment.prepare import check_config, model_kind, prepare_data, resolve_config
+from sertk.experiment.report import write_summary
+
+# may differ between an interrupted run and its resume: they do not change any result
+_RESUME_FREE = ("name", "output_dir", "train.device", "train.num_workers")
+
+
+def run_experiment(
+    config: ExperimentConfig,
+    *,
+    resume: bool = False,
+    run_dir: str | Path | None = None,
+    cache_dir: str | Path | None = None,
+    progress: bool = True,
+    log: Callable[[str], None] | None = None,
+) -> Path:
+    """Run (or with ``resume=True`` continue) a cross-validation experiment; returns its folder.
+
+    ``run_dir``: the folder to resume (required with ``resume``), or an empty/new folder for a
+    new run (default: a fresh ``<output_dir>/<name>-<timestamp>``). ``cache_dir``: the feature
+    cache (default ``$SERTK_CACHE`` or ``~/.cache/sertk/features``). ``log`` receives one line
+    per fold and stage (e.g. ``print``).
+    """
+    from sertk.features.cache import FeatureCache
+
+    log = log or no_log
+    config = resolve_config(config)
+    check_config(config)
+    _check_device(config)
+    cache = FeatureCache(cache_dir)
+    data = None if resume else prepare_data(config)  # bad data: fail before making a folder
+    folder, config = _open_run(config, resume, run_dir, cache.root.resolve())
+    log(f"run folder: {folder}")
+    data = data or prepare_data(config)
+    _record_splits(folder, data, resume)
+    ctx = _fit_context(config, data, folder, cache, resume=resume, progress=progress, log=log)
+    fold_metrics = {}
+    for fold in data.folds:
+        fold_dir = folder / "folds" / fold.name
+        done = (fold_dir / METRICS_FILE).is_file()
+        fold_metrics[fold.name] = metrics = run_fold(ctx, fold, fold_dir)
+        log(_fold_line(metrics) + (" [completed before the resume]" if done else ""))
+    final = _final_model(ctx, fold_metrics, folder / "final", log) if config.final_model else None
+    write_summary(folder, config, data, fold_metrics, final)
+    return folder
+
+
+def _check_device(config: ExperimentConfig) -> None:
+    if config.train.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError("train.device is 'cuda' but no CUDA device is available; use 'auto'")
+
+
+def _open_run(config, resume: bool, run_dir, cache_root: Path) -> tuple[Path, ExperimentConfig]:
+    """New run: create the folder, write config.yaml and env.json. Resume: check the config."""
+    if not resume:
+        if run_dir is not None:
+            folder = artifacts.claim_run_dir(run_dir)
+        else:
+            folder = artifacts.new_run_dir(config.output_dir, config.name)
+        artifacts.write_text_atomic(folder / artifacts.CONFIG_FILE, dump_config(config))
+        write_json(folder / artifacts.ENV_FILE, artifacts.environment(cache_root))
+        return folder, config
+    if run_dir is None:
+        raise ConfigError("resume=True needs run_dir, the folder of the run to continue")
+    folder = Path(run_dir).resolve()
+    stored_path = folder / artifacts.CONFIG_FILE
+    if not stored_path.is_file():
+        raise ConfigError(f"{folder} is not a sertk run folder (no {artifacts.CONFIG_FILE})")
+    stored = load_config(stored_path)
+    _check_resume_config(_flat(config_to_dict(stored)), _flat(config_to_dict(config)), folder)
+    env_path = folder / artifacts.ENV_FILE
+    env = read_json(env_path) if env_path.is_file() else {}
+    env.setdefault("resumed", []).append(artifacts.environment(cache_root))
+    write_json(env_path, env)
+    # keep the stored run's settings, except the ones that change no result
+    train = dataclasses.replace(
+        stored.train, device=config.train.device, num_workers=config.train.num_workers
+    )
+    return folder, dataclasses.replace(stored, train=train)
+
+
+def _flat(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and key not in ("hparams", "params", "mapping"):
+            flat.update(_flat(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def _check_resume_config(old: dict[str, Any], new: dict[str, Any], folder: Path) -> None:
+    changes = [
+        f"{key}: {old.get(key)!r} -> {new.get(key)!r}"
+        for key in sorted(set(old) | set(new))
+        if key not in _RESUME_FREE and old.get(key) != new.get(key)
+    ]
+    if changes:
+        raise ConfigError(
+            f"cannot resume {folder}: the config differs from the run's {artifacts.CONFIG_FILE} "
+            f"({'; '.join(changes)}); resume with the stored config (sertk train --resume "
+            f"{folder} without a recipe) or start a new run"
+        )
+
+
+def _record_splits(folder: Path, data, resume: bool) -> None:
+    path = folder / artifacts.SPLITS_FILE
+    if resume and path.is_file():
+        artifacts.check_same_splits(read_json(path), data.folds, path)
+        return
+    write_json(path, artifacts.splits_document(data.folds, data.utterances))
+
+
+def _fit_context(config, data, folder, cache, *, resume, progress, log) -> FitContext:
+    """Build the extractor, check the model builds, and extract every utterance's features."""
+    from sertk.features import build_extractor
+    from sertk.features.cache import extract_utterances
+    from sertk.inference import normalize_per_speaker
+
+    preprocess = config.preprocess.build()
+    if preprocess.crop == "random":
+        log("note: features are cached once per utterance, so crop 'random' acts as 'center'")
+    extractor = build_extractor({"name": config.features.name, **config.features.params})
+    build_torch_model(config, extractor, len(data.label_map.labels))  # bad hparams fail now
+    utterances = data.utterances
+    arrays = extract_utterances(
+        utterances, extractor, preprocess=preprocess, cache=cache, progress=progress
+    )
+    log(
+        f"features: {len(arrays)} utterances, {extractor.name} dim {extractor.dim} "
+        f"(cache {cache.root}: {cache.hits} hits, {cache.misses} misses)"
+    )
+    if config.features.normalization == "speaker":
+        arrays = normalize_per_speaker(arrays, [u.speaker for u in utterances])
+    return FitContext(
+        config=config,
+        label_map=data.label_map,
+        extractor=extractor,
+        preprocess=preprocess,
+        features={u.id: array for u, array in zip(utterances, arrays, strict=True)},
+        utterances={u.id: u for u in utterances},
+        kind=model_kind(config.model.name),
+        resume=resume,
+        progress=progress,
+        run_name=folder.name,
+    )
+
+
+def run_fold(ctx: FitContext, fold: Any, fold_dir: Path) -> dict[str, Any]:
+    """Train, save and score one fold; a fold whose ``metrics.json`` exists is read back."""
+    from sertk.metrics import classification_report, plot_confusion, plot_curves
+
+    metrics_path = fold_dir / METRICS_FILE
+    if metrics_path.is_file():
+        return read_json(metrics_path)
+    start = time.perf_counter()
+    bundle_path, training = fit_bundle(
+        ctx, fold.train, fold.valid, fold_dir, extra={"fold": fold.name}
+    )
+    labels, probabilities = score_bundle(ctx, bundle_path, fold.test)
+    truth = [labels.index(ctx.utterances[uid].label) for uid in fold.test]
+    predicted = probabilities.argmax(axis=1)
+    report = classification_report(truth, predicted, labels)
+    _write_predictions(fold_dir / "predictions.csv", ctx, fold.test, labels, probabilities)
+    plot_confusion(report["confusion"], labels, fold_dir / "confusion.png")
+    plot_curves(training["history"], fold_dir / "curves.png", best_epoch=training["best_epoch"])
+    metrics = {
+        "fold": fold.name,
+        "report": report,
+        "training": training,
+        "test_utterances": len(fold.test),
+        "test_speakers": sorted({ctx.utterances[uid].speaker for uid in fold.test}),
+        "seconds": round(time.perf_counter() - start, 3),
+    }
+    write_json(metrics_path, metrics)  # last: marks the fold complete
+    shutil.rmtree(fold_dir / "checkpoint", ignore_errors=True)  # the bundle holds the weights
+    return metrics
+
+
+def score_bundle(ctx: FitContext, bundle_path: Path, ids) -> tuple[list[str], Any]:
+    """Labels (from the bundle) and probabilities ``[n, classes]`` of ``ids`` via the bundle."""
+    from sertk.inference import BundleModel
+
+    scorer = BundleModel.load(bundle_path, device=_torch_device(ctx.config))
+    features = [ctx.features[uid] for uid in ids]
+    return list(scorer.labels), scorer.predict_features(features, speaker_normalized=True)
+
+
+def _torch_device(config: ExperimentConfig) -> str:
+    if config.train.device != "auto":
+        return config.train.device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _write_predictions(path: Path, ctx: FitContext, ids, labels, probabilities) -> None:
+    rows = [["id", "speaker", "label", "predicted", *(f"p_{label}" for label in labels)]]
+    for uid, row in zip(ids, probabilities, strict=True):
+        utterance = ctx.utterances[uid]
+        predicted = labels[int(row.argmax())]
+        rows.append(
+            [uid, utterance.speaker, utterance.label, predicted, *(f"{p:.6f}" for p in row)]
+        )
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows(rows)
+
+
+def _fold_line(metrics: dict[str, Any]) -> str:
+    report, training = metrics["report"], metrics["training"]
+    return (
+        f"fold {metrics['fold']}: UA {report['ua']:.4f}  WA {report['wa']:.4f}  "
+        f"macro-F1 {report['macro_f1']:.4f}  (n={report['n']}, best epoch "
+        f"{training['best_epoch']} of {training['epochs_run']}, {metrics['seconds']:.0f} s)"
+    )
+
+
+def _final_model(ctx: FitContext, fold_metrics: dict, folder: Path, log) -> dict[str, Any]:
+    """Train on every utterance for the median best epoch of the folds; ``final/bundle``."""
+    record_path = folder / "training.json"
+    if record_path.is_file():
+        return read_json(record_path)
+    epochs = final_epochs([m["training"]["best_epoch"] for m in fold_metrics.values()])
+    log(f"final model: all {len(ctx.features)} utterances, {epochs} epochs")
+    ids = list(ctx.features)
+    bundle_path, training = fit_bundle(
+        ctx, ids, None, folder, epochs=epochs, extra={"fold": "final"}
+    )
+    from sertk.metrics import plot_curves
+
+    plot_curves(training["history"], folder / "curves.png")
+    record = {
+        "bundle": str(bundle_path.relative_to(folder.parent)),
+        "epochs": epochs,
+        "epochs_rule": "median of the folds' best validation epochs",
+        "training": training,
+    }
+    write_json(record_path, record)
+    shutil.rmtree(folder / "checkpoint", ignore_errors=True)
+    return record
+
+
+def load_summary(run_dir: str | Path) -> dict[str, Any]:
+    """The ``summary.json`` of a finished run."""
+    return json.loads((Path(run_dir) / artifacts.SUMMARY_FILE).read_text(encoding="utf-8"))

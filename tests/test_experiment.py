@@ -1,0 +1,275 @@
+"""The cross-validation runner as a library: config checks, recipes, protocols, SSL, evaluation."""
+
+import csv
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from sertk.bundle import load_bundle
+from sertk.config import load_config
+from sertk.corpora import Utterance
+from sertk.errors import ConfigError, CorpusError, SertkError
+from sertk.experiment import (
+    check_config,
+    evaluate_bundle,
+    map_labels,
+    prepare_data,
+    resolve_config,
+    run_experiment,
+)
+from sertk.inference import BundleModel, normalize_per_speaker
+
+RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+PITCH = {"neutral": 220.0, "happy": 330.0, "angry": 495.0}  # the class is carried by pitch
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    # tiny models: a second thread only adds contention on the shared 2-core machine
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def write_toy_corpus(
+    root: Path, *, speakers=4, per_class=3, pitch=PITCH, seed=0, duration=0.5
+) -> Path:
+    """Folder per label (``root/<label>/<speaker>_<k>.wav``) plus the generic adapter's CSV
+    ``root/labels.csv`` (path,label,speaker); each speaker shifts every pitch a little."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(round(duration * 16000)) / 16000
+    rows = []
+    for s in range(speakers):
+        for label, f0 in pitch.items():
+            for k in range(per_class):
+                frequency = f0 * (1 + 0.03 * s) * (1 + 0.02 * rng.standard_normal())
+                amplitude = 0.2 + 0.2 * rng.random()
+                signal = amplitude * np.sin(2 * np.pi * frequency * t)
+                signal += 0.05 * rng.standard_normal(t.size)
+                relative = f"{label}/spk{s}_{k}.wav"
+                (root / label).mkdir(parents=True, exist_ok=True)
+                sf.write(root / relative, signal.astype(np.float32), 16000)
+                rows.append([relative, label, f"spk{s}"])
+    with (root / "labels.csv").open("w", newline="") as handle:
+        csv.writer(handle).writerows([["path", "label", "speaker"], *rows])
+    return root / "labels.csv"
+
+
+def toy_overrides(csv_path: Path, tmp_path: Path, *extra: str) -> list[str]:
+    return [
+        "name=toy",
+        f"output_dir={tmp_path / 'runs'}",
+        "data.corpus=generic",
+        f"data.root={csv_path}",
+        "folds.valid_speakers=1",
+        "features.name=logmel",
+        "features.params={n_mels: 24}",
+        "preprocess.duration=0.5",
+        "model.name=mean_pool",
+        "train={lr: 0.05, batch_size: 8, epochs: 3, patience: null}",
+        *extra,
+    ]
+
+
+# --- config checks and recipes ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ([], r"set exactly one of data.corpus \(with data.root\) and data.manifest"),
+        (["name=../x"], r"name '../x' names the run folder"),
+        (["data.corpus=emodb", "data.manifest=m.csv"], "set exactly one of data.corpus"),
+        (["data.corpus=emodbb", "data.root=x"], "unknown data.corpus 'emodbb'"),
+        (["data.corpus=emodb"], "data.corpus 'emodb' needs data.root"),
+        (["data.manifest=m.csv", "data.root=x"], "data.root goes with data.corpus"),
+        (["data.manifest=m.csv", "data.labels=iemocap5"], "unknown label preset 'iemocap5'"),
+        (["data.manifest=m.csv", "folds.strategy=loso"], "unknown folds.strategy 'loso'"),
+        (["data.manifest=m.csv", "features.name=mel"], "unknown features.name 'mel'"),
+        (["data.manifest=m.csv", "model.name=transformer"], "unknown model.name 'transformer'"),
+        (["data.manifest=m.csv", "model.name=svm"], "'svm' is a classical model"),
+        (
+            ["data.manifest=m.csv", "model.hparams.num_classes=4"],
+            "model.hparams must not set num_classes",
+        ),
+        (
+            ["data.manifest=m.csv", "final_model=true", "train.scheduler=plateau"],
+            "final_model trains on all speakers without a validation set",
+        ),
+    ],
+)
+def test_check_config_rejects_what_cannot_run(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        check_config(load_config(None, overrides))
+
+
+def test_every_recipe_loads_and_validates():
+    recipes = sorted(RECIPES.glob("*.yaml"))
+    names = {path.stem for path in recipes}
+    assert {"iemocap_hubert", "iemocap_logmel", "ravdess_hubert", "ravdess_logmel"} <= names
+    assert {"emodb_hubert", "emodb_logmel"} <= names
+    for path in recipes:
+        config = resolve_config(load_config(path))
+        check_config(config)
+        assert config.name == path.stem and Path(config.data.root).is_absolute()
+    reference = load_config(RECIPES / "iemocap_hubert.yaml")
+    assert reference.features.params["model"] == "facebook/hubert-base-ls960"
+    assert (reference.folds.strategy, reference.folds.group) == ("logo", "session")
+    assert reference.model.hparams == {"hidden": 256, "layers": 2, "dropout": 0.2}
+    assert (reference.train.lr, reference.train.batch_size) == (1e-5, 32)
+    assert (reference.preprocess.duration, reference.preprocess.crop) == (3.0, "start")
+
+
+@pytest.mark.corpora
+@pytest.mark.parametrize(
+    ("recipe", "folder", "classes", "folds", "speakers_per_test"),
+    [("emodb_logmel", "emodb", 7, 10, {1}), ("ravdess_hubert", "ravdess", 8, 6, {4})],
+)
+def test_recipes_split_the_real_corpora(corpora_dir, recipe, folder, classes, folds,
+                                        speakers_per_test):  # fmt: skip
+    config = load_config(RECIPES / f"{recipe}.yaml", [f"data.root={corpora_dir / folder}"])
+    data = prepare_data(resolve_config(config))
+    assert len(data.label_map.labels) == classes and not data.dropped
+    assert len(data.folds) == folds
+    speaker = {u.id: u.speaker for u in data.utterances}
+    tested = set()
+    for fold in data.folds:
+        sides = [{speaker[uid] for uid in ids} for ids in (fold.train, fold.valid, fold.test)]
+        assert not (sides[0] & sides[1] or sides[0] & sides[2] or sides[1] & sides[2])
+        assert {len(sides[2])} <= speakers_per_test
+        tested |= sides[2]
+    assert tested == set(speaker.values())  # every speaker is tested exactly once
+
+
+def test_relative_paths_resolve_against_the_working_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tiny-hubert").mkdir()
+    config = load_config(
+        None,
+        ["data.corpus=emodb", "data.root=corpora/emodb", "features.name=ssl",
+         "features.params.model=tiny-hubert", "output_dir=out"],
+    )  # fmt: skip
+    resolved = resolve_config(config)
+    assert resolved.data.root == str(tmp_path / "corpora" / "emodb")
+    assert resolved.output_dir == str(tmp_path / "out")
+    assert resolved.features.params["model"] == str((tmp_path / "tiny-hubert").resolve())
+    hub = resolve_config(load_config(None, ["features.params.model=facebook/hubert-base-ls960"]))
+    assert hub.features.params["model"] == "facebook/hubert-base-ls960"  # hub ids stay as they are
+
+
+# --- protocols ----------------------------------------------------------------------------
+
+
+def test_normalize_per_speaker_uses_each_speakers_own_statistics():
+    rng = np.random.default_rng(0)
+    features = [
+        rng.normal(5.0, 2.0, (10, 3)),
+        rng.normal(5.0, 2.0, (6, 3)),
+        rng.normal(size=(8, 3)),
+    ]
+    out = normalize_per_speaker(features, ["a", "a", "b"])
+    a = np.concatenate(out[:2])
+    np.testing.assert_allclose(a.mean(axis=0), 0.0, atol=1e-5)
+    np.testing.assert_allclose(a.std(axis=0), 1.0, atol=1e-4)
+    np.testing.assert_allclose(out[2].mean(axis=0), 0.0, atol=1e-5)
+    with pytest.raises(SertkError, match="3 feature arrays but 2 speakers"):
+        normalize_per_speaker(features, ["a", "b"])
+
+
+def test_speaker_protocol_is_named_and_recorded_in_the_bundle(tmp_path):
+    csv_path = write_toy_corpus(tmp_path / "toy", speakers=3, per_class=2)
+    config = load_config(
+        None, toy_overrides(csv_path, tmp_path, "features.normalization=speaker", "train.epochs=2")
+    )
+    run_dir = run_experiment(config, cache_dir=tmp_path / "cache", progress=False)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["normalization"] == "speaker" and "speaker-adapted" in summary["protocol"]
+    assert "SPEAKER-ADAPTED" in (run_dir / "report.md").read_text().split("\n## ")[0]
+    bundle_dir = next((run_dir / "folds").iterdir()) / "bundle"
+    scorer = BundleModel(load_bundle(bundle_dir))
+    assert scorer.normalization == "speaker"
+    features = [np.ones((5, 24), np.float32), np.zeros((5, 24), np.float32)]
+    with pytest.raises(SertkError, match="pass speakers="):
+        scorer.predict_features(features)
+    assert scorer.predict_features(features, speakers=["x", "x"]).shape == (2, 3)
+
+
+# --- the SSL path, end to end -------------------------------------------------------------
+
+
+def test_ssl_features_end_to_end_with_a_tiny_random_hubert(tmp_path):
+    transformers = pytest.importorskip("transformers")
+    config = transformers.HubertConfig(
+        hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32,
+        conv_dim=(8, 8, 8), conv_kernel=(10, 8, 4), conv_stride=(5, 8, 8),
+        num_conv_pos_embeddings=8, num_conv_pos_embedding_groups=2,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    transformers.HubertModel(config).save_pretrained(tmp_path / "tiny-hubert")
+    csv_path = write_toy_corpus(tmp_path / "toy", speakers=3, per_class=2)
+    overrides = toy_overrides(
+        csv_path, tmp_path, "features.name=ssl", "train.epochs=2",
+        f"features.params={{model: {tmp_path / 'tiny-hubert'}, layers: all}}",
+    )  # fmt: skip
+    run_dir = run_experiment(load_config(None, overrides), cache_dir=tmp_path / "cache",
+                             progress=False)  # fmt: skip
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["folds"] == 3 and 0.0 <= summary["pooled"]["ua"] <= 1.0
+    bundle = load_bundle(run_dir / "folds" / "speaker_spk0" / "bundle")
+    assert bundle.features["name"] == "ssl" and bundle.features["layers"] == "all"
+    assert bundle.features["model"] == str((tmp_path / "tiny-hubert").resolve())
+    assert bundle.hparams["num_layers_in"] == 3  # hidden states 0..2 stacked
+    assert bundle.normalization["mean"].shape == (3, 16)
+    # the bundle alone reproduces the fold's test predictions
+    utterances = [u for u in prepare_data(resolve_config(load_config(None, overrides))).utterances
+                  if u.speaker == "spk0"]  # fmt: skip
+    result = evaluate_bundle(bundle.path, utterances)
+    fold = json.loads((run_dir / "folds" / "speaker_spk0" / "metrics.json").read_text())
+    assert result["report"]["confusion"] == fold["report"]["confusion"]
+
+
+# --- cross-corpus evaluation --------------------------------------------------------------
+
+
+def test_map_labels_explicit_then_bundle_map_then_identity():
+    labels = ["neutral", "happy", "angry", "sad"]
+    bundle_map = {"neutral": "neutral", "happy": "happy", "excited": "happy", "angry": "angry",
+                  "sad": "sad"}  # fmt: skip
+    table = map_labels(
+        ["calm", "excited", "angry", "surprised", "sad"], labels, bundle_map, {"calm": "neutral"}
+    )
+    assert table == {"calm": "neutral", "excited": "happy", "angry": "angry", "surprised": None,
+                     "sad": "sad"}  # fmt: skip
+    assert map_labels(["sad"], labels, bundle_map, {"sad": "neutral"}) == {"sad": "neutral"}
+    with pytest.raises(ConfigError, match="calm=relaxed targets labels the model does not have"):
+        map_labels(["calm"], labels, bundle_map, {"calm": "relaxed"})
+
+
+def test_evaluate_refuses_a_set_with_nothing_to_map(tmp_path):
+    csv_path = write_toy_corpus(tmp_path / "toy", speakers=3, per_class=2)
+    config = load_config(None, toy_overrides(csv_path, tmp_path, "train.epochs=1"))
+    run_dir = run_experiment(config, cache_dir=tmp_path / "cache", progress=False)
+    bundle = next((run_dir / "folds").iterdir()) / "bundle"
+    wav = tmp_path / "toy" / "happy" / "spk0_0.wav"
+    odd = [Utterance("x", str(wav), "surprised", "s1")]
+    with pytest.raises(CorpusError, match="none of the labels surprised maps"):
+        evaluate_bundle(bundle, odd)
+    with pytest.raises(CorpusError, match="no utterances to evaluate"):
+        evaluate_bundle(bundle, [])
+
+
+def test_prepare_data_reports_dropped_labels(tmp_path):
+    csv_path = write_toy_corpus(tmp_path / "toy", speakers=3, per_class=1)
+    config = load_config(None, toy_overrides(csv_path, tmp_path, "data.targets=[neutral, angry]"))
+    data = prepare_data(resolve_config(config))
+    assert data.dropped == {"happy": 3}
+    assert {u.label for u in data.utterances} == {"neutral", "angry"}
+    bad = dataclasses.replace(config, data=dataclasses.replace(config.data, targets=("sad",)))
+    with pytest.raises(CorpusError, match="no utterance of the generic corpus"):
+        prepare_data(resolve_config(bad))
