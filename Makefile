@@ -1,28 +1,39 @@
-# Two front-door commands (see README):  make demo  |  make test
+# The two front-door commands (see README):
+#   make demo   set up (core only) and run the main job on the bundled default model
+#   make test   set up (every extra + system packages for GUI/browser/microphone tests) and run the tests
 VENV ?= .venv
 PY := $(VENV)/bin/python
-PIP := $(PY) -m pip
-STAMP := $(VENV)/.installed
+PIP := $(PY) -m pip -q
+CORE := $(VENV)/.core-installed
+FULL := $(VENV)/.full-installed
+EXTRAS := ssl,gui,serve,onnx,live,dev
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup setup-full demo test lint bench clean
 
-$(STAMP): pyproject.toml
+$(CORE): pyproject.toml
 	python3 -m venv $(VENV)
 	# torch first and pinned: the local CPU wheel, so nothing later pulls CUDA builds.
-	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e ".[ssl,dev]"
-	touch $(STAMP)
+	$(PIP) install torch==2.13.0
+	$(PIP) install -e .
+	touch $(CORE)
 
-setup: $(STAMP)
+$(FULL): $(CORE)
+	$(PIP) install -e ".[$(EXTRAS)]"
+	touch $(FULL)
 
-demo: $(STAMP)
+setup: $(CORE)
+
+setup-full: $(FULL)
+	./scripts/system-deps.sh
+
+demo: $(CORE)
 	$(VENV)/bin/sertk info
 	$(VENV)/bin/sertk corpus scan emodb ../shared/corpora/emodb -o build/emodb.csv
 
-test: $(STAMP)
+test: setup-full
 	$(PY) -m pytest -q
 
-lint: $(STAMP)
+lint: $(FULL)
 	$(VENV)/bin/ruff check src tests benchmarks
 
 clean:

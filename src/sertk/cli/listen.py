@@ -1,0 +1,181 @@
+"""``sertk listen``: the emotion of live speech from a microphone (or a file played in real time).
+
+A thin adapter over :class:`sertk.live.StreamingEngine`: results are drawn as a panel redrawn in
+place on a terminal, or printed one line each when stdout is not a terminal; messages go to
+stderr. Ctrl-C (or ``--duration``) stops; ``--output`` then saves the history.
+"""
+
+from __future__ import annotations
+
+import argparse
+import queue
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from sertk.errors import ConfigError
+
+HISTORY_LIMIT = 20_000  # results kept for --output: ~2.8 hours at a 0.5 s hop
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "listen",
+        help="show the emotion of live speech (microphone, or a file played in real time)",
+        description="Analyse the newest --window seconds every --hop seconds and show the "
+        "emotion, its confidence, every class and the input level as you speak. Silence is "
+        "shown as silence. Ctrl-C stops and saves the history (--output).",
+    )
+    parser.add_argument(
+        "--model", default="default", help="model bundle folder (default: the shipped model)"
+    )
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument(
+        "--device", help="input device: index or part of its name (see --list-devices)"
+    )
+    source.add_argument(
+        "--file", type=Path, help="play this recording in real time instead of a microphone"
+    )
+    source.add_argument(
+        "--list-devices", action="store_true", help="list the audio devices and exit"
+    )
+    parser.add_argument(
+        "--window",
+        type=float,
+        help="seconds analysed each step (default: the model's input length)",
+    )
+    parser.add_argument(
+        "--hop", type=float, default=0.5, help="seconds between analyses (default 0.5)"
+    )
+    parser.add_argument(
+        "--smoothing",
+        type=float,
+        default=0.5,
+        help="weight of the newest window in the moving average, 1 = none (default 0.5)",
+    )
+    parser.add_argument(
+        "--no-vad", action="store_true", help="score every window, silence included"
+    )
+    parser.add_argument(
+        "--vad-threshold",
+        type=float,
+        default=-45.0,
+        help="dBFS below which input counts as silence (default -45; raise it in a noisy room)",
+    )
+    parser.add_argument(
+        "--fast",
+        action="store_true",
+        help="with --file: analyse every hop as fast as possible instead of in real time",
+    )
+    parser.add_argument(
+        "-o", "--output", type=Path, help="save the history on exit: .csv or .jsonl"
+    )
+    parser.add_argument("--duration", type=float, help="stop after this many seconds of audio")
+    parser.add_argument(
+        "--model-device", default="cpu", help="torch device for the model (default cpu)"
+    )
+    parser.set_defaults(run=run)
+
+
+def _check_options(args: argparse.Namespace) -> None:
+    if args.output is not None and args.output.suffix.lower() not in (".csv", ".jsonl"):
+        raise ConfigError(f"--output {args.output}: use a .csv or .jsonl file name")
+    if args.duration is not None and not args.duration > 0:
+        raise ConfigError(f"--duration must be a positive number of seconds, got {args.duration}")
+    if args.fast and args.file is None:
+        raise ConfigError("--fast only applies to --file (a microphone runs in real time)")
+
+
+def _engine(args: argparse.Namespace, recognizer: Any, results: queue.Queue) -> Any:
+    from sertk.live import EnergyGate, StreamingEngine
+
+    model_window = recognizer.preprocess.duration
+    window = args.window if args.window is not None else (model_window or 3.0)
+    if model_window is not None and window > model_window + 1e-9:
+        raise ConfigError(
+            f"--window {window:g} s is longer than the model's {model_window:g} s input: the "
+            f"model would see only part of each window; use --window {model_window:g} or less"
+        )
+    return StreamingEngine.from_recognizer(
+        recognizer,
+        window=window,
+        hop=args.hop,
+        smoothing=args.smoothing,
+        vad=False if args.no_vad else EnergyGate(threshold_db=args.vad_threshold),
+        deterministic=args.fast,
+        on_result=results.put,
+        history=HISTORY_LIMIT,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from sertk.live import FileSource, MicrophoneSource, format_devices, list_devices
+    from sertk.live.display import TerminalDisplay
+    from sertk.live.sources import resolve_device
+
+    if args.list_devices:
+        print(format_devices(list_devices()))
+        return 0
+    _check_options(args)
+    device = None if args.file is not None else resolve_device(args.device)  # fail fast
+    from sertk.recognizer import Recognizer
+
+    recognizer = Recognizer.load(args.model, device=args.model_device)
+    rate = recognizer.sampling_rate
+    if args.file is not None:
+        source = FileSource(args.file, sampling_rate=rate, realtime=not args.fast)
+        what = f"{args.file} ({'as fast as possible' if args.fast else 'in real time'})"
+    else:
+        source = MicrophoneSource(device, sampling_rate=rate)
+        what = f"microphone {source.device_name!r}"
+    results: queue.Queue = queue.Queue()
+    engine = _engine(args, recognizer, results)
+    print(
+        f"listening to {what} with {recognizer.bundle.path} (window {engine.window:g} s, hop "
+        f"{engine.hop:g} s); Ctrl-C stops",
+        file=sys.stderr,
+    )
+    display = TerminalDisplay(recognizer.labels)
+    interrupted = _show(engine.start(source), results, display, args.duration, source.realtime)
+    engine.stop()
+    if args.output is not None:
+        engine.save_history(args.output)
+        print(f"saved {len(engine.history)} results to {args.output}", file=sys.stderr)
+    engine.raise_error()
+    _summary(engine, interrupted)
+    return 0
+
+
+def _show(engine: Any, results: queue.Queue, display: Any, duration, realtime: bool) -> bool:
+    """Display results until the stream ends, ``duration`` is reached or Ctrl-C (-> True)."""
+    began = time.monotonic()
+    try:
+        while True:
+            try:
+                result = results.get(timeout=0.1)
+            except queue.Empty:
+                if engine.wait(0) and results.empty():
+                    return False
+                # a stalled real-time source must not outlive --duration
+                if realtime and duration and time.monotonic() - began > duration + 1.0:
+                    return False
+                continue
+            display.show(result)
+            if duration is not None and result.time >= duration:
+                return False
+    except KeyboardInterrupt:
+        return True
+
+
+def _summary(engine: Any, interrupted: bool) -> None:
+    stats = engine.stats
+    latencies = [r.latency_s for r in engine.history]
+    median = f"{statistics.median(latencies) * 1000:.0f} ms" if latencies else "-"
+    print(
+        f"{'stopped' if interrupted else 'done'}: {stats['results']} results ({stats['speech']} "
+        f"speech, {stats['silence']} silence), {stats['skipped']} windows skipped, median "
+        f"latency {median}",
+        file=sys.stderr,
+    )
