@@ -269,3 +269,124 @@ def test_save_rejects_bad_input(tmp_path, options, message):
         save(tmp_path / "bundle", **options)
     assert not (tmp_path / "bundle").exists()
     assert list(tmp_path.iterdir()) == []
+
+
+# --- classical bundles --------------------------------------------------------------------
+
+
+def fit_toy_classical(kind="logreg", classes=3, dim=6, seed=0):
+    """A fitted ClassicalModel on rows whose class shifts their mean."""
+    from sertk.classical import fit_classifier
+
+    rng = np.random.default_rng(seed)
+    y = np.arange(60) % classes
+    x = rng.normal(size=(60, dim)) + y[:, None]
+    params = {"n_estimators": 5} if kind == "random_forest" else None
+    return fit_classifier(x, y, kind=kind, num_classes=classes, params=params), x
+
+
+def save_classical(path, model, **options):
+    from sertk.bundle import save_classical_bundle
+
+    options = {"labels": LABELS, "label_map": LABEL_MAP, "features": FEATURES,
+               "preprocess": PREPROCESS, **options}  # fmt: skip
+    return save_classical_bundle(path, model=model, **options)
+
+
+@pytest.mark.parametrize("kind", ["logreg", "svm", "random_forest"])
+def test_classical_round_trip(tmp_path, kind):
+    model, x = fit_toy_classical(kind)
+    path = save_classical(tmp_path / "bundle", model, training={"folds": 1})
+    assert sorted(p.name for p in path.iterdir()) == ["bundle.json", "model.safetensors"]
+    document = json.loads((path / "bundle.json").read_text())
+    assert document["kind"] == "classical" and document["model"]["name"] == kind
+    assert document["model"]["meta"]["num_classes"] == 3
+    bundle = load_bundle(path)
+    assert bundle.kind == "classical" and bundle.labels == tuple(LABELS)
+    assert bundle.normalization is None and bundle.state_dict == {}
+    rebuilt = bundle.build_model()
+    np.testing.assert_array_equal(rebuilt.predict_proba(x), model.predict_proba(x))
+    for name, array in model.to_arrays()[0].items():
+        np.testing.assert_array_equal(bundle.arrays[name], array)
+
+
+def test_classical_bundle_predicts_without_torch(tmp_path):
+    """In a fresh interpreter: load + predict a classical bundle; torch and sklearn never load."""
+    import subprocess
+    import sys
+
+    model, x = fit_toy_classical("svm")
+    path = save_classical(tmp_path / "bundle", model)
+    np.save(tmp_path / "x.npy", x[:5])
+    code = (
+        "import sys, json, numpy as np\n"
+        "from sertk.inference import BundleModel\n"
+        f"scorer = BundleModel.load({str(path)!r})\n"
+        f"x = np.load({str(tmp_path / 'x.npy')!r})\n"
+        "p = scorer.predict_features([row[None, :] for row in x])\n"
+        "print(json.dumps({'p': p.tolist(), 'torch': 'torch' in sys.modules,\n"
+        "                  'sklearn': 'sklearn' in sys.modules}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["torch"] is False and result["sklearn"] is False
+    np.testing.assert_allclose(result["p"], model.predict_proba(x[:5]), rtol=1e-6, atol=1e-7)
+
+
+def test_bundle_and_inference_import_without_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, sertk.bundle, sertk.inference, sertk.ensemble; sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_classical_bundle_rejects_wrong_input(tmp_path):
+    from sertk.errors import FeatureError
+    from sertk.inference import BundleModel
+
+    model, _ = fit_toy_classical("logreg")
+    scorer = BundleModel(load_bundle(save_classical(tmp_path / "bundle", model)))
+    with pytest.raises(FeatureError, match=r"one row of utterance-level features .* \(5, 6\)"):
+        scorer.predict_features([np.zeros((5, 6))])
+    with pytest.raises(FeatureError, match="model was fit on 6"):
+        scorer.predict_features([np.zeros((1, 4))])
+    with pytest.raises(BundleError, match="needs a sertk.classical.ClassicalModel"):
+        save_classical(tmp_path / "b2", Tiny(8, 3))
+    with pytest.raises(BundleError, match="3 classes but 2 labels"):
+        save_classical(tmp_path / "b3", model, labels=LABELS[:2],
+                       label_map={**LABEL_MAP, "labels": LABELS[:2]})  # fmt: skip
+
+
+def drop_array(path, name):
+    from safetensors.numpy import load_file, save_file
+
+    arrays = load_file(str(path / "model.safetensors"))
+    del arrays[name]
+    save_file(arrays, str(path / "model.safetensors"))
+    edit_json(path, lambda d: d["files"]["weights"].pop("sha256"))
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda p: edit_json(p, lambda d: d["model"].update(name="svm")),
+         "model.name is 'svm' but model.meta.kind is 'logreg'"),
+        (lambda p: edit_json(p, lambda d: d["model"].update(name="boosting")),
+         "classical model 'boosting' is not one of"),
+        (lambda p: edit_json(p, lambda d: d["model"].pop("meta")), "needs 'model.meta'"),
+        (lambda p: edit_json(p, lambda d: d["model"]["meta"].update(num_classes=4)),
+         "num_classes=4 but 3 labels"),
+        (lambda p: drop_array(p, "coef"), r"arrays missing \['coef'\]"),
+        (lambda p: (p / "model.safetensors").write_bytes(b"junk"), "does not match its checksum"),
+        (lambda p: edit_json(p, lambda d: d["model"]["meta"].update(input_dim=7)),
+         r"array 'scaler_mean' has shape \(6,\), expected \(7,\)"),
+    ],
+)  # fmt: skip
+def test_damaged_classical_bundles_raise_precise_errors(tmp_path, damage, message):
+    model, _ = fit_toy_classical("logreg")
+    path = save_classical(tmp_path / "bundle", model)
+    damage(path)
+    with pytest.raises(BundleError, match=message):
+        load_bundle(path)

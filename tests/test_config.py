@@ -196,3 +196,43 @@ def test_label_map_from_data_config():
 def test_config_and_metrics_import_without_torch():
     code = "import sys, sertk.config, sertk.metrics; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_train_augment_mirrors_augment_config():
+    augment = pytest.importorskip("sertk.augment")
+    from sertk.config import TrainAugmentConfig
+
+    ours = {f.name: f.default for f in dataclasses.fields(TrainAugmentConfig)}
+    theirs = {f.name: f.default for f in dataclasses.fields(augment.AugmentConfig)}
+    assert {k: v for k, v in ours.items() if k not in ("copies", "allow_expensive")} == theirs
+    cfg = load_config(None, ["train.augment={noise_p: 0.5, speed: [0.8, 1.2], copies: 3}"])
+    assert cfg.train.augment.build() == augment.AugmentConfig(noise_p=0.5, speed=(0.8, 1.2))
+    assert cfg.train.augment.waveform_enabled and not cfg.train.augment.features_enabled
+    assert load_config(None, ["train.augment.mask_p=1"]).train.augment.features_enabled
+    assert not TrainConfig().augment.waveform_enabled
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("train.augment.noise_p=1.5", r"train.augment.noise_p must be a number in \[0.0, 1.0\]"),
+        ("train.augment.gain_db=[6, -6]", "train.augment.gain_db must be a .min, max. pair"),
+        ("train.augment.mask_value=median", "train.augment.mask_value must be one of"),
+        ("train.augment.copies=0", "train.augment.copies must be >= 1"),
+        ("train.augment.nosie_p=0.5", "unknown key 'nosie_p' in train.augment"),
+        ("final_model=retrain", "final_model must be of type bool or Literal"),
+    ],
+)
+def test_bad_augment_and_final_model_settings(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(None, [override])
+
+
+def test_model_search_and_final_ensemble_round_trip(tmp_path):
+    cfg = load_config(None, ["model.name=svm", "model.search={C: [0.1, 1], gamma: [scale]}",
+                             "final_model=ensemble"])  # fmt: skip
+    assert cfg.model.search == {"C": (0.1, 1), "gamma": ("scale",)}
+    assert cfg.final_model == "ensemble" and load_config(None).final_model is False
+    path = write(tmp_path, dump_config(cfg))
+    assert load_config(path) == cfg
+    assert load_config(None, ["final_model=true"]).final_model is True

@@ -23,6 +23,7 @@ from sertk.experiment import (
     run_experiment,
 )
 from sertk.inference import BundleModel, normalize_per_speaker
+from sertk.training import class_weights
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 PITCH = {"neutral": 220.0, "happy": 330.0, "angry": 495.0}  # the class is carried by pitch
@@ -93,7 +94,7 @@ def toy_overrides(csv_path: Path, tmp_path: Path, *extra: str) -> list[str]:
         (["data.manifest=m.csv", "folds.strategy=loso"], "unknown folds.strategy 'loso'"),
         (["data.manifest=m.csv", "features.name=mel"], "unknown features.name 'mel'"),
         (["data.manifest=m.csv", "model.name=transformer"], "unknown model.name 'transformer'"),
-        (["data.manifest=m.csv", "model.name=svm"], "'svm' is a classical model"),
+        (["data.manifest=m.csv", "model.name=svm"], "'svm' needs utterance-level features"),
         (
             ["data.manifest=m.csv", "model.hparams.num_classes=4"],
             "model.hparams must not set num_classes",
@@ -102,6 +103,26 @@ def toy_overrides(csv_path: Path, tmp_path: Path, *extra: str) -> list[str]:
             ["data.manifest=m.csv", "final_model=true", "train.scheduler=plateau"],
             "final_model trains on all speakers without a validation set",
         ),
+        (["data.manifest=m.csv", "model.search={hidden: [8, 16]}"], "model.search .* classical"),
+        (["data.manifest=m.csv", "train.augment.copies=2"], "copies applies to classical models"),
+        (
+            ["data.manifest=m.csv", "features.name=ssl", "train.augment.noise_p=0.5"],
+            "re-extracts 'ssl' features every epoch, which is expensive",
+        ),
+        *[
+            (["data.manifest=m.csv", "features.name=functionals", "model.name=svm", *extra], text)
+            for extra, text in [
+                (["train.augment.mask_p=0.5"], "classical models take augmented waveform"),
+                (["train.balanced_sampling=true"], "for a classical model use train.class_w"),
+                (["model.hparams.depth=3"], "model 'svm': params: unknown parameter 'depth'"),
+                (["model.search={C: 1}"], r"model.search.C must be of type tuple"),
+                (["model.search={depth: [1]}"], "search: unknown parameter 'depth' for svm"),
+                (
+                    ["train.class_weights=true", "model.hparams.class_weight=null"],
+                    "train.class_weights is true but model.hparams.class_weight is None",
+                ),
+            ]
+        ],
     ],
 )
 def test_check_config_rejects_what_cannot_run(overrides, message):
@@ -113,7 +134,7 @@ def test_every_recipe_loads_and_validates():
     recipes = sorted(RECIPES.glob("*.yaml"))
     names = {path.stem for path in recipes}
     assert {"iemocap_hubert", "iemocap_logmel", "ravdess_hubert", "ravdess_logmel"} <= names
-    assert {"emodb_hubert", "emodb_logmel"} <= names
+    assert {"emodb_hubert", "emodb_logmel", "emodb_svm", "ravdess_svm"} <= names
     for path in recipes:
         config = resolve_config(load_config(path))
         check_config(config)
@@ -129,7 +150,12 @@ def test_every_recipe_loads_and_validates():
 @pytest.mark.corpora
 @pytest.mark.parametrize(
     ("recipe", "folder", "classes", "folds", "speakers_per_test"),
-    [("emodb_logmel", "emodb", 7, 10, {1}), ("ravdess_hubert", "ravdess", 8, 6, {4})],
+    [
+        ("emodb_logmel", "emodb", 7, 10, {1}),
+        ("ravdess_hubert", "ravdess", 8, 6, {4}),
+        ("emodb_svm", "emodb", 7, 10, {1}),
+        ("ravdess_svm", "ravdess", 8, 6, {4}),
+    ],
 )
 def test_recipes_split_the_real_corpora(corpora_dir, recipe, folder, classes, folds,
                                         speakers_per_test):  # fmt: skip
@@ -273,3 +299,161 @@ def test_prepare_data_reports_dropped_labels(tmp_path):
     bad = dataclasses.replace(config, data=dataclasses.replace(config.data, targets=("sad",)))
     with pytest.raises(CorpusError, match="no utterance of the generic corpus"):
         prepare_data(resolve_config(bad))
+
+
+# --- classical models in the runner --------------------------------------------------------
+
+FUNCTIONALS = ["features.name=functionals", "features.params={statistics: [mean, std]}"]
+
+
+def read_predictions(path: Path) -> list[dict]:
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_classical_run_with_speaker_protocol_copies_and_fold_ensemble(tmp_path):
+    csv_path = write_toy_corpus(tmp_path / "toy", speakers=3, per_class=2)
+    overrides = toy_overrides(
+        csv_path, tmp_path, *FUNCTIONALS, "model.name=logreg", "model.search={C: [0.1, 1.0]}",
+        "features.normalization=speaker", "final_model=ensemble", "train.class_weights=true",
+        "train.augment={noise_p: 1.0, copies: 1}",
+    )  # fmt: skip
+    run_dir = run_experiment(load_config(None, overrides), cache_dir=tmp_path / "cache",
+                             progress=False)  # fmt: skip
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["folds"] == 3 and summary["pooled"]["ua"] > 0.6
+    splits = {f["name"]: f for f in json.loads((run_dir / "splits.json").read_text())["folds"]}
+    data = prepare_data(resolve_config(load_config(None, overrides)))
+    for fold_dir in sorted((run_dir / "folds").iterdir()):
+        metrics = json.loads((fold_dir / "metrics.json").read_text())
+        training, fold = metrics["training"], splits[fold_dir.name]
+        assert training["class_weights"] == "balanced" and training["best_epoch"] is None
+        assert training["augmented_rows"] == len(fold["train"])  # copies of train, not valid
+        assert training["search"]["best"]["C"] in (0.1, 1.0)
+        assert not (fold_dir / "curves.png").exists()
+        assert not (fold_dir / "valid_predictions.csv").exists()  # validation joined training
+        bundle = load_bundle(fold_dir / "bundle")
+        assert bundle.kind == "classical" and bundle.extra["feature_normalization"] == "speaker"
+        rows = read_predictions(fold_dir / "predictions.csv")
+        assert [row["id"] for row in rows] == fold["test"]
+        assert {f"p_{label}" for label in summary["labels"]} <= set(rows[0])
+        # the bundle alone (raw audio, per-speaker statistics of the test speaker) reproduces them
+        tested = [u for u in data.utterances if u.id in set(fold["test"])]
+        result = evaluate_bundle(bundle.path, tested)
+        assert result["report"]["confusion"] == metrics["report"]["confusion"]
+    report = (run_dir / "report.md").read_text()
+    for needle in ("SPEAKER-ADAPTED", "Classical model `logreg`", "| fold | recall neutral",
+                   "inner-CV choice", "soft-voting ensemble", "noise p=1.0"):  # fmt: skip
+        assert needle in report, needle
+    final = load_bundle(run_dir / "final" / "bundle")
+    assert final.kind == "ensemble" and len(final.members) == 3
+    assert final.extra["feature_normalization"] == "speaker"
+    result = evaluate_bundle(final.path, data.utterances)
+    assert result["evaluated"] == 18 and result["report"]["ua"] > 0.6
+
+
+def test_classical_final_model_refits_on_all_speakers(tmp_path):
+    csv_path = write_toy_corpus(tmp_path / "toy", speakers=3, per_class=2)
+    overrides = toy_overrides(csv_path, tmp_path, *FUNCTIONALS, "model.name=linear_svm",
+                              "final_model=true")  # fmt: skip
+    run_dir = run_experiment(load_config(None, overrides), cache_dir=tmp_path / "cache",
+                             progress=False)  # fmt: skip
+    final = load_bundle(run_dir / "final" / "bundle")
+    assert final.kind == "classical" and final.training["train_utterances"] == 18
+    record = json.loads((run_dir / "final" / "training.json").read_text())
+    assert record["kind"] == "classical" and "fitted on all speakers" in record["description"]
+    assert "| speaker_spk0 |" in (run_dir / "report.md").read_text()
+
+
+# --- augmentation and imbalance in the runner -----------------------------------------------
+
+
+def imbalanced_toy(root: Path) -> Path:
+    """The toy corpus without two of every speaker's three 'happy' utterances."""
+    csv_path = write_toy_corpus(root, speakers=3, per_class=3)
+    rows = list(csv.reader(csv_path.open()))
+    kept = [rows[0]] + [r for r in rows[1:] if r[1] != "happy" or r[0].endswith("_0.wav")]
+    with csv_path.open("w", newline="") as handle:
+        csv.writer(handle).writerows(kept)
+    return csv_path
+
+
+def test_augmentation_touches_training_utterances_only(tmp_path, monkeypatch):
+    """Record every augmented item: each belongs to the training side of the fit running."""
+    import sertk.augment
+    import sertk.experiment.runner as runner
+
+    csv_path = imbalanced_toy(tmp_path / "toy")
+    overrides = toy_overrides(
+        csv_path, tmp_path, "train.epochs=2", "train.class_weights=true",
+        "train.augment={mask_p: 1.0, noise_p: 0.5, gain_p: 0.5}",
+    )  # fmt: skip
+    state = {"allowed": None, "touched": [], "outside": []}
+    real_fit, real_waveform, real_features = (
+        runner.fit_bundle, sertk.augment.Augmenter.waveform, sertk.augment.Augmenter.features
+    )  # fmt: skip
+
+    def fit(ctx, train_ids, valid_ids, out_dir, **kwargs):
+        state["allowed"] = {ctx.keys[uid] for uid in train_ids}
+        state["valid"] = {ctx.keys[uid] for uid in valid_ids}
+        state["fits"] = state.get("fits", 0) + 1
+        try:
+            return real_fit(ctx, train_ids, valid_ids, out_dir, **kwargs)
+        finally:
+            state["allowed"] = None
+
+    def record(kind):
+        def wrapper(self, *args):
+            epoch, index = args[-2], args[-1]
+            target = state["touched"] if state["allowed"] is not None else state["outside"]
+            target.append((kind, epoch, index, state["allowed"] and index in state["allowed"]))
+            real = real_waveform if kind == "waveform" else real_features
+            return real(self, *args)
+
+        return wrapper
+
+    monkeypatch.setattr(runner, "fit_bundle", fit)
+    monkeypatch.setattr(sertk.augment.Augmenter, "waveform", record("waveform"))
+    monkeypatch.setattr(sertk.augment.Augmenter, "features", record("features"))
+    run_dir = run_experiment(load_config(None, overrides), cache_dir=tmp_path / "cache",
+                             progress=False)  # fmt: skip
+    assert state["fits"] == 3 and not state["outside"]  # nothing augmented while testing
+    assert state["touched"] and all(inside for *_, inside in state["touched"])
+    assert {kind for kind, *_ in state["touched"]} == {"waveform", "features"}
+    assert {epoch for _, epoch, *_ in state["touched"]} == {0, 1}
+    # class weights: the loss used the fold's own training class counts
+    data = prepare_data(resolve_config(load_config(None, overrides)))
+    folds = {f.name: f for f in data.folds}
+    label_of = {u.id: data.label_map.encode(u.label) for u in data.utterances}
+    for name, fold in folds.items():
+        training = json.loads((run_dir / "folds" / name / "metrics.json").read_text())["training"]
+        expected = class_weights([label_of[uid] for uid in fold.train], 3)
+        np.testing.assert_allclose(training["class_weights"], expected, rtol=1e-6)
+        assert training["class_weights"][1] > training["class_weights"][0]  # happy is rare
+        assert (run_dir / "folds" / name / "valid_predictions.csv").is_file()
+    assert "imbalance correction: class-weighted loss" in (run_dir / "report.md").read_text()
+
+
+def test_waveform_set_draws_per_epoch_and_feature_set_without_augmenter_is_plain():
+    from sertk.augment import AugmentConfig, Augmenter
+    from sertk.experiment.datasets import FeatureSet, WaveformSet
+    from sertk.features import build_extractor
+
+    rng = np.random.default_rng(0)
+    signals = [rng.normal(0, 0.1, 8000).astype(np.float32) for _ in range(2)]
+    extractor = build_extractor({"name": "logmel", "n_mels": 8})
+    stats = {"mean": np.zeros(8, np.float32), "std": np.ones(8, np.float32)}
+    augmenter = Augmenter(AugmentConfig(noise_p=1.0, speed_p=1.0), seed=3)
+    dataset = WaveformSet(
+        signals, [0, 1], stats, augmenter=augmenter, keys=[7, 9], extractor=extractor,
+        sampling_rate=16000, num_samples=8000, crop="start", speaker_stats=[None, None],
+    )  # fmt: skip
+    first = dataset[0][0]
+    assert first.shape == extractor(signals[0], 16000).shape  # cropped back to 0.5 s
+    np.testing.assert_array_equal(dataset[0][0], first)  # same (seed, epoch, key): same draw
+    dataset.set_epoch(1)
+    assert not np.allclose(dataset[0][0], first)
+    clean = [extractor(x, 16000) for x in signals]
+    plain = FeatureSet(clean, [0, 1], stats)
+    plain.set_epoch(5)
+    np.testing.assert_array_equal(plain[1][0], clean[1])

@@ -322,3 +322,22 @@ def test_fit_normalization():
     np.testing.assert_allclose(stats["std"], frames.std(axis=0), rtol=1e-4)
     layered = fit_normalization([np.ones((2, 5, 3)), np.zeros((2, 3, 3))])
     assert layered["mean"].shape == (2, 3) and np.allclose(layered["mean"], 5 / 8)
+
+
+def test_datasets_are_told_the_epoch_before_each_pass(tmp_path):
+    class EpochAware(list):
+        seen: list
+
+        def set_epoch(self, epoch):
+            self.seen.append(epoch)
+
+    train_set = EpochAware(toy(24, 0))
+    train_set.seen = []
+    train_model(model(), train_set, toy(9, 1), config=config(epochs=3), labels=LABELS,
+                out_dir=tmp_path, progress=False)  # fmt: skip
+    assert train_set.seen == [0, 1, 2]
+    # a resumed run continues with the next epoch's draws
+    train_set.seen = []
+    train_model(model(), train_set, toy(9, 1), config=config(epochs=5), labels=LABELS,
+                out_dir=tmp_path, progress=False, resume=True)  # fmt: skip
+    assert train_set.seen == [3, 4]

@@ -121,10 +121,83 @@ class PreprocessConfig:
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
-    """Model head: ``MODELS[name](input_dim, num_classes, **hparams)``."""
+    """Model: a torch head ``MODELS[name](input_dim, num_classes, **hparams)``, or a classical
+    kind of ``sertk.classical.KINDS`` (``linear_svm``, ``svm``, ``logreg``, ``random_forest``)
+    on utterance-level features, fitted with ``hparams`` as its fixed parameters.
+
+    ``search`` (classical only): ``{name: [values]}`` tried by an inner cross-validation grouped
+    by speaker over the fold's training speakers, scored by UA; e.g. ``{C: [0.01, 0.1, 1]}``.
+    """
 
     name: str = "gru_attention"
     hparams: dict[str, Any] = dataclasses.field(default_factory=dict)
+    search: dict[str, tuple[Any, ...]] | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainAugmentConfig:
+    """Training-time augmentation: the fields of ``sertk.augment.AugmentConfig`` (same names,
+    types and defaults; all off) plus how they are applied.
+
+    Neural models: feature masking (``mask_p`` ...) on the fly on the cached training features;
+    waveform steps (noise, gain, speed, time stretch, pitch shift) re-extract the training
+    features every epoch, which the runner allows for cheap extractors only (logmel, mfcc, lld,
+    functionals) unless ``allow_expensive`` (e.g. ssl). Classical models: ``copies`` augmented
+    waveform copies of every training utterance join the training rows. Every draw is seeded
+    by ``(train.seed, epoch or copy, utterance)``; validation and test data are never augmented.
+    """
+
+    noise_p: float = 0.0
+    noise_snr_db: tuple[float, float] = (10.0, 30.0)
+    gain_p: float = 0.0
+    gain_db: tuple[float, float] = (-6.0, 6.0)
+    speed_p: float = 0.0
+    speed: tuple[float, float] = (0.9, 1.1)
+    time_stretch_p: float = 0.0
+    time_stretch: tuple[float, float] = (0.9, 1.1)
+    pitch_shift_p: float = 0.0
+    pitch_shift: tuple[float, float] = (-2.0, 2.0)
+    mask_p: float = 0.0
+    time_masks: int = 2
+    time_mask_width: tuple[int, int] = (0, 20)
+    freq_masks: int = 2
+    freq_mask_width: tuple[int, int] = (0, 8)
+    mask_value: Literal["mean", "zero"] = "mean"
+    copies: int = 1
+    allow_expensive: bool = False
+
+    def __post_init__(self) -> None:
+        if self.copies < 1:
+            raise ConfigError("train.augment.copies must be >= 1")
+        changed = any(
+            getattr(self, f.name) != f.default
+            for f in dataclasses.fields(self)
+            if f.name not in ("copies", "allow_expensive")
+        )
+        if changed:  # defaults are valid; check the rest (imports sertk.augment only then)
+            try:
+                self.build()
+            except ConfigError as error:
+                raise ConfigError(f"train.{error}") from None
+
+    def build(self) -> Any:
+        """The ``sertk.augment.AugmentConfig`` with these fields."""
+        from sertk.augment import AugmentConfig
+
+        fields = dataclasses.asdict(self)
+        del fields["copies"], fields["allow_expensive"]
+        return AugmentConfig(**fields)
+
+    @property
+    def waveform_enabled(self) -> bool:
+        """Whether any waveform step has a probability above 0."""
+        steps = ("noise", "gain", "speed", "time_stretch", "pitch_shift")
+        return any(getattr(self, f"{step}_p") > 0 for step in steps)
+
+    @property
+    def features_enabled(self) -> bool:
+        """Whether feature masking can change anything."""
+        return self.mask_p > 0 and (self.time_masks > 0 or self.freq_masks > 0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,7 +208,9 @@ class TrainConfig:
     the rate by ``plateau_factor`` after ``plateau_patience`` epochs without a better validation
     UA); a linear warm-up over ``warmup_steps`` optimiser steps applies to all three.
     ``patience`` epochs without a better validation UA stop training (None: never).
-    ``class_weights`` and ``balanced_sampling`` both correct imbalance: choose at most one.
+    ``class_weights`` and ``balanced_sampling`` both correct imbalance: choose at most one
+    (classical models: ``class_weights`` means ``class_weight="balanced"``). ``augment``:
+    training-time augmentation (:class:`TrainAugmentConfig`).
     """
 
     lr: float = 1e-5
@@ -155,6 +230,7 @@ class TrainConfig:
     seed: int = 0
     num_workers: int = 0
     device: Literal["cpu", "cuda", "auto"] = "cpu"
+    augment: TrainAugmentConfig = dataclasses.field(default_factory=TrainAugmentConfig)
 
     def __post_init__(self) -> None:
         checks = [
@@ -182,7 +258,9 @@ class TrainConfig:
 
 @dataclasses.dataclass(frozen=True)
 class ExperimentConfig:
-    """A whole experiment; ``final_model`` also trains one model on all data for a bundle."""
+    """A whole experiment. ``final_model``: ``false``; ``true`` also trains one model on all
+    speakers (``final/bundle``; neural: the median best epoch of the folds); ``ensemble`` saves
+    the fold models as one soft-voting ensemble bundle (``final/bundle``)."""
 
     name: str = "experiment"
     output_dir: str = "runs"
@@ -192,7 +270,7 @@ class ExperimentConfig:
     preprocess: PreprocessConfig = dataclasses.field(default_factory=PreprocessConfig)
     model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
-    final_model: bool = False
+    final_model: bool | Literal["ensemble"] = False
 
 
 # --- loading -------------------------------------------------------------------------------

@@ -76,5 +76,5 @@ def summary_lines(summary: dict) -> str:
     lines = [head, *(f"  {part}" for part in parts)]
     final = summary.get("final_model")
     if final:
-        lines.append(f"  final model: {final['bundle']} ({final['epochs']} epochs, all speakers)")
+        lines.append(f"  final model: {final.get('description') or final['bundle']}")
     return "\n".join(lines)

@@ -3,11 +3,15 @@
 Layout of ``<output_dir>/<name>-<YYYYmmdd-HHMMSS>/``::
 
     config.yaml  env.json  splits.json  summary.json  report.md  confusion_pooled.png
-    folds/<fold>/  bundle/  predictions.csv  curves.png  confusion.png  metrics.json
-    final/         bundle/  curves.png  training.json            (with final_model: true)
+    folds/<fold>/  bundle/  predictions.csv  valid_predictions.csv  curves.png  confusion.png
+                   metrics.json
+    final/         bundle/  curves.png  training.json            (with final_model: true/ensemble)
 
-A fold is complete when its ``metrics.json`` exists: it is written atomically and last, after
-the bundle and plots, so a resumed run skips exactly the completed folds.
+``predictions.csv`` holds every test utterance of the fold (id, speaker, label, predicted and a
+``p_<label>`` probability per class), ``valid_predictions.csv`` the same for the validation
+speakers (neural models only: a classical model trains on them); ``curves.png`` exists for
+neural models. A fold is complete when its ``metrics.json`` exists: it is written atomically
+and last, after the bundle and plots, so a resumed run skips exactly the completed folds.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ SPLITS_FILE = "splits.json"
 SUMMARY_FILE = "summary.json"
 REPORT_FILE = "report.md"
 METRICS_FILE = "metrics.json"
+PREDICTIONS_FILE = "predictions.csv"
+VALID_PREDICTIONS_FILE = "valid_predictions.csv"
 
 
 def new_run_dir(output_dir: str | Path, name: str) -> Path:

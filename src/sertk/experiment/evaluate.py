@@ -4,8 +4,9 @@ Each label found on the utterances is mapped into the bundle's classes, in this 
 explicit ``mapping`` entry (``{"calm": "neutral"}``), the bundle's own label map (the merges it
 was trained with, e.g. ``excited -> happy``), then identity where the name is one of the
 bundle's labels. Utterances whose label maps nowhere are excluded and reported with counts.
-Features come from the bundle's own preprocessing, extractor and normalisation, and the model
-runs through :class:`sertk.inference.BundleModel`, the path a Recognizer uses.
+Features come from the bundle's own preprocessing, extractor(s) and normalisation, and the
+model (any kind, ensembles included) runs through :class:`sertk.inference.BundleModel`, the
+path a Recognizer uses.
 
 >>> result = evaluate_bundle("runs/x/final/bundle", read_manifest("crema.csv"),
 ...                          mapping={"calm": "neutral"})  # doctest: +SKIP
@@ -77,11 +78,17 @@ def evaluate_bundle(
     counts = Counter(u.label for u in utterances)
     table = map_labels(sorted(counts), labels, bundle.label_map.get("mapping", {}), mapping)
     kept = _mappable(utterances, table, labels)
-    features = extract_utterances(
-        kept, bundle.build_extractor(), preprocess=bundle.build_preprocess(), cache=cache,
-        progress=progress,
-    )  # fmt: skip
-    probabilities = scorer.predict_features(features, speakers=[u.speaker for u in kept])
+    features = [  # one list per input: an ensemble's members may read different features
+        extract_utterances(
+            kept,
+            item.build_extractor(),
+            preprocess=item.build_preprocess(),
+            cache=cache,
+            progress=progress,
+        )  # fmt: skip
+        for item in scorer.inputs
+    ]
+    probabilities = scorer.predict_inputs(features, speakers=[u.speaker for u in kept])
     truth = [labels.index(table[u.label]) for u in kept]
     predicted = probabilities.argmax(axis=1)
     return {

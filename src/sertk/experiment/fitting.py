@@ -1,11 +1,12 @@
 """Fit one model on a set of training utterances and save it as a bundle.
 
 ``fit_bundle`` is the one place a model kind is chosen: torch heads from ``sertk.models`` are
-trained with ``sertk.training.train_model`` on frame features; a classical kind (SVM, random
-forest on utterance-level ``[1, dim]`` features) will plug in through ``_fit_classical``.
-Feature normalisation statistics are fitted on the training utterances only and stored in the
-bundle; validation utterances (whole training speakers held out, never the test fold) choose
-the epoch.
+trained with ``sertk.training.train_model`` on frame features; classical kinds (SVM, logistic
+regression, random forest on utterance-level ``[1, dim]`` features) are fitted by
+:func:`sertk.experiment.classical.fit_classical`. Feature normalisation statistics are fitted on
+the training utterances only and stored in the bundle; validation utterances (whole training
+speakers held out, never the test fold) choose the epoch. Training-time augmentation touches
+training utterances only (:mod:`sertk.experiment.augmentation`).
 """
 
 from __future__ import annotations
@@ -19,36 +20,15 @@ from typing import Any
 import numpy as np
 
 from sertk.errors import ConfigError
+from sertk.experiment.augmentation import build_augmenter, training_signals
+from sertk.experiment.datasets import FeatureSet, WaveformSet
 from sertk.inference import NORMALIZATION_KEY
+from sertk.normalization import apply_statistics
 
 PROTOCOLS = {
     "global": "speaker-independent",
     "speaker": "speaker-adapted (per-speaker feature normalisation)",
 }
-
-
-class FeatureSet:
-    """Training items ``(features, class index)`` normalised on the fly with ``stats``.
-
-    ``features``: arrays ``[frames, dim]`` (or ``[layers, frames, dim]``); ``stats``: ``mean``
-    and ``std`` ``[dim]`` (or ``[layers, dim]``). ``labels`` lets the trainer read the classes
-    without touching the features.
-    """
-
-    def __init__(
-        self, features: Sequence[np.ndarray], labels: Sequence[int], stats: dict[str, np.ndarray]
-    ) -> None:
-        self.features = features
-        self.labels = list(labels)
-        self.mean = stats["mean"][..., None, :]
-        self.std = stats["std"][..., None, :]
-
-    def __len__(self) -> int:
-        return len(self.features)
-
-    def __getitem__(self, index: int) -> tuple[np.ndarray, int]:
-        array = (self.features[index] - self.mean) / self.std
-        return array.astype(np.float32, copy=False), self.labels[index]
 
 
 @dataclasses.dataclass
@@ -65,6 +45,17 @@ class FitContext:
     resume: bool
     progress: bool
     run_name: str
+    keys: dict[str, int] = dataclasses.field(default_factory=dict)  # id -> corpus position
+    speaker_stats: dict[str, dict[str, np.ndarray]] | None = None  # speaker protocol only
+    cache: Any = None  # FeatureCache for augmented copies
+    signals: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+    copies: dict[tuple[str, int], np.ndarray] = dataclasses.field(default_factory=dict)
+
+    def normalize_speaker(self, features: np.ndarray, uid: str) -> np.ndarray:
+        """``features`` of utterance ``uid`` under the run's protocol (per-speaker z-norm)."""
+        if self.speaker_stats is None:
+            return features
+        return apply_statistics(features, self.speaker_stats[self.utterances[uid].speaker])
 
 
 def build_torch_model(config: Any, extractor: Any, num_classes: int) -> Any:
@@ -90,30 +81,24 @@ def fit_bundle(
     """Fit on ``train_ids`` (early stopping on ``valid_ids``; None: train ``epochs`` and keep
     the last) and save ``out_dir/bundle``. Returns the bundle path and a training record."""
     if ctx.kind == "classical":
-        return _fit_classical(ctx, train_ids, valid_ids, out_dir)
+        from sertk.experiment.classical import fit_classical
+
+        return fit_classical(ctx, train_ids, valid_ids, out_dir, extra=extra)
     return _fit_torch(ctx, train_ids, valid_ids, out_dir, epochs=epochs, extra=extra)
 
 
-def _fit_classical(ctx, train_ids, valid_ids, out_dir) -> tuple[Path, dict[str, Any]]:
-    # To come: rows = np.concatenate of the [1, dim] features, sertk.classical.fit_classifier
-    # with groups = training speakers (its inner CV picks hyper-parameters; valid_ids join the
-    # training rows), saved as a classical bundle that BundleModel can run.
-    raise ConfigError(
-        f"model {ctx.config.model.name!r} is a classical model, which the runner cannot train yet"
-    )
-
-
 def _fit_torch(ctx, train_ids, valid_ids, out_dir, *, epochs, extra) -> tuple[Path, dict]:
-    from sertk.training import fit_normalization, seed_everything, train_model
+    from sertk.normalization import fit_normalization
+    from sertk.training import seed_everything, train_model
 
     config, label_map = ctx.config, ctx.label_map
     train_items = [ctx.features[uid] for uid in train_ids]
     stats = fit_normalization(train_items)
-    train_set = FeatureSet(train_items, _encode(ctx, train_ids), stats)
+    train_set = _train_set(ctx, train_ids, train_items, stats)
     valid_set = None
-    if valid_ids is not None:
+    if valid_ids is not None:  # never augmented
         valid_items = [ctx.features[uid] for uid in valid_ids]
-        valid_set = FeatureSet(valid_items, _encode(ctx, valid_ids), stats)
+        valid_set = FeatureSet(valid_items, encode(ctx, valid_ids), stats)
     seed_everything(config.train.seed)  # same initial weights whether or not the run resumed
     model = build_torch_model(config, ctx.extractor, len(label_map.labels))
     train_config = (
@@ -129,21 +114,46 @@ def _fit_torch(ctx, train_ids, valid_ids, out_dir, *, epochs, extra) -> tuple[Pa
         "epochs_run": result.epochs_run,
         "stopped_early": result.stopped_early,
         "class_weights": result.class_weights,
+        "balanced_sampling": train_config.balanced_sampling,
+        "augment": _augment_record(config),
         "train_utterances": len(train_ids),
         "valid_utterances": 0 if valid_ids is None else len(valid_ids),
-        "train_speakers": _speakers(ctx, train_ids),
-        "valid_speakers": _speakers(ctx, valid_ids or ()),
+        "train_speakers": speakers(ctx, train_ids),
+        "valid_speakers": speakers(ctx, valid_ids or ()),
     }
     training = {**record, "train": dataclasses.asdict(train_config)}
     bundle = _save(ctx, out_dir / "bundle", result.model, stats, training, extra)
     return bundle, {**record, "history": result.history}
 
 
+def _train_set(ctx: FitContext, ids, items, stats) -> Any:
+    """The training dataset: augmented on the fly when ``train.augment`` asks for it."""
+    augmenter = build_augmenter(ctx.config)
+    labels, keys = encode(ctx, ids), [ctx.keys[uid] for uid in ids]
+    if augmenter is None or not augmenter.config.waveform_enabled:
+        return FeatureSet(items, labels, stats, augmenter=augmenter, keys=keys)
+    stats_of = [
+        None if ctx.speaker_stats is None else ctx.speaker_stats[ctx.utterances[uid].speaker]
+        for uid in ids
+    ]
+    return WaveformSet(
+        training_signals(ctx, ids), labels, stats, augmenter=augmenter, keys=keys,
+        extractor=ctx.extractor, sampling_rate=ctx.preprocess.sampling_rate,
+        num_samples=ctx.preprocess.num_samples, crop=ctx.preprocess.crop, speaker_stats=stats_of,
+    )  # fmt: skip
+
+
+def _augment_record(config: Any) -> dict[str, Any] | None:
+    augment = config.train.augment
+    if not (augment.waveform_enabled or augment.features_enabled):
+        return None
+    return dataclasses.asdict(augment)
+
+
 def _save(ctx: FitContext, path: Path, model, stats, training: dict, extra) -> Path:
     """``save_bundle`` with everything inference needs, including the normalisation protocol."""
     from sertk.bundle import save_bundle
 
-    normalization = ctx.config.features.normalization
     return save_bundle(
         path,
         model=model,
@@ -154,20 +164,26 @@ def _save(ctx: FitContext, path: Path, model, stats, training: dict, extra) -> P
         preprocess=ctx.preprocess,
         normalization=stats,
         training=training,
-        extra={
-            NORMALIZATION_KEY: normalization,
-            "protocol": PROTOCOLS[normalization],
-            "run": ctx.run_name,
-            **(extra or {}),
-        },
+        extra=bundle_extra(ctx, extra),
     )
 
 
-def _encode(ctx: FitContext, ids: Sequence[str]) -> list[int]:
+def bundle_extra(ctx: FitContext, extra: dict[str, Any] | None) -> dict[str, Any]:
+    """``bundle.extra`` of a run's bundles: protocol (read by inference), run name, fold."""
+    normalization = ctx.config.features.normalization
+    return {
+        NORMALIZATION_KEY: normalization,
+        "protocol": PROTOCOLS[normalization],
+        "run": ctx.run_name,
+        **(extra or {}),
+    }
+
+
+def encode(ctx: FitContext, ids: Sequence[str]) -> list[int]:
     return [ctx.label_map.encode(ctx.utterances[uid].label) for uid in ids]
 
 
-def _speakers(ctx: FitContext, ids: Sequence[str]) -> list[str]:
+def speakers(ctx: FitContext, ids: Sequence[str]) -> list[str]:
     from sertk.corpora.base import natural_key
 
     return sorted({ctx.utterances[uid].speaker for uid in ids}, key=natural_key)

@@ -16,9 +16,11 @@ from typing import Any
 
 from sertk.config import ExperimentConfig
 from sertk.errors import ConfigError
+from sertk.experiment.augmentation import check_augment
+from sertk.experiment.classical import check_classical
 
-# model kinds the runner trains; "classical" (sertk.classical on [1, dim] functionals) is next
-RUNNABLE_KINDS = ("torch",)
+# model kinds the runner trains: torch heads and sertk.classical on [1, dim] functionals
+RUNNABLE_KINDS = ("torch", "classical")
 # fields set by the runner from the data, never by a recipe
 _DERIVED_HPARAMS = ("input_dim", "num_classes")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -71,7 +73,8 @@ def check_config(config: ExperimentConfig) -> None:
     """Raise ConfigError for names and combinations that cannot run; reads no data.
 
     Checks the corpus/manifest choice, label map, fold strategy, extractor name, preprocessing,
-    model name and hyper-parameter keys, and that a final model can be trained.
+    model name and hyper-parameter keys (classical: parameters, search grid, utterance-level
+    features), augmentation settings, and that a final model can be trained.
     """
     from sertk.features import FEATURES
     from sertk.folds import STRATEGIES
@@ -94,7 +97,16 @@ def check_config(config: ExperimentConfig) -> None:
     if kind not in RUNNABLE_KINDS:
         raise ConfigError(
             f"model {config.model.name!r} is a {kind} model; the cross-validation runner trains "
-            f"{', '.join(RUNNABLE_KINDS)} heads only for now ({', '.join(_torch_models())})"
+            f"{', '.join(RUNNABLE_KINDS)} models"
+        )
+    check_augment(config, kind)
+    if kind == "classical":
+        check_classical(config)
+        return
+    if config.model.search is not None:
+        raise ConfigError(
+            "model.search (an inner-CV grid) applies to classical models; a neural model's "
+            "epoch is chosen on the validation speakers"
         )
     derived = sorted(set(config.model.hparams) & set(_DERIVED_HPARAMS))
     if derived:
@@ -102,10 +114,11 @@ def check_config(config: ExperimentConfig) -> None:
             f"model.hparams must not set {', '.join(derived)}: the runner takes them from the "
             "features and the label map"
         )
-    if config.final_model and config.train.scheduler == "plateau":
+    if config.final_model is True and config.train.scheduler == "plateau":
         raise ConfigError(
             "final_model trains on all speakers without a validation set, which the 'plateau' "
-            "scheduler needs; use train.scheduler 'cosine' or 'none', or final_model: false"
+            "scheduler needs; use train.scheduler 'cosine' or 'none', or final_model: false "
+            "(or ensemble)"
         )
 
 
@@ -126,12 +139,6 @@ def _check_data(data: Any) -> None:
     elif data.root is not None:
         raise ConfigError("data.root goes with data.corpus; a manifest lists its own paths")
     data.label_map()  # a bad preset or mapping raises here
-
-
-def _torch_models() -> list[str]:
-    from sertk.models import MODELS
-
-    return sorted(MODELS)
 
 
 def prepare_data(config: ExperimentConfig) -> ExperimentData:

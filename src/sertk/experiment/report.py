@@ -75,8 +75,9 @@ def report_markdown(
     lines = [
         f"# {config.name}",
         "",
-        _PROTOCOL_TEXT[summary["normalization"]],
+        _protocol_text(summary["normalization"], bool(_classical_note(config))),
         "",
+        *_classical_note(config),
         f"UA {mean['ua']:.4f} ± {std['ua']:.4f} over {summary['folds']} folds "
         f"(pooled {pooled['ua']:.4f}); WA {mean['wa']:.4f} ± {std['wa']:.4f} "
         f"(pooled {pooled['wa']:.4f}); macro-F1 {mean['macro_f1']:.4f} ± "
@@ -89,6 +90,7 @@ def report_markdown(
         "predictions together.",
         "",
         format_report_md(summary, summary["labels"]),
+        *recall_table(fold_metrics, summary["labels"]),
         "![pooled confusion matrix](confusion_pooled.png)",
         "",
         *_data_section(summary, data),
@@ -96,6 +98,56 @@ def report_markdown(
         *_setup_section(config, summary),
     ]
     return "\n".join(lines) + "\n"
+
+
+def _protocol_text(normalization: str, classical: bool) -> str:
+    text = _PROTOCOL_TEXT[normalization]
+    if classical and normalization == "global":
+        text = (
+            "**Protocol: speaker-independent.** Test speakers are never seen in training. "
+            "Standardisation is fitted on each fold's training rows only; hyper-parameters are "
+            "chosen by an inner cross-validation grouped by speaker over the training speakers, "
+            "never on the test fold."
+        )
+    return text
+
+
+def _classical_note(config: Any) -> list[str]:
+    from sertk.classical import KINDS
+
+    if config.model.name not in KINDS:
+        return []
+    return [
+        f"Classical model `{config.model.name}`: it has no epochs, so each fold's validation "
+        "speakers join its training rows; hyper-parameters come from an inner cross-validation "
+        "grouped by speaker over the fold's training-side speakers only (never the test fold), "
+        "and standardisation is fitted on the training rows.",
+        "",
+    ]
+
+
+def recall_table(fold_metrics: dict[str, dict], labels: list[str]) -> list[str]:
+    """Markdown table of every fold's per-class recall (— where a class is absent)."""
+    lines = ["", "| fold | " + " | ".join(f"recall {label}" for label in labels) + " |"]
+    lines.append("|---" * (len(labels) + 1) + "|")
+    for name, metrics in fold_metrics.items():
+        per_class = metrics["report"]["per_class"]
+        cells = [
+            "—" if per_class[label]["recall"] is None else f"{per_class[label]['recall']:.4f}"
+            for label in labels
+        ]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
+def _chosen(training: dict[str, Any]) -> str:
+    """The fold's model selection: best epoch (neural) or the searched parameters (classical)."""
+    if training.get("best_epoch") is not None:
+        return f"{training['best_epoch']} of {training['epochs_run']}"
+    best = (training.get("search") or {}).get("best")
+    if not best:
+        return "fixed parameters"
+    return ", ".join(f"{key}={value}" for key, value in best.items())
 
 
 def _data_section(summary: dict[str, Any], data: Any) -> list[str]:
@@ -134,7 +186,8 @@ def _folds_section(config: Any, data: Any, fold_metrics: dict[str, dict]) -> lis
         )
         + ". Exact utterance ids per side: `splits.json`.",
         "",
-        f"| fold | test {group} | validation speakers | train / valid / test | best epoch | UA |",
+        f"| fold | test {group} | validation speakers | train / valid / test | best epoch "
+        "(neural) or inner-CV choice (classical) | UA |",
         "|---|---|---|---|---|---|",
     ]
     for fold in data.folds:
@@ -146,14 +199,18 @@ def _folds_section(config: Any, data: Any, fold_metrics: dict[str, dict]) -> lis
         lines.append(
             f"| {fold.name} | {tested} | {' '.join(training['valid_speakers'])} | "
             f"{len(fold.train)} / {len(fold.valid)} / {len(fold.test)} | "
-            f"{training['best_epoch']} of {training['epochs_run']} | {metrics['report']['ua']:.4f} |"
+            f"{_chosen(training)} | {metrics['report']['ua']:.4f} |"
         )
-    return [*lines, "", "Per fold: `folds/<fold>/` holds the bundle, predictions.csv, curves.png "
-            "and confusion.png.", ""]  # fmt: skip
+    files = (
+        "the bundle, predictions.csv and confusion.png"
+        if _classical_note(config)
+        else "the bundle, predictions.csv, valid_predictions.csv, curves.png and confusion.png"
+    )
+    return [*lines, "", f"Per fold: `folds/<fold>/` holds {files}.", ""]
 
 
 def _setup_section(config: Any, summary: dict[str, Any]) -> list[str]:
-    train = config.train
+    train, model = config.train, config.model
     lines = [
         "## Setup",
         "",
@@ -161,15 +218,42 @@ def _setup_section(config: Any, summary: dict[str, Any]) -> list[str]:
         f"`{config.features.normalization}` ({summary['protocol']})",
         "- preprocessing: "
         + ", ".join(f"{k} {v}" for k, v in dataclasses.asdict(config.preprocess).items()),
-        f"- model: `{config.model.name}` {config.model.hparams or ''}",
-        f"- training: AdamW lr {train.lr:g}, batch {train.batch_size}, up to {train.epochs} "
-        f"epochs, patience {train.patience}, scheduler {train.scheduler}, seed {train.seed}",
-        "- resolved config: `config.yaml`; versions and machine: `env.json`",
+        f"- model: `{model.name}` {model.hparams or ''}"
+        + (f"; inner-CV grid {_grid(model.search)}" if model.search else ""),
     ]
+    if _classical_note(config):
+        lines.append(f"- classical fit: seed {train.seed}; validation speakers join training")
+    else:
+        lines.append(
+            f"- training: AdamW lr {train.lr:g}, batch {train.batch_size}, up to {train.epochs} "
+            f"epochs, patience {train.patience}, scheduler {train.scheduler}, seed {train.seed}"
+        )
+    imbalance = (
+        "class-weighted loss / class_weight='balanced'" if train.class_weights
+        else "class-balanced sampling" if train.balanced_sampling else "none"
+    )  # fmt: skip
+    lines.append(f"- imbalance correction: {imbalance}")
+    lines.append(f"- augmentation (training utterances only): {_augment_text(train.augment)}")
+    lines.append("- resolved config: `config.yaml`; versions and machine: `env.json`")
     final = summary.get("final_model")
     if final:
-        lines.append(
-            f"- final model on all speakers: `{final['bundle']}`, {final['epochs']} epochs "
-            f"({final['epochs_rule']}); it has no held-out score"
+        text = final.get("description") or (
+            f"`{final['bundle']}`, {final['epochs']} epochs ({final['epochs_rule']})"
         )
+        lines.append(f"- final model: {text}; it has no held-out score")
     return [*lines]
+
+
+def _grid(search: dict[str, Any]) -> str:
+    return ", ".join(f"{key} in {list(values)}" for key, values in search.items())
+
+
+def _augment_text(augment: Any) -> str:
+    if not (augment.waveform_enabled or augment.features_enabled):
+        return "none"
+    steps = [
+        f"{step} p={getattr(augment, step + '_p')}"
+        for step in ("noise", "gain", "speed", "time_stretch", "pitch_shift", "mask")
+        if getattr(augment, step + "_p") > 0
+    ]
+    return ", ".join(steps) + " (config.yaml: train.augment)"

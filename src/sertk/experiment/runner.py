@@ -2,8 +2,9 @@
 
 corpus -> label map -> folds -> features of every utterance, once, through the
 ``FeatureCache`` -> per fold: normalisation fitted on its training utterances, model trained
-with early stopping on its validation speakers, bundle saved, test fold scored through the
-reloaded bundle -> summary over folds -> optional final model on all speakers.
+with early stopping on its validation speakers (a classical model: fitted with an inner
+grouped CV, see ``classical.py``), bundle saved, test fold scored through the reloaded bundle
+-> summary over folds -> optional final model (``final.py``: refit, or the fold ensemble).
 
 Resuming (``resume=True``) reopens a run folder: completed folds (their ``metrics.json``
 exists) are skipped, an interrupted fold continues from its training checkpoint, and the
@@ -28,14 +29,15 @@ from typing import Any
 from sertk.config import ExperimentConfig, config_to_dict, dump_config, load_config
 from sertk.errors import ConfigError
 from sertk.experiment import artifacts
-from sertk.experiment.artifacts import METRICS_FILE, read_json, write_json
-from sertk.experiment.fitting import (
-    FitContext,
-    build_torch_model,
-    final_epochs,
-    fit_bundle,
-    no_log,
+from sertk.experiment.artifacts import (
+    METRICS_FILE,
+    PREDICTIONS_FILE,
+    VALID_PREDICTIONS_FILE,
+    read_json,
+    write_json,
 )
+from sertk.experiment.final import final_model
+from sertk.experiment.fitting import FitContext, build_torch_model, fit_bundle, no_log
 from sertk.experiment.prepare import check_config, model_kind, prepare_data, resolve_config
 from sertk.experiment.report import write_summary
 
@@ -78,7 +80,9 @@ def run_experiment(
         done = (fold_dir / METRICS_FILE).is_file()
         fold_metrics[fold.name] = metrics = run_fold(ctx, fold, fold_dir)
         log(_fold_line(metrics) + (" [completed before the resume]" if done else ""))
-    final = _final_model(ctx, fold_metrics, folder / "final", log) if config.final_model else None
+    final = None
+    if config.final_model:
+        final = final_model(ctx, data.folds, fold_metrics, folder / "final", log)
     write_summary(folder, config, data, fold_metrics, final)
     return folder
 
@@ -124,7 +128,7 @@ def _flat(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for key, value in tree.items():
         name = f"{prefix}{key}"
-        if isinstance(value, dict) and key not in ("hparams", "params", "mapping"):
+        if isinstance(value, dict) and key not in ("hparams", "params", "mapping", "search"):
             flat.update(_flat(value, f"{name}."))
         else:
             flat[name] = value
@@ -157,13 +161,15 @@ def _fit_context(config, data, folder, cache, *, resume, progress, log) -> FitCo
     """Build the extractor, check the model builds, and extract every utterance's features."""
     from sertk.features import build_extractor
     from sertk.features.cache import extract_utterances
-    from sertk.inference import normalize_per_speaker
+    from sertk.normalization import apply_statistics, speaker_statistics
 
     preprocess = config.preprocess.build()
     if preprocess.crop == "random":
         log("note: features are cached once per utterance, so crop 'random' acts as 'center'")
     extractor = build_extractor({"name": config.features.name, **config.features.params})
-    build_torch_model(config, extractor, len(data.label_map.labels))  # bad hparams fail now
+    kind = model_kind(config.model.name)
+    if kind == "torch":
+        build_torch_model(config, extractor, len(data.label_map.labels))  # bad hparams fail now
     utterances = data.utterances
     arrays = extract_utterances(
         utterances, extractor, preprocess=preprocess, cache=cache, progress=progress
@@ -172,8 +178,11 @@ def _fit_context(config, data, folder, cache, *, resume, progress, log) -> FitCo
         f"features: {len(arrays)} utterances, {extractor.name} dim {extractor.dim} "
         f"(cache {cache.root}: {cache.hits} hits, {cache.misses} misses)"
     )
+    stats = None
     if config.features.normalization == "speaker":
-        arrays = normalize_per_speaker(arrays, [u.speaker for u in utterances])
+        speakers = [u.speaker for u in utterances]
+        stats = speaker_statistics(arrays, speakers)
+        arrays = [apply_statistics(x, stats[s]) for x, s in zip(arrays, speakers, strict=True)]
     return FitContext(
         config=config,
         label_map=data.label_map,
@@ -181,15 +190,23 @@ def _fit_context(config, data, folder, cache, *, resume, progress, log) -> FitCo
         preprocess=preprocess,
         features={u.id: array for u, array in zip(utterances, arrays, strict=True)},
         utterances={u.id: u for u in utterances},
-        kind=model_kind(config.model.name),
+        kind=kind,
         resume=resume,
         progress=progress,
         run_name=folder.name,
+        keys={u.id: index for index, u in enumerate(utterances)},
+        speaker_stats=stats,
+        cache=cache,
     )
 
 
 def run_fold(ctx: FitContext, fold: Any, fold_dir: Path) -> dict[str, Any]:
-    """Train, save and score one fold; a fold whose ``metrics.json`` exists is read back."""
+    """Train, save and score one fold; a fold whose ``metrics.json`` exists is read back.
+
+    Writes ``predictions.csv`` (test utterances: id, speaker, label, predicted, one
+    probability column per class) and, for neural models, ``valid_predictions.csv`` (the
+    validation speakers, scored by the chosen checkpoint; used to fit ensemble weights).
+    """
     from sertk.metrics import classification_report, plot_confusion, plot_curves
 
     metrics_path = fold_dir / METRICS_FILE
@@ -199,13 +216,19 @@ def run_fold(ctx: FitContext, fold: Any, fold_dir: Path) -> dict[str, Any]:
     bundle_path, training = fit_bundle(
         ctx, fold.train, fold.valid, fold_dir, extra={"fold": fold.name}
     )
-    labels, probabilities = score_bundle(ctx, bundle_path, fold.test)
+    scorer = _scorer(ctx, bundle_path)
+    labels = list(scorer.labels)
+    probabilities = _score(scorer, ctx, fold.test)
     truth = [labels.index(ctx.utterances[uid].label) for uid in fold.test]
     predicted = probabilities.argmax(axis=1)
     report = classification_report(truth, predicted, labels)
-    _write_predictions(fold_dir / "predictions.csv", ctx, fold.test, labels, probabilities)
+    write_predictions(fold_dir / PREDICTIONS_FILE, ctx, fold.test, labels, probabilities)
+    if ctx.kind == "torch" and fold.valid:
+        valid = _score(scorer, ctx, fold.valid)
+        write_predictions(fold_dir / VALID_PREDICTIONS_FILE, ctx, fold.valid, labels, valid)
     plot_confusion(report["confusion"], labels, fold_dir / "confusion.png")
-    plot_curves(training["history"], fold_dir / "curves.png", best_epoch=training["best_epoch"])
+    if training.get("history"):
+        plot_curves(training["history"], fold_dir / "curves.png", best_epoch=training["best_epoch"])
     metrics = {
         "fold": fold.name,
         "report": report,
@@ -221,11 +244,19 @@ def run_fold(ctx: FitContext, fold: Any, fold_dir: Path) -> dict[str, Any]:
 
 def score_bundle(ctx: FitContext, bundle_path: Path, ids) -> tuple[list[str], Any]:
     """Labels (from the bundle) and probabilities ``[n, classes]`` of ``ids`` via the bundle."""
+    scorer = _scorer(ctx, bundle_path)
+    return list(scorer.labels), _score(scorer, ctx, ids)
+
+
+def _scorer(ctx: FitContext, bundle_path: Path) -> Any:
     from sertk.inference import BundleModel
 
-    scorer = BundleModel.load(bundle_path, device=_torch_device(ctx.config))
-    features = [ctx.features[uid] for uid in ids]
-    return list(scorer.labels), scorer.predict_features(features, speaker_normalized=True)
+    device = _torch_device(ctx.config) if ctx.kind == "torch" else "cpu"
+    return BundleModel.load(bundle_path, device=device)
+
+
+def _score(scorer: Any, ctx: FitContext, ids) -> Any:
+    return scorer.predict_features([ctx.features[uid] for uid in ids], speaker_normalized=True)
 
 
 def _torch_device(config: ExperimentConfig) -> str:
@@ -236,7 +267,8 @@ def _torch_device(config: ExperimentConfig) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def _write_predictions(path: Path, ctx: FitContext, ids, labels, probabilities) -> None:
+def write_predictions(path: Path, ctx: FitContext, ids, labels, probabilities) -> None:
+    """CSV: id, speaker, label, predicted, ``p_<label>`` per class (6 decimals)."""
     rows = [["id", "speaker", "label", "predicted", *(f"p_{label}" for label in labels)]]
     for uid, row in zip(ids, probabilities, strict=True):
         utterance = ctx.utterances[uid]
@@ -250,36 +282,18 @@ def _write_predictions(path: Path, ctx: FitContext, ids, labels, probabilities) 
 
 def _fold_line(metrics: dict[str, Any]) -> str:
     report, training = metrics["report"], metrics["training"]
+    if training.get("best_epoch") is None:  # classical
+        chosen = ", ".join(
+            f"{k}={v}" for k, v in ((training.get("search") or {}).get("best") or {}).items()
+        )
+        how = f"{training.get('model')}" + (f" {chosen}" if chosen else "")
+    else:
+        how = f"best epoch {training['best_epoch']} of {training['epochs_run']}"
     return (
         f"fold {metrics['fold']}: UA {report['ua']:.4f}  WA {report['wa']:.4f}  "
-        f"macro-F1 {report['macro_f1']:.4f}  (n={report['n']}, best epoch "
-        f"{training['best_epoch']} of {training['epochs_run']}, {metrics['seconds']:.0f} s)"
+        f"macro-F1 {report['macro_f1']:.4f}  (n={report['n']}, {how}, "
+        f"{metrics['seconds']:.0f} s)"
     )
-
-
-def _final_model(ctx: FitContext, fold_metrics: dict, folder: Path, log) -> dict[str, Any]:
-    """Train on every utterance for the median best epoch of the folds; ``final/bundle``."""
-    record_path = folder / "training.json"
-    if record_path.is_file():
-        return read_json(record_path)
-    epochs = final_epochs([m["training"]["best_epoch"] for m in fold_metrics.values()])
-    log(f"final model: all {len(ctx.features)} utterances, {epochs} epochs")
-    ids = list(ctx.features)
-    bundle_path, training = fit_bundle(
-        ctx, ids, None, folder, epochs=epochs, extra={"fold": "final"}
-    )
-    from sertk.metrics import plot_curves
-
-    plot_curves(training["history"], folder / "curves.png")
-    record = {
-        "bundle": str(bundle_path.relative_to(folder.parent)),
-        "epochs": epochs,
-        "epochs_rule": "median of the folds' best validation epochs",
-        "training": training,
-    }
-    write_json(record_path, record)
-    shutil.rmtree(folder / "checkpoint", ignore_errors=True)
-    return record
 
 
 def load_summary(run_dir: str | Path) -> dict[str, Any]:

@@ -1,0 +1,172 @@
+"""Torch bundles: a ``sertk.models`` head's weights in safetensors plus its hyper-parameters.
+
+torch is imported inside these functions only, so loading a classical bundle never imports it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sertk._version import __version__
+from sertk.bundle._files import (
+    NORMALIZATION_FILE,
+    WEIGHTS_FILE,
+    entry_path,
+    file_entry,
+    write_arrays,
+    write_bundle_dir,
+)
+from sertk.errors import BundleError, SertkError
+
+
+def save_bundle(
+    path: str | Path,
+    *,
+    model: Any,
+    model_name: str,
+    labels: Sequence[str],
+    label_map: Any,
+    features: Any,
+    preprocess: Any,
+    normalization: Mapping[str, Any] | None = None,
+    training: Mapping[str, Any] | None = None,
+    extra: Mapping[str, Any] | None = None,
+    hparams: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write a torch bundle directory atomically (replacing a bundle there); returns its path.
+
+    ``model`` is a ``torch.nn.Module``; ``label_map``, ``features`` and ``preprocess`` may be
+    objects (``LabelMap``, an extractor, ``Preprocess``) or their dicts; ``hparams`` defaults to
+    ``model.hparams``. ``normalization`` holds ``mean`` and ``std`` arrays ``[dim]`` (or
+    ``[layers, dim]``).
+    """
+    from sertk.bundle import base_document
+
+    document = base_document(
+        "torch", labels, label_map, features, preprocess, training=training, extra=extra
+    )
+    hparams = dict(getattr(model, "hparams", {}) if hparams is None else hparams)
+    if not hparams:
+        raise BundleError("the model has no hparams; pass hparams= so the bundle can rebuild it")
+    if hparams.get("num_classes", len(labels)) != len(labels):
+        raise BundleError(
+            f"model has num_classes={hparams['num_classes']} but {len(labels)} labels"
+        )
+    if getattr(model, "name", model_name) != model_name:
+        raise BundleError(f"model_name {model_name!r} differs from the model's name {model.name!r}")
+    document["model"] = {"name": model_name, "hparams": hparams}
+    weights = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
+    stats = None if normalization is None else check_normalization(normalization)
+
+    def fill(folder: Path) -> dict[str, Any]:
+        import safetensors.torch
+
+        safetensors.torch.save_file(weights, str(folder / WEIGHTS_FILE), metadata={"format": "pt"})
+        files = {"weights": file_entry(folder / WEIGHTS_FILE)}
+        if stats is not None:
+            files["normalization"] = write_arrays(stats, folder / NORMALIZATION_FILE)
+        return files
+
+    return write_bundle_dir(Path(path), document, fill)
+
+
+def check_normalization(normalization: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """``mean``/``std`` as float32 arrays ``[dim]`` or ``[layers, dim]``; BundleError if bad."""
+    if set(normalization) != {"mean", "std"}:
+        raise BundleError(
+            f"normalization needs exactly 'mean' and 'std'; got {sorted(normalization)}"
+        )
+    mean, std = (np.array(normalization[k], dtype=np.float32) for k in ("mean", "std"))
+    if mean.shape != std.shape or mean.ndim not in (1, 2):
+        raise BundleError(
+            f"normalization mean {mean.shape} and std {std.shape} must match, [dim] or [layers, dim]"
+        )
+    if not (np.isfinite(mean).all() and np.isfinite(std).all() and (std > 0).all()):
+        raise BundleError("normalization statistics must be finite with std > 0")
+    return {"mean": mean, "std": std}
+
+
+def check_torch_model(document: dict[str, Any], meta: Path) -> None:
+    """The ``model`` section of a torch bundle: ``num_classes`` agrees with the labels."""
+    num_classes = document["model"]["hparams"].get("num_classes", len(document["labels"]))
+    if num_classes != len(document["labels"]):
+        raise BundleError(
+            f"{meta}: the model has num_classes={num_classes} but {len(document['labels'])} "
+            "labels are listed"
+        )
+
+
+def read_weights(path: Path, entry: Any) -> dict[str, Any]:
+    """The torch state dict of ``files.weights`` (CPU tensors)."""
+    import safetensors.torch
+
+    file = entry_path(path, entry, "weights")
+    try:
+        return safetensors.torch.load_file(str(file), device="cpu")
+    except Exception as error:  # safetensors raises its own SafetensorError for damaged files
+        raise BundleError(f"{file} is not a readable safetensors file: {error}") from None
+
+
+def build_torch_model(bundle: Any, models: Mapping[str, Callable[..., Any]] | None = None) -> Any:
+    """Rebuild ``models[model_name](**hparams)`` (default ``sertk.models.MODELS``), load the
+    weights and return it in eval mode; BundleError when they do not fit."""
+    if models is None:
+        from sertk.models import MODELS as models
+    if bundle.model_name not in models:
+        raise BundleError(
+            f"{bundle.path}: model {bundle.model_name!r} is not known to this sertk "
+            f"({__version__}; models: {', '.join(sorted(models))}); upgrade sertk"
+        )
+    try:
+        model = models[bundle.model_name](**bundle.hparams)
+    except (SertkError, TypeError, ValueError) as error:
+        raise BundleError(
+            f"{bundle.path}: cannot rebuild model {bundle.model_name!r} from its hparams: {error}"
+        ) from None
+    _check_weights(model, bundle.state_dict, bundle.path)
+    outputs = _num_outputs(model)
+    if outputs is not None and outputs != len(bundle.labels):
+        raise BundleError(
+            f"{bundle.path}: the model has {outputs} outputs but the bundle lists "
+            f"{len(bundle.labels)} labels; the bundle is inconsistent, re-export it"
+        )
+    model.load_state_dict(bundle.state_dict)
+    return model.eval()
+
+
+def _check_weights(model: Any, weights: Mapping[str, Any], path: Path) -> None:
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(weights))
+    unexpected = sorted(set(weights) - set(expected))
+    shapes = [
+        f"{name} {tuple(weights[name].shape)} vs {tuple(expected[name].shape)}"
+        for name in expected
+        if name in weights and weights[name].shape != expected[name].shape
+    ]
+    problems = []
+    if missing:
+        problems.append(f"missing weights: {', '.join(missing[:5])}")
+    if unexpected:
+        problems.append(f"unexpected weights: {', '.join(unexpected[:5])}")
+    if shapes:
+        problems.append(f"shape mismatch (bundle vs model): {'; '.join(shapes[:5])}")
+    if problems:
+        raise BundleError(
+            f"{path}: weights do not fit model {type(model).__name__} built from the bundle's "
+            f"hparams ({'; '.join(problems)}); the bundle is inconsistent, re-export it"
+        )
+
+
+def _num_outputs(model: Any) -> int | None:
+    """Classifier outputs: ``hparams['num_classes']`` or the last Linear layer's width."""
+    from torch import nn
+
+    hparams = getattr(model, "hparams", None)
+    if isinstance(hparams, Mapping) and isinstance(hparams.get("num_classes"), int):
+        return hparams["num_classes"]
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    return linears[-1].out_features if linears else None

@@ -1,0 +1,113 @@
+"""Training-time augmentation in the runner: checks, waveforms, and classical augmented copies.
+
+``train.augment`` (:class:`sertk.config.TrainAugmentConfig`) is applied to training utterances
+only, seeded by ``(train.seed, epoch or copy number, the utterance's position in the corpus)``:
+
+- neural models: feature masking on the fly on cached features; waveform steps re-extract the
+  features every epoch from the kept preprocessed waveform (:class:`~.datasets.WaveformSet`),
+  allowed for the cheap extractors in ``CHEAP_EXTRACTORS`` unless ``allow_expensive``;
+- classical models: ``copies`` augmented copies of each training utterance (fold.train, not
+  the validation speakers, never test) are extracted once (through the feature cache, keyed by
+  the augmented audio) and join the training rows with their speaker as inner-CV group.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from sertk.errors import ConfigError
+
+# extractors cheap enough to run on every training utterance in every epoch
+CHEAP_EXTRACTORS = ("logmel", "mfcc", "lld", "functionals")
+
+
+def check_augment(config: Any, kind: str) -> None:
+    """ConfigError for augmentation settings that cannot apply to this model and extractor."""
+    augment = config.train.augment
+    if kind == "classical":
+        if augment.features_enabled:
+            raise ConfigError(
+                "train.augment.mask_p masks frames of neural models' features; classical models "
+                "take augmented waveform copies instead (noise_p, gain_p, speed_p, ... with "
+                "train.augment.copies)"
+            )
+    elif augment.copies != 1:
+        raise ConfigError(
+            "train.augment.copies applies to classical models; neural models draw new "
+            "augmentations every epoch"
+        )
+    name = config.features.name
+    if augment.waveform_enabled and name not in CHEAP_EXTRACTORS and not augment.allow_expensive:
+        cost = "every epoch" if kind == "torch" else f"{augment.copies} time(s) per utterance"
+        raise ConfigError(
+            f"waveform augmentation re-extracts '{name}' features {cost}, which is expensive; "
+            "set train.augment.allow_expensive: true to accept that, or use feature masking "
+            f"(mask_p) only, or a cheap extractor ({', '.join(CHEAP_EXTRACTORS)})"
+        )
+
+
+def build_augmenter(config: Any) -> Any:
+    """The ``sertk.augment.Augmenter`` of ``train.augment`` (seed ``train.seed``), or None when
+    nothing is enabled."""
+    augment = config.train.augment
+    if not (augment.waveform_enabled or augment.features_enabled):
+        return None
+    from sertk.augment import Augmenter
+
+    return Augmenter(augment.build(), seed=config.train.seed)
+
+
+def load_signal(ctx: Any, uid: str) -> np.ndarray:
+    """The preprocessed float32 ``[samples]`` of one utterance (as its cached features saw it)."""
+    from sertk.audio import load_audio
+
+    rate = ctx.preprocess.sampling_rate
+    signal, _ = load_audio(ctx.utterances[uid].path, sampling_rate=rate)
+    return ctx.preprocess(signal, rate)
+
+
+def training_signals(ctx: Any, ids: Sequence[str]) -> list[np.ndarray]:
+    """Preprocessed waveforms of ``ids``, loaded once per run and kept (``ctx.signals``)."""
+    for uid in ids:
+        if uid not in ctx.signals:
+            ctx.signals[uid] = load_signal(ctx, uid)
+    return [ctx.signals[uid] for uid in ids]
+
+
+def augmented_copies(ctx: Any, ids: Sequence[str]) -> tuple[list[np.ndarray], list[str]]:
+    """Features of ``train.augment.copies`` augmented copies of each of ``ids`` and, for each
+    row, the id of the utterance it copies. Copy ``k`` of an utterance is drawn with epoch
+    ``k``; the result is the same in every fold, memoised in ``ctx.copies``."""
+    from sertk.features.cache import FORMAT, audio_hash
+
+    augmenter = build_augmenter(ctx.config)
+    if augmenter is None or not augmenter.config.waveform_enabled:
+        return [], []
+    rate = ctx.preprocess.sampling_rate
+    key_fn = getattr(ctx.extractor, "cache_key", None) or ctx.extractor.config
+    base = {"format": FORMAT, "extractor": key_fn(), "preprocess": ctx.preprocess.to_dict()}
+    rows, sources = [], []
+    for uid in ids:
+        missing = [k for k in range(ctx.config.train.augment.copies) if (uid, k) not in ctx.copies]
+        signal = load_signal(ctx, uid) if missing else None
+        for k in missing:
+            augmented = augmenter.waveform(signal, rate, k, ctx.keys[uid])
+            if ctx.preprocess.num_samples is not None:
+                from sertk.audio import crop_or_pad
+
+                policy = "center" if ctx.preprocess.crop == "random" else ctx.preprocess.crop
+                augmented = crop_or_pad(augmented, ctx.preprocess.num_samples, policy=policy)
+            key = {**base, "audio": audio_hash(augmented, rate)}
+            features = ctx.cache.get(key) if ctx.cache is not None else None
+            if features is None:
+                features = ctx.extractor(augmented, rate)
+                if ctx.cache is not None:
+                    features = ctx.cache.put(key, features)
+            ctx.copies[(uid, k)] = features
+        for k in range(ctx.config.train.augment.copies):
+            rows.append(ctx.normalize_speaker(ctx.copies[(uid, k)], uid))
+            sources.append(uid)
+    return rows, sources

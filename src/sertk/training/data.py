@@ -1,0 +1,138 @@
+"""Training data plumbing: class weights, padding into batches, loaders, prediction.
+
+A dataset is any sequence of ``(features, label)``; one that has ``set_epoch(epoch)`` is told
+the epoch before each pass over it (on-the-fly augmentation seeds itself from it).
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from sertk.config import TrainConfig
+from sertk.errors import CorpusError, FeatureError, SertkError
+
+
+def class_weights(labels: Sequence[int], num_classes: int) -> np.ndarray:
+    """Balanced weights ``n / (num_classes * count_c)``, float32 ``[num_classes]``.
+
+    A class with no training example gets weight 0 (no sample carries it anyway).
+    """
+    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=num_classes)
+    weights = np.zeros(num_classes, dtype=np.float64)
+    present = counts > 0
+    weights[present] = counts.sum() / (num_classes * counts[present])
+    return weights.astype(np.float32)
+
+
+def collate(batch: Sequence[Any]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Pad a list of ``(features, label)`` (or bare features) to one batch.
+
+    Returns ``features`` float32 ``[batch, frames, dim]`` (or ``[batch, layers, frames, dim]``),
+    ``lengths`` int64 ``[batch]`` and ``labels`` int64 ``[batch]`` (-1 for bare features).
+    """
+    arrays, targets = [], []
+    for item in batch:
+        features, label = item if isinstance(item, (tuple, list)) else (item, -1)
+        arrays.append(np.asarray(features, dtype=np.float32))
+        targets.append(int(label))
+    first = arrays[0]
+    if first.ndim not in (2, 3):
+        raise FeatureError(
+            f"features must be [frames, dim] or [layers, frames, dim]; got shape {first.shape}"
+        )
+    for array in arrays:
+        if (
+            array.ndim != first.ndim
+            or array.shape[:-2] + array.shape[-1:] != first.shape[:-2] + first.shape[-1:]
+        ):
+            raise FeatureError(
+                f"features in one batch differ in shape beyond frames: {first.shape} vs "
+                f"{array.shape}; extract all utterances with the same extractor"
+            )
+        if array.shape[-2] == 0:
+            raise FeatureError("an utterance has 0 feature frames; drop it before training")
+    lengths = [array.shape[-2] for array in arrays]
+    padded = np.zeros((len(arrays), *first.shape[:-2], max(lengths), first.shape[-1]), np.float32)
+    for i, array in enumerate(arrays):
+        padded[i][..., : array.shape[-2], :] = array
+    return (
+        torch.from_numpy(padded),
+        torch.tensor(lengths, dtype=torch.int64),
+        torch.tensor(targets, dtype=torch.int64),
+    )
+
+
+def predict(
+    model: nn.Module, dataset: Sequence[Any], *, batch_size: int = 32, device: str = "cpu"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Class indices int64 ``[n]`` and softmax probabilities float32 ``[n, classes]``.
+
+    Items are ``(features, label)`` or bare features; the model runs in eval mode and its
+    previous mode is restored afterwards. Uses no random numbers.
+    """
+    was_training = model.training
+    model.eval()
+    probabilities = []
+    try:
+        with torch.no_grad():
+            for features, lengths, _ in batches(dataset, batch_size):
+                logits = model(features.to(device), lengths.to(device))
+                probabilities.append(torch.softmax(logits.float(), dim=-1).cpu().numpy())
+    finally:
+        model.train(was_training)
+    if not probabilities:
+        raise SertkError("predict got an empty dataset")
+    probs = np.concatenate(probabilities).astype(np.float32)
+    return probs.argmax(axis=1).astype(np.int64), probs
+
+
+def batches(dataset: Sequence[Any], batch_size: int):
+    for start in range(0, len(dataset), batch_size):
+        yield collate([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])
+
+
+def dataset_labels(dataset: Sequence[Any], num_classes: int, name: str) -> list[int]:
+    if len(dataset) == 0:
+        raise CorpusError(f"{name} is empty; every fold needs utterances in train and valid")
+    labels = getattr(dataset, "labels", None)
+    if labels is None or len(labels) != len(dataset):
+        labels = [dataset[i][1] for i in range(len(dataset))]
+    try:
+        labels = [operator.index(label) for label in labels]
+    except TypeError:
+        raise CorpusError(
+            f"{name} labels must be class indices (int); got e.g. {labels[0]!r}; "
+            "encode them with LabelMap.encode"
+        ) from None
+    bad = [label for label in labels if not 0 <= label < num_classes]
+    if bad:
+        raise CorpusError(
+            f"{name} has class index {bad[0]}, outside 0..{num_classes - 1} for {num_classes} "
+            "labels; encode labels with the experiment's LabelMap"
+        )
+    return labels
+
+
+def train_loader(dataset, labels: list[int], config: TrainConfig, generator: torch.Generator):
+    sampler = None
+    if config.balanced_sampling:
+        counts = np.bincount(labels)
+        weights = torch.tensor([1.0 / counts[label] for label in labels], dtype=torch.double)
+        sampler = torch.utils.data.WeightedRandomSampler(
+            weights, num_samples=len(labels), replacement=True, generator=generator
+        )
+    return torch.utils.data.DataLoader(
+        dataset,
+        batch_size=config.batch_size,
+        shuffle=sampler is None,
+        sampler=sampler,
+        collate_fn=collate,
+        num_workers=config.num_workers,
+        generator=generator,
+    )
