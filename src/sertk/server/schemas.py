@@ -1,0 +1,78 @@
+"""Response models of the REST API: what ``/openapi.json`` documents and the responses are checked
+against. They mirror the ``to_dict()`` of :class:`~sertk.recognizer.Prediction` and
+:class:`~sertk.recognizer.Timeline`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class PredictionOut(BaseModel):
+    label: str = Field(description="the most probable emotion")
+    confidence: float = Field(description="its probability")
+    probabilities: dict[str, float] = Field(description="every label's probability, model order")
+    duration: float = Field(description="length of the uploaded audio in seconds")
+
+
+class SegmentOut(BaseModel):
+    start: float = Field(description="seconds from the start of the recording")
+    end: float
+    label: str = Field(description="an emotion, or 'silence' where there is no speech")
+    confidence: float | None = Field(description="probability of the label; null for silence")
+    probabilities: dict[str, float] | None = Field(description="null for silence")
+    speech: bool
+
+
+class TimelineOut(BaseModel):
+    duration: float = Field(description="length of the recording in seconds")
+    labels: list[str]
+    window: float = Field(description="seconds of audio per scored window")
+    hop: float = Field(description="seconds between window starts")
+    smoothing: int | str
+    segments: list[SegmentOut] = Field(description="tile [0, duration]: merged speech + silence")
+    windows: list[SegmentOut] = Field(description="each scored window, raw probabilities")
+
+
+class ModelInfo(BaseModel):
+    name: str = Field(description="'default' or the bundle folder's name")
+    kind: str = Field(description="torch, classical or ensemble")
+    model_name: str
+    features: dict[str, Any] | None = Field(description="the feature extractor's config")
+    preprocess: dict[str, Any] | None = Field(
+        description="the bundle's preprocessing (duration: seconds of input the model hears)"
+    )
+    sampling_rate: int = Field(description="rate the model hears; uploads are resampled to it")
+    sertk_version: str = Field(description="sertk version that saved the bundle")
+    format_version: int = Field(description="bundle format version")
+    created: str
+
+
+class Limits(BaseModel):
+    max_upload_mb: float
+    max_duration_s: float
+    max_batch: int
+
+
+class LabelsOut(BaseModel):
+    labels: list[str] = Field(description="the model's labels, in its order")
+    model: ModelInfo
+    limits: Limits
+    sertk_version: str = Field(description="sertk version of this server")
+
+
+class HealthOut(BaseModel):
+    status: str
+    inference: dict[str, int] = Field(
+        description="requests, batches, largest_batch, calls (timelines), waiting"
+    )
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="stable machine-readable code, e.g. unsupported_audio")
+    message: str = Field(description="what was wrong and what to do")
+
+
+class ErrorOut(BaseModel):
+    error: ErrorDetail

@@ -1,0 +1,609 @@
+"""The REST server: a real uvicorn server on loopback, uploads in every format, precise 4xx JSON
+errors, no temporary files, and micro-batching that never mixes up results."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+pytest.importorskip("fastapi")
+pytest.importorskip("uvicorn")
+httpx = pytest.importorskip("httpx")
+
+from fastapi import UploadFile  # noqa: E402  (module level: annotations are resolved here)
+
+from sertk.errors import ConfigError, SertkError  # noqa: E402
+from sertk.recognizer import Recognizer  # noqa: E402
+from sertk.server import MicroBatcher, Overloaded, create_app  # noqa: E402
+
+LABELS = ["sad", "happy", "angry"]
+PITCH = {"sad": 150.0, "happy": 400.0, "angry": 1000.0}  # the toy model hears emotion as pitch
+RATE = 16000
+FORMATS = {"wav": ("WAV", None), "flac": ("FLAC", None), "ogg": ("OGG", "VORBIS"),
+           "mp3": ("MP3", None)}  # fmt: skip
+
+
+# --- helpers shared with test_browser.py ---------------------------------------------------
+
+
+def tone(seconds: float, frequency: float, *, amplitude: float = 0.3, seed: int = 0) -> np.ndarray:
+    t = np.arange(round(seconds * RATE)) / RATE
+    noise = np.random.default_rng(seed).normal(0, 0.01, t.size)
+    return (amplitude * np.sin(2 * np.pi * frequency * t) + noise).astype(np.float32)
+
+
+def encode(signal: np.ndarray, kind: str = "wav", *, rate: int = RATE) -> bytes:
+    """``signal`` as the bytes of a ``kind`` file (wav, flac, ogg, mp3)."""
+    buffer = io.BytesIO()
+    file_format, subtype = FORMATS[kind]
+    sf.write(buffer, signal, rate, format=file_format, subtype=subtype)
+    return buffer.getvalue()
+
+
+def sections() -> np.ndarray:
+    """A low tone (sad), silence, a high tone (angry), silence, a middle tone (happy), silence:
+    7 s."""
+    gap = np.zeros(RATE // 2, dtype=np.float32)
+    parts = [tone(2, PITCH["sad"]), gap, tone(2, PITCH["angry"]), gap, tone(1.5, 400), gap]
+    return np.concatenate(parts)
+
+
+def make_pitch_bundle(path: Path) -> Path:
+    """A tiny real bundle (log-mel + mean-pool head) fitted in a blink to tell pitches apart."""
+    import torch
+
+    from sertk.audio import Preprocess
+    from sertk.bundle import save_bundle
+    from sertk.features import build_extractor
+    from sertk.models import build_model
+
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    extractor = build_extractor({"name": "logmel", "n_mels": 16})
+    preprocess = Preprocess(duration=1.0, normalize="peak")
+    pooled, targets = [], []
+    for target, label in enumerate(LABELS):
+        for k in range(8):
+            frequency = PITCH[label] * (1 + 0.1 * rng.standard_normal())
+            signal = tone(1.0, frequency, amplitude=0.1 + 0.4 * rng.random(), seed=k)
+            pooled.append(extractor(preprocess(signal, RATE), RATE).mean(axis=0))
+            targets.append(target)
+    pooled = np.stack(pooled)
+    mean, std = pooled.mean(axis=0), pooled.std(axis=0) + 1e-3
+    inputs, onehot = (pooled - mean) / std, np.eye(len(LABELS))[targets]
+    weight, bias = np.zeros((len(LABELS), inputs.shape[1])), np.zeros(len(LABELS))
+    for _ in range(40):  # softmax regression; few steps: clear winners, every bar still visible
+        logits = inputs @ weight.T + bias
+        probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
+        error = probabilities / probabilities.sum(axis=1, keepdims=True) - onehot
+        weight -= 0.2 * error.T @ inputs / len(inputs)
+        bias -= 0.2 * error.mean(axis=0)
+    model = build_model("mean_pool", input_dim=16, num_classes=len(LABELS), dropout=0.0)
+    with torch.no_grad():
+        model.head[-1].weight.copy_(torch.tensor(weight))
+        model.head[-1].bias.copy_(torch.tensor(bias))
+    return save_bundle(
+        path, model=model.eval(), model_name="mean_pool", labels=LABELS,
+        label_map={"name": None, "labels": LABELS, "mapping": {x: x for x in LABELS}},
+        features=extractor, preprocess=preprocess, normalization={"mean": mean, "std": std},
+    )  # fmt: skip
+
+
+@contextlib.contextmanager
+def live_server(app):
+    """Run ``app`` with uvicorn on a free loopback port in a thread; yields its base URL."""
+    import uvicorn
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        sock.close()
+
+
+# --- fixtures -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory) -> Path:
+    return make_pitch_bundle(tmp_path_factory.mktemp("server") / "pitch")
+
+
+@pytest.fixture(scope="module")
+def reference(bundle) -> Recognizer:
+    """A Recognizer of its own, used sequentially: the answers the server must give."""
+    return Recognizer.load(bundle)
+
+
+@pytest.fixture(scope="module")
+def url(bundle):
+    # a generous batch wait, so concurrent requests really share batches
+    app = create_app(Recognizer.load(bundle), batch_wait_ms=20)
+    with live_server(app) as base:
+        yield base
+
+
+@pytest.fixture
+def client(url):
+    with httpx.Client(base_url=url, timeout=60) as session:
+        yield session
+
+
+@pytest.fixture(scope="module")
+def small_url(bundle):
+    """A server with small limits: 1 MB uploads, 5 s of audio."""
+    app = create_app(Recognizer.load(bundle), max_upload_mb=1, max_duration_s=5)
+    with live_server(app) as base:
+        yield base
+
+
+def post_file(client, data: bytes, name: str = "clip.wav", path: str = "/v1/predict", **kw):
+    return client.post(path, files={"file": (name, data, "application/octet-stream")}, **kw)
+
+
+def assert_close(answer: dict, expected: dict, atol: float = 1e-5) -> None:
+    assert answer["label"] == expected["label"]
+    assert list(answer["probabilities"]) == list(expected["probabilities"])
+    np.testing.assert_allclose(
+        list(answer["probabilities"].values()), list(expected["probabilities"].values()), atol=atol
+    )
+    assert answer["duration"] == pytest.approx(expected["duration"], abs=1e-6)
+
+
+# --- predictions ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", list(FORMATS))
+def test_predict_each_format_gives_the_recognizers_answer(client, reference, kind):
+    label = {"wav": "sad", "flac": "happy", "ogg": "angry", "mp3": "happy"}[kind]
+    data = encode(tone(2.0, PITCH[label] * 1.05, seed=3), kind)
+    response = post_file(client, data, f"clip.{kind}")
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["label"] == label  # the toy model hears the pitch through every codec
+    assert set(answer) == {"label", "confidence", "probabilities", "duration"}
+    assert answer["confidence"] == max(answer["probabilities"].values())
+    assert_close(answer, reference.predict_file(data).to_dict())
+
+
+def test_raw_body_upload_equals_multipart(client):
+    data = encode(tone(1.5, PITCH["angry"]), "flac")
+    raw = client.post("/v1/predict", content=data, headers={"content-type": "audio/flac"})
+    form = post_file(client, data, "clip.flac")
+    assert raw.status_code == form.status_code == 200
+    assert raw.json() == form.json()
+
+
+def test_timeline_separates_sections_and_silence(client, reference):
+    data = encode(sections(), "flac")
+    response = post_file(client, data, "long.flac", "/v1/timeline", params={"hop": 0.5})
+    assert response.status_code == 200, response.text
+    timeline = response.json()
+    expected = reference.timeline(data, hop=0.5).to_dict()
+    assert timeline["hop"] == 0.5 and timeline["window"] == 1.0 and timeline["smoothing"] == 0
+    assert timeline["duration"] == pytest.approx(7.0)
+    assert [s["label"] for s in timeline["segments"]] == [s["label"] for s in expected["segments"]]
+    speech = [s["label"] for s in timeline["segments"] if s["speech"]]
+    assert speech[0] == "sad" and "angry" in speech and speech[-1] == "happy"
+    silence = [s for s in timeline["segments"] if not s["speech"]]
+    assert silence and all(s["label"] == "silence" and s["probabilities"] is None for s in silence)
+    ends = [s["end"] for s in timeline["segments"]]
+    assert ends[-1] == pytest.approx(7.0) and ends == sorted(ends)
+
+
+def test_timeline_smoothing_is_passed_on(client):
+    data = encode(sections(), "wav")
+    smoothed = post_file(client, data, path="/v1/timeline", params={"smoothing": "median:3"})
+    assert smoothed.status_code == 200 and smoothed.json()["smoothing"] == "median:3"
+
+
+def test_labels_and_model_info(client, bundle):
+    info = client.get("/v1/labels").json()
+    assert info["labels"] == LABELS
+    model = info["model"]
+    assert model["name"] == bundle.name and model["model_name"] == "mean_pool"
+    assert model["features"]["name"] == "logmel" and model["features"]["n_mels"] == 16
+    assert model["sampling_rate"] == RATE and model["format_version"] >= 1
+    assert model["preprocess"]["duration"] == 1.0  # what the page explains crops by
+    assert info["limits"] == {"max_upload_mb": 20.0, "max_duration_s": 600.0, "max_batch": 16}
+
+
+def test_healthz_counts_inference(client):
+    before = client.get("/healthz").json()
+    post_file(client, encode(tone(1.0, 300)))
+    after = client.get("/healthz").json()
+    assert after["status"] == "ok"
+    assert after["inference"]["requests"] == before["inference"]["requests"] + 1
+
+
+def test_openapi_documents_uploads_and_errors(client):
+    schema = client.get("/openapi.json").json()
+    assert {"/v1/predict", "/v1/timeline", "/v1/labels", "/healthz"} <= set(schema["paths"])
+    predict = schema["paths"]["/v1/predict"]["post"]
+    body = predict["requestBody"]["content"]["multipart/form-data"]["schema"]
+    assert body["required"] == ["file"] and body["properties"]["file"]["format"] == "binary"
+    ok = predict["responses"]["200"]["content"]["application/json"]["schema"]
+    assert ok["$ref"].endswith("/PredictionOut")
+    assert predict["responses"]["415"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "/ErrorOut"
+    )
+    params = {p["name"] for p in schema["paths"]["/v1/timeline"]["post"]["parameters"]}
+    assert params == {"window", "hop", "smoothing"}
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "swagger" in docs.text.lower()
+
+
+def test_the_web_page_is_served(client):
+    page = client.get("/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert 'id="file-input"' in page.text and 'id="record-button"' in page.text
+    for name, kind in (("app.js", "javascript"), ("style.css", "css"),
+                       ("recorder-worklet.js", "javascript")):  # fmt: skip
+        asset = client.get(f"/static/{name}")
+        assert asset.status_code == 200 and kind in asset.headers["content-type"]
+
+
+# --- bad input: each gets its precise status and code ---------------------------------------
+
+
+def _error(response, status: int, code: str) -> str:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}
+    assert body["error"]["code"] == code
+    return body["error"]["message"]
+
+
+def test_no_file(client):
+    assert "field 'file'" in _error(client.post("/v1/predict"), 400, "no_file")
+    other = client.post("/v1/predict", files={"audio": ("a.wav", encode(tone(1, 200)))})
+    _error(other, 400, "no_file")
+    as_text = client.post("/v1/predict", files={"file": (None, "a text field, not a file")})
+    _error(as_text, 400, "no_file")
+    form = client.post("/v1/predict", data={"file": "clip.wav"})  # a form without enctype
+    assert "enctype" in _error(form, 400, "no_file")
+
+
+def test_empty_file(client):
+    message = _error(post_file(client, b"", "empty.wav"), 400, "empty_file")
+    assert "empty.wav" in message and "0 bytes" in message
+
+
+def test_text_file_is_not_audio(client):
+    message = _error(post_file(client, b"hello, I am text\n" * 50, "notes.txt"), 415,
+                     "unsupported_audio")  # fmt: skip
+    assert "notes.txt" in message and "not a recognised audio format" in message
+
+
+def test_truncated_wav(client):
+    data = encode(tone(2.0, 300))
+    message = _error(post_file(client, data[: len(data) // 2], "cut.wav"), 400, "invalid_audio")
+    assert "cut.wav" in message and "truncated" in message
+
+
+def test_body_of_another_type(client):
+    response = client.post("/v1/predict", json={"audio": "..."})
+    assert "application/json" in _error(response, 415, "unsupported_media_type")
+
+
+def test_too_large_upload_is_refused_while_reading(small_url):
+    data = encode(tone(40.0, 300))  # 1.3 MB > 1 MB
+    with httpx.Client(base_url=small_url, timeout=60) as client:
+        message = _error(post_file(client, data), 413, "file_too_large")
+        assert "1 MB" in message
+        # no Content-Length (chunked): the server stops reading past the limit
+        chunks = (data[i : i + 65536] for i in range(0, len(data), 65536))
+        streamed = client.post("/v1/predict", content=chunks, headers={"content-type": "audio/wav"})
+        _error(streamed, 413, "file_too_large")
+        assert client.get("/healthz").status_code == 200  # and keeps serving
+
+
+def test_too_long_audio(small_url):
+    with httpx.Client(base_url=small_url, timeout=60) as client:
+        data = encode(tone(8.0, 300), "flac")  # small file, 8 s > 5 s
+        message = _error(post_file(client, data, "long.flac"), 413, "audio_too_long")
+        assert "8.0 s" in message and "5 s" in message
+        ok = post_file(client, encode(tone(4.0, 300), "flac"))
+        assert ok.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("params", "fragment"),
+    [
+        ({"hop": "abc"}, "hop: Input should be a valid number"),
+        ({"hop": "0"}, "hop must be a number of seconds > 0"),
+        ({"window": "-1"}, "window must be a number of seconds > 0"),
+        ({"hop": "nan"}, "hop must be"),
+        ({"window": "0.5", "hop": "1"}, "must not exceed window"),
+        ({"smoothing": "lots"}, "smoothing must be"),
+        ({"hop": "0.001", "window": "0.01"}, "use a larger hop"),
+    ],
+)
+def test_bad_timeline_parameters(client, params, fragment):
+    response = post_file(client, encode(sections()), path="/v1/timeline", params=params)
+    assert fragment in _error(response, 422, "bad_parameter")
+
+
+def test_unknown_paths_and_methods_answer_json(client):
+    _error(client.get("/v1/nothing"), 404, "not_found")
+    _error(client.get("/v1/predict"), 405, "method_not_allowed")
+
+
+def test_unexpected_failure_is_a_500_without_details(bundle):
+    from fastapi.testclient import TestClient
+
+    recognizer = Recognizer.load(bundle)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("secret internal detail")
+
+    recognizer.predict_batch = broken
+    with TestClient(create_app(recognizer), raise_server_exceptions=False) as client:
+        response = post_file(client, encode(tone(1.0, 300)))
+        message = _error(response, 500, "internal_error")
+        assert "secret" not in response.text and "Traceback" not in response.text
+        assert "log" in message
+        assert client.get("/healthz").status_code == 200  # the worker survives
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"max_upload_mb": 0}, {"max_duration_s": -1}, {"max_duration_s": float("inf")},
+     {"max_batch": 0}, {"batch_wait_ms": -5}],
+)  # fmt: skip
+def test_bad_server_options_are_refused(reference, options):
+    with pytest.raises(ConfigError):
+        create_app(reference, **options)
+
+
+def test_a_speaker_adapted_bundle_is_refused(bundle):
+    recognizer = Recognizer.load(bundle)
+    recognizer.speaker_adapted = True
+    with pytest.raises(SertkError, match="speaker-adapted"):
+        create_app(recognizer)
+
+
+# --- no temporary files ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def temp_spy(tmp_path, monkeypatch):
+    """Point tempfile at an empty folder and record every way of making a temporary file."""
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    calls = []
+    for name in ("TemporaryFile", "NamedTemporaryFile", "mkstemp", "mkdtemp"):
+        original = getattr(tempfile, name)
+        monkeypatch.setattr(
+            tempfile, name, lambda *a, _n=name, _o=original, **k: calls.append(_n) or _o(*a, **k)
+        )
+    rollover = tempfile.SpooledTemporaryFile.rollover
+    monkeypatch.setattr(
+        tempfile.SpooledTemporaryFile, "rollover",
+        lambda self: calls.append("rollover") or rollover(self),
+    )  # fmt: skip
+    return folder, calls
+
+
+def test_spy_catches_starlettes_own_upload_spooling(temp_spy):
+    """Control: a plain FastAPI ``UploadFile`` endpoint spools a 3 MB upload to disk."""
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    plain = FastAPI()
+
+    @plain.post("/up")
+    async def up(file: UploadFile) -> int:
+        return len(await file.read())
+
+    folder, calls = temp_spy
+    with TestClient(plain) as client:
+        assert client.post("/up", files={"file": ("a.bin", b"x" * 3_000_000)}).json() == 3_000_000
+    assert "rollover" in calls
+
+
+def test_no_temporary_files(client, temp_spy):
+    folder, calls = temp_spy
+    big = encode(tone(90.0, 300))  # 2.9 MB: Starlette's own form parser would spool it to disk
+    assert post_file(client, big).status_code == 200
+    assert client.post("/v1/predict", content=big, headers={"content-type": "audio/wav"}).is_success
+    assert (
+        post_file(client, big, path="/v1/timeline", params={"window": 3, "hop": 3}).status_code
+        == 200
+    )
+    assert post_file(client, big[:100_000]).status_code == 400
+    assert calls == [] and list(folder.iterdir()) == []
+
+
+# --- concurrency ----------------------------------------------------------------------------
+
+
+def test_concurrent_requests_equal_sequential_ones(client, reference, url):
+    rng = np.random.default_rng(1)
+    files = [
+        encode(
+            tone(
+                1.0 + rng.random(), rng.uniform(120, 1200), amplitude=rng.uniform(0.05, 0.5), seed=i
+            ),
+            "wav",
+        )  # fmt: skip
+        for i in range(20)
+    ]
+    expected = [reference.predict_file(data).to_dict() for data in files]
+    # different files get clearly different answers, so a mix-up could not go unnoticed
+    rows = np.array([list(e["probabilities"].values()) for e in expected])
+    assert len({e["label"] for e in expected}) == len(LABELS)
+    assert min(np.abs(a - b).max() for i, a in enumerate(rows) for b in rows[i + 1 :]) > 1e-4
+    before = client.get("/healthz").json()["inference"]
+
+    def ask(data: bytes) -> dict:
+        with httpx.Client(base_url=url, timeout=120) as own:
+            response = post_file(own, data)
+            assert response.status_code == 200, response.text
+            return response.json()
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        answers = list(pool.map(ask, files))
+    for answer, truth in zip(answers, expected, strict=True):
+        assert_close(answer, truth)
+    after = client.get("/healthz").json()["inference"]
+    assert after["requests"] - before["requests"] == 20
+    assert after["batches"] - before["batches"] <= 20
+
+
+# --- the micro-batcher on its own (deterministic) -------------------------------------------
+
+
+def test_batcher_groups_waiting_signals_and_returns_each_its_own_result():
+    seen: list[list[float]] = []
+    entered, gate = threading.Event(), threading.Event()
+
+    def predict(signals):
+        if not seen:
+            entered.set()
+            gate.wait(10)  # hold the first batch so the others queue up behind it
+        seen.append([float(s[0]) for s in signals])
+        return [
+            float(s[0]) * 10 if s[0] != 3 else SertkError(f"item {s[0]} failed") for s in signals
+        ]
+
+    batcher = MicroBatcher(predict, max_batch=4, wait_ms=0)
+    first = batcher.submit(np.array([0.0]))
+    assert entered.wait(10)
+    futures = [batcher.submit(np.array([float(i)])) for i in range(1, 10)]
+    gate.set()
+    assert first.result(10) == 0.0
+    for i, future in enumerate(futures, start=1):
+        if i == 3:
+            with pytest.raises(SertkError, match="item 3.0 failed"):
+                future.result(10)
+        else:
+            assert future.result(10) == i * 10
+    assert seen == [[0.0], [1.0, 2.0, 3.0, 4.0], [5.0, 6.0, 7.0, 8.0], [9.0]]
+    assert batcher.stats["largest_batch"] == 4 and batcher.stats["batches"] == 4
+    batcher.close()
+    assert not batcher.alive
+
+
+def test_batcher_runs_calls_alone_in_order_and_fails_whole_batches():
+    order = []
+    entered, gate = threading.Event(), threading.Event()
+
+    def predict(signals):
+        entered.set()
+        gate.wait(10)
+        order.append(("batch", len(signals)))
+        if any(s[0] < 0 for s in signals):
+            raise RuntimeError("model broke")
+        return [0] * len(signals)
+
+    batcher = MicroBatcher(predict, max_batch=8, wait_ms=0)
+    a = batcher.submit(np.array([1.0]))
+    assert entered.wait(10)
+    b, c = batcher.submit(np.array([1.0])), batcher.submit(np.array([-1.0]))
+    alone = batcher.call(lambda: order.append(("call", 0)) or "done")
+    d = batcher.submit(np.array([1.0]))
+    gate.set()
+    assert a.result(10) == 0 and alone.result(10) == "done" and d.result(10) == 0
+    for future in (b, c):
+        with pytest.raises(RuntimeError, match="model broke"):
+            future.result(10)
+    assert order == [("batch", 1), ("batch", 2), ("call", 0), ("batch", 1)]
+    batcher.close()
+
+
+def test_batcher_without_batching_and_when_full():
+    entered, gate = threading.Event(), threading.Event()
+    sizes = []
+
+    def predict(signals):
+        entered.set()
+        gate.wait(10)
+        sizes.append(len(signals))
+        return list(signals)
+
+    batcher = MicroBatcher(predict, max_batch=1, wait_ms=50, max_queue=3)
+    futures = [batcher.submit(np.array([0]))]
+    assert entered.wait(10)  # running; now 3 may wait
+    futures += [batcher.submit(np.array([i])) for i in range(1, 4)]
+    with pytest.raises(Overloaded, match="busy"):
+        batcher.submit(np.array([4]))
+    gate.set()
+    for future in futures:
+        future.result(10)
+    assert set(sizes) == {1}
+    batcher.close()
+
+
+@pytest.mark.parametrize(
+    "options", [{"max_batch": 0}, {"max_batch": 1.5}, {"wait_ms": -1}, {"max_queue": 0}]
+)
+def test_batcher_options_are_checked(options):
+    with pytest.raises(ConfigError):
+        MicroBatcher(lambda signals: signals, **options)
+
+
+# --- the command line -----------------------------------------------------------------------
+
+
+def test_importing_the_serve_command_does_not_import_fastapi():
+    code = "import sys, sertk.cli.serve; assert 'fastapi' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_serve_refuses_a_missing_model_before_listening(capsys):
+    from sertk.cli import main
+
+    assert main(["serve", "--model", "/no/such/bundle", "--port", "1"]) == 2
+    assert "no model bundle" in capsys.readouterr().err
+
+
+def test_sertk_serve_answers_on_loopback(bundle, tmp_path):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "sertk", "serve", "--model", str(bundle), "--port",
+               str(port), "--max-upload-mb", "2", "--workers-threads", "1"]  # fmt: skip
+    log = (tmp_path / "serve.log").open("w")
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        base, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                assert process.poll() is None, (tmp_path / "serve.log").read_text()
+                assert time.monotonic() < deadline, "sertk serve did not come up"
+                time.sleep(0.2)
+        assert httpx.get(f"{base}/v1/labels").json()["limits"]["max_upload_mb"] == 2
+        answer = httpx.post(f"{base}/v1/predict", files={"file": ("a.wav", encode(tone(1, 150)))})
+        assert answer.json()["label"] == "sad"
+    finally:
+        process.terminate()
+        process.wait(30)
+        log.close()
