@@ -1,0 +1,254 @@
+"""``sertk predict``: emotions of audio files with a model bundle (a thin adapter over Recognizer).
+
+    sertk predict clip.wav                               # the default model, a table
+    sertk predict recordings/ --recursive --format csv --output predictions.csv
+    sertk predict meeting.wav --timeline --hop 0.5 --smoothing 3 --plot meeting.png
+
+Folders expand to the audio files in them (``--recursive``: also in sub-folders). Files are read
+and predicted in batches with a progress bar on stderr. A file that cannot be read is reported on
+stderr with its error and the others still go on; the exit status is then 1. Results go to
+stdout (or ``--output``): an aligned table, a JSON array, or CSV (one row per file, or per
+segment with ``--timeline``).
+
+``--plot OUT.png`` writes the explain picture (waveform, attention or timeline, probabilities);
+with several files it writes one picture per file, ``OUT-<file stem>.png`` beside ``OUT.png``
+(a file stem met again gets ``OUT-<file stem>-2.png`` and so on, in input order).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".aiff", ".aif", ".caf", ".w64")
+TOP = 3  # probabilities shown per file in the table
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "predict", help="predict the emotion of audio files (or a timeline of a long recording)"
+    )
+    parser.add_argument("inputs", nargs="+", metavar="FILE_OR_DIR", help="audio files or folders")
+    parser.add_argument(
+        "--model", default="default", metavar="BUNDLE",
+        help="model bundle folder, run folder, or 'default' (the shipped model)",
+    )  # fmt: skip
+    parser.add_argument("--timeline", action="store_true", help="segments over time per file")
+    parser.add_argument("--window", type=float, metavar="S", help="timeline window (s)")
+    parser.add_argument("--hop", type=float, default=1.0, metavar="S", help="timeline hop (s)")
+    parser.add_argument(
+        "--smoothing", default="0", metavar="N",
+        help="timeline smoothing: windows in a moving average, or median / median:N",
+    )  # fmt: skip
+    parser.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    parser.add_argument("--plot", metavar="OUT.png", help="write the explain picture(s)")
+    parser.add_argument("--output", metavar="FILE", help="write results here instead of stdout")
+    parser.add_argument("--recursive", action="store_true", help="also search sub-folders")
+    parser.add_argument("--batch-size", type=int, default=16, metavar="N")
+    parser.add_argument("--speaker", metavar="ID", help="all files are this speaker's (needed "
+                        "by a speaker-adapted bundle)")  # fmt: skip
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(run=run)
+
+
+def expand_inputs(inputs: list[str], *, recursive: bool) -> tuple[list[Path], list[str]]:
+    """Files to predict (folders expanded, sorted) and messages for inputs that gave none."""
+    files: list[Path] = []
+    problems: list[str] = []
+    for name in inputs:
+        path = Path(name)
+        if not path.is_dir():
+            files.append(path)  # missing or unreadable files fail with their precise error later
+            continue
+        pattern = path.rglob("*") if recursive else path.glob("*")
+        found = sorted(p for p in pattern if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
+        if not found:
+            hint = "" if recursive else "; add --recursive to search sub-folders"
+            problems.append(
+                f"{name}: no audio files ({', '.join(AUDIO_SUFFIXES)}) in this folder{hint}"
+            )
+        files += found
+    return files, problems
+
+
+def plot_paths(plot: str, files: list[Path]) -> dict[Path, Path]:
+    """``--plot`` target per file: ``plot`` itself for one file, else ``<stem>-<file stem>.png``
+    beside it (a repeated file stem gets ``-2``, ``-3``... in input order)."""
+    out = Path(plot)
+    if len(files) == 1:
+        return {files[0]: out}
+    targets: dict[Path, Path] = {}
+    seen: dict[str, int] = {}
+    for file in files:
+        seen[file.stem] = seen.get(file.stem, 0) + 1
+        suffix = "" if seen[file.stem] == 1 else f"-{seen[file.stem]}"
+        targets[file] = out.with_name(f"{out.stem}-{file.stem}{suffix}{out.suffix or '.png'}")
+    return targets
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
+    from sertk.errors import SertkError
+    from sertk.recognizer import Recognizer
+
+    files, problems = expand_inputs(args.inputs, recursive=args.recursive)
+    for problem in problems:
+        print(f"sertk predict: {problem}", file=sys.stderr)
+    if not files:
+        raise SertkError("no audio files to predict; give files or folders that hold some")
+    smoothing = _check_options(args)
+    recognizer = Recognizer.load(args.model, device=args.device)
+    if recognizer.speaker_adapted and args.speaker is None:
+        raise SertkError(
+            f"{recognizer.bundle.path} is speaker-adapted: give --speaker ID (all files are that "
+            "speaker's utterances; several of them make its statistics meaningful)"
+        )
+    # a speaker-adapted bundle needs all utterances of the speaker in one call
+    step = 1 if args.timeline else len(files) if recognizer.speaker_adapted else args.batch_size
+    writer = _Writer(args, recognizer.labels, files)
+    targets = plot_paths(args.plot, files) if args.plot else {}
+    failed = len(problems)
+    with tqdm(total=len(files), unit="file", disable=args.no_progress or None,
+              file=sys.stderr) as bar:  # fmt: skip
+        for start in range(0, len(files), step):
+            chunk = files[start : start + step]
+            for file, result in zip(
+                chunk, _predict(recognizer, chunk, args, smoothing), strict=True
+            ):
+                if not isinstance(result, SertkError) and args.plot:
+                    result = _plot(recognizer, file, result, targets[file])
+                if isinstance(result, SertkError):
+                    failed += 1
+                    message = str(result)  # AudioErrors already start with the file name
+                    message = message if message.startswith(str(file)) else f"{file}: {message}"
+                    bar.write(f"sertk predict: {message}", file=sys.stderr)
+                else:
+                    writer.add(file, result)
+            bar.update(len(chunk))
+    writer.close()
+    return 1 if failed else 0
+
+
+def _check_options(args: argparse.Namespace) -> int | str:
+    """Fail early (exit 2) on bad --batch-size/--window/--hop/--smoothing; returns smoothing."""
+    from sertk.errors import ConfigError
+    from sertk.recognizer.timeline import check_seconds, parse_smoothing
+
+    if args.batch_size < 1:
+        raise ConfigError(f"--batch-size must be a positive integer, got {args.batch_size}")
+
+    smoothing = int(args.smoothing) if args.smoothing.isdigit() else args.smoothing
+    parse_smoothing(smoothing)
+    hop = check_seconds("--hop", args.hop)
+    if args.window is not None and hop > check_seconds("--window", args.window):
+        raise ConfigError(f"--hop {hop} must not exceed --window {args.window}")
+    return smoothing
+
+
+def _predict(recognizer, files: list[Path], args, smoothing: int | str) -> list[Any]:
+    """Predictions (or timelines) for ``files``; a SertkError in place of each one that failed."""
+    from sertk.errors import SertkError
+
+    speakers = None if args.speaker is None else [args.speaker] * len(files)
+    if not args.timeline:
+        return recognizer.predict_batch(
+            files, batch_size=args.batch_size, speakers=speakers,
+            attention=bool(args.plot) and recognizer.has_attention, on_error="return",
+        )  # fmt: skip
+    results: list[Any] = []
+    for file in files:
+        try:
+            results.append(recognizer.timeline(
+                file, window=args.window, hop=args.hop, smoothing=smoothing,
+                speaker=args.speaker, batch_size=args.batch_size,
+            ))  # fmt: skip
+        except SertkError as error:
+            results.append(error)
+    return results
+
+
+def _plot(recognizer, file: Path, result: Any, path: Path) -> Any:
+    """Write the explain picture of ``file``; returns ``result``, or a SertkError if that failed."""
+    from sertk.audio import load_audio
+    from sertk.errors import SertkError
+    from sertk.plotting import plot_prediction
+
+    try:
+        signal, rate = load_audio(file, sampling_rate=recognizer.sampling_rate)
+        if not hasattr(result, "segments"):  # attention refers to the model input: show that
+            signal = recognizer.preprocess(signal, rate)
+        plot_prediction(path, signal, rate, result, recognizer.labels)
+    except OSError as error:
+        return SertkError(f"cannot write the plot {path}: {error}")
+    return result
+
+
+def _open_output(path: str):
+    from sertk.errors import SertkError
+
+    try:
+        return open(path, "w", newline="", encoding="utf-8")  # noqa: SIM115 (closed in close())
+    except OSError as error:
+        raise SertkError(f"cannot write --output {path}: {error}") from None
+
+
+class _Writer:
+    """Streams table/CSV rows as results arrive; JSON is written as one array at the end."""
+
+    def __init__(self, args: argparse.Namespace, labels: tuple[str, ...], files: list[Path]):
+        self.format, self.timeline, self.labels = args.format, args.timeline, labels
+        self.stream = _open_output(args.output) if args.output else sys.stdout
+        self.records: list[dict] = []
+        self.width = max(len("file"), *(len(str(f)) for f in files))
+        self.csv = csv.writer(self.stream) if self.format == "csv" else None
+        if self.csv is not None:
+            head = ["start", "end", "label", "confidence", "speech"] if self.timeline else [
+                "label", "confidence"]  # fmt: skip
+            self.csv.writerow(["file", *head, *labels])
+        elif self.format == "table" and not self.timeline:
+            self._line(f"{'file':<{self.width}}  {'label':<12} {'conf':>5}  top probabilities")
+
+    def _line(self, text: str) -> None:
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def add(self, file: Path, result: Any) -> None:
+        if self.format == "json":
+            self.records.append({"file": str(file), **result.to_dict()})
+        elif self.timeline:
+            self._add_timeline(file, result)
+        elif self.csv is not None:
+            probabilities = [f"{result.probabilities[k]:.6f}" for k in self.labels]
+            self.csv.writerow([file, result.label, f"{result.confidence:.6f}", *probabilities])
+        else:
+            top = "  ".join(f"{label} {value:.2f}" for label, value in result.top(TOP))
+            self._line(
+                f"{str(file):<{self.width}}  {result.label:<12} {result.confidence:5.2f}  {top}"
+            )
+
+    def _add_timeline(self, file: Path, timeline: Any) -> None:
+        if self.csv is not None:
+            for row in timeline.to_rows():
+                values = ["" if v is None else (f"{v:.6g}" if isinstance(v, float) else v)
+                          for v in row.values()]  # fmt: skip
+                self.csv.writerow([file, *values])
+            return
+        self._line(f"{file}  ({timeline.duration:.2f} s)")
+        for s in timeline.segments:
+            detail = f"{s.confidence:5.2f}" if s.speech else ""
+            self._line(f"  {s.start:8.2f} {s.end:8.2f}  {s.label:<12} {detail}")
+
+    def close(self) -> None:
+        if self.format == "json":
+            json.dump(self.records, self.stream, indent=2)
+            self.stream.write("\n")
+        if self.stream is not sys.stdout:
+            self.stream.close()
+        else:
+            self.stream.flush()

@@ -1,0 +1,32 @@
+"""Inference: one object from a model bundle to predictions, shared by the CLI, server and GUI.
+
+- :class:`Recognizer` (``recognizer.py``): ``Recognizer.load(bundle)``, ``predict_file``,
+  ``predict_signal``, ``predict_batch``, ``timeline``.
+- :func:`resolve_bundle` (``resolve.py``): a model name (``"default"``) or path -> bundle folder.
+- :class:`Prediction`, :class:`Segment`, :class:`Timeline` (``prediction.py``): the results,
+  each with a JSON-safe ``to_dict()``.
+- ``timeline.py``: windows, smoothing and segment merging for long recordings.
+
+Importing this package does not import torch or transformers; loading a bundle imports what
+that bundle needs.
+
+>>> from sertk.recognizer import Recognizer
+>>> recognizer = Recognizer.load("runs/emodb/final/bundle")  # doctest: +SKIP
+>>> prediction = recognizer.predict_file("speech.wav")  # doctest: +SKIP
+>>> prediction.label, round(prediction.confidence, 2)  # doctest: +SKIP
+('angry', 0.87)
+"""
+
+from sertk.recognizer.prediction import SILENCE, Prediction, Segment, Timeline
+from sertk.recognizer.recognizer import Recognizer
+from sertk.recognizer.resolve import DEFAULT_MODEL, resolve_bundle
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "SILENCE",
+    "Prediction",
+    "Recognizer",
+    "Segment",
+    "Timeline",
+    "resolve_bundle",
+]

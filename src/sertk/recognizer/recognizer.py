@@ -1,0 +1,366 @@
+"""``Recognizer``: the one inference object behind the CLI, the REST server and the GUI.
+
+From a file to a prediction in four hops, all of them defined by the bundle::
+
+    load_audio(path, sampling_rate=rate)            # 1. decode, downmix, resample
+    -> preprocess(signal, rate)                      # 2. the bundle's Preprocess (crop/pad...)
+    -> extractor.extract_batch(signals, rate)        # 3. the bundle's feature extractor
+    -> scorer.predict_inputs([features])             # 4. normalisation + model + softmax
+    -> Prediction
+
+(An ensemble whose members read different features runs hops 2-3 once per feature input.)
+
+These are the very functions the training pipeline ran (``sertk.features.cache.iter_features``
+reads files with ``load_audio`` at the preprocessing rate and applies the same ``Preprocess`` in
+inference mode), so a file gets exactly the features it got when the model was trained.
+
+Importing this module costs numpy and soundfile only: torch (or transformers, for an SSL
+bundle) is imported when a bundle that needs it is loaded.
+
+>>> recognizer = Recognizer.load("runs/emodb/final/bundle")  # doctest: +SKIP
+>>> recognizer.predict_file("speech.wav").label  # doctest: +SKIP
+'angry'
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from sertk.audio import check_signal, load_audio, resample, speech_regions
+from sertk.errors import AudioError, ConfigError, SertkError
+from sertk.recognizer.prediction import Prediction, Timeline
+from sertk.recognizer.resolve import resolve_bundle
+from sertk.recognizer.timeline import build_timeline, check_seconds, parse_smoothing, plan_windows
+
+DEFAULT_WINDOW = 3.0  # timeline window for bundles that keep whole utterances (duration None)
+
+
+def _is_audio_source(item: Any) -> bool:
+    """A path, bytes or binary file object (read with ``load_audio``), not an in-memory signal."""
+    return isinstance(item, str | os.PathLike | bytes | bytearray | memoryview) or hasattr(
+        item, "read"
+    )
+
+
+def _item_name(item: Any, index: int) -> str:
+    return str(item) if isinstance(item, str | os.PathLike) else f"item {index}"
+
+
+class Recognizer:
+    """Emotion predictions from audio with a model bundle of any kind (see the module docstring).
+
+    Attributes: ``bundle``, ``labels`` (the bundle's, in order), ``sampling_rate`` (the rate
+    audio is read at), ``inputs`` (one ``(Preprocess, extractor)`` pair per feature input of the
+    model: one, except for an ensemble whose members use different features), ``preprocess``
+    and ``extractor`` (the first pair), ``scorer`` (the ``sertk.inference.BundleModel``),
+    ``speaker_adapted``, ``has_attention``.
+    """
+
+    def __init__(self, bundle: Any, *, device: str = "cpu") -> None:
+        from sertk.inference import BundleModel
+
+        self.bundle = bundle
+        self.device = device
+        self.scorer = BundleModel(bundle, device=device)
+        self.labels: tuple[str, ...] = tuple(self.scorer.labels)
+        self.sampling_rate: int = self.scorer.sampling_rate
+        self.inputs = tuple(
+            (item.build_preprocess(), _build_extractor(item.features, device))
+            for item in self.scorer.inputs
+        )
+        self.preprocess, self.extractor = self.inputs[0]
+        self.speaker_adapted = self.scorer.normalization == "speaker"
+        model = getattr(self.scorer, "model", None) if self.scorer.kind == "torch" else None
+        self.has_attention = bool(getattr(model, "has_attention", False))
+
+    @classmethod
+    def load(cls, bundle: str | os.PathLike = "default", *, device: str = "cpu") -> Recognizer:
+        """Load a bundle by name or path (:func:`resolve_bundle`) onto ``device``."""
+        from sertk.bundle import load_bundle
+
+        return cls(load_bundle(resolve_bundle(bundle)), device=device)
+
+    def __repr__(self) -> str:
+        return (
+            f"Recognizer({str(self.bundle.path)!r}, labels={list(self.labels)}, "
+            f"features={[e.name for _, e in self.inputs]}, device={self.device!r})"
+        )
+
+    # --- single items ---------------------------------------------------------------------
+
+    def predict_file(self, path: Any, *, attention: bool = False) -> Prediction:
+        """Predict one file (a path, bytes or a binary file object).
+
+        >>> Recognizer.load(bundle_dir).predict_file("speech.wav").probabilities  # doctest: +SKIP
+        {'neutral': 0.1, 'happy': 0.2, 'angry': 0.7}
+        """
+        self._refuse_single()
+        return self.predict_batch([path], attention=attention)[0]
+
+    def predict_signal(
+        self, signal: np.ndarray, sampling_rate: int, *, attention: bool = False
+    ) -> Prediction:
+        """Predict one signal ``[samples]`` or ``[channels, samples]`` at ``sampling_rate`` Hz."""
+        self._refuse_single()
+        return self.predict_batch([signal], sampling_rate=sampling_rate, attention=attention)[0]
+
+    def _refuse_single(self) -> None:
+        if self.speaker_adapted:
+            raise SertkError(
+                f"{self.bundle.path} is speaker-adapted (trained on features normalised per "
+                "speaker): one utterance cannot be normalised on its own; give several "
+                "utterances of the speaker: predict_batch(items, speakers=[...]) (CLI: --speaker)"
+            )
+
+    # --- batches --------------------------------------------------------------------------
+
+    def predict_batch(
+        self,
+        items: Sequence[Any],
+        *,
+        sampling_rate: int | None = None,
+        batch_size: int = 16,
+        speakers: Sequence[str] | None = None,
+        attention: bool = False,
+        on_error: str = "raise",
+    ) -> list[Any]:
+        """Predict several files and/or signals; one :class:`Prediction` per item, in order.
+
+        Items are paths, bytes, binary files or signals (signals need ``sampling_rate``). Audio
+        is read, preprocessed and turned into features ``batch_size`` items at a time (the
+        extractor's ``extract_batch``); the model then runs over all of them in batches. ``speakers`` (one id per item) is required by a
+        speaker-adapted bundle, whose per-speaker statistics use all items of a speaker in this
+        call; other bundles ignore it. ``on_error="return"`` puts the SertkError of an unreadable
+        item in its place instead of raising it.
+        """
+        if isinstance(items, np.ndarray) or _is_audio_source(items):
+            raise SertkError(
+                "predict_batch takes a list of items; wrap a single file or signal in a list "
+                "(or use predict_file / predict_signal)"
+            )
+        items = list(items)
+        self._check_batch_options(items, speakers, attention, on_error, batch_size)
+        results: list[Any] = [None] * len(items)
+        features: dict[int, list[np.ndarray]] = {}  # item -> one array per model input
+        durations: dict[int, float] = {}
+        for start in range(0, len(items), batch_size):
+            signals = {}
+            for i in range(start, min(start + batch_size, len(items))):
+                try:
+                    signals[i], durations[i] = self._model_inputs(items[i], sampling_rate, i)
+                except SertkError as error:
+                    if on_error == "raise":
+                        raise
+                    results[i] = error
+            features.update(self._extract(signals, results, on_error))
+        good = sorted(features)
+        if not good:
+            return results
+        per_input = [[features[i][k] for i in good] for k in range(len(self.inputs))]
+        chosen = None if speakers is None else [speakers[i] for i in good]
+        probabilities, weights = self._score(per_input, chosen, attention)
+        rate = (self.extractor.frame_rate or None) if attention else None
+        for row, i in enumerate(good):
+            results[i] = Prediction.from_probabilities(
+                self.labels,
+                probabilities[row],
+                duration=durations[i],
+                attention=weights[row],
+                attention_rate=rate,
+            )
+        return results
+
+    def features(
+        self, items: Sequence[Any], *, sampling_rate: int | None = None, input_index: int = 0
+    ) -> list[np.ndarray]:
+        """Features of each item from model input ``input_index`` (``[frames, dim]`` or
+        ``[layers, frames, dim]``): what the model is given, before the bundle's normalisation."""
+        signals = {i: self._model_inputs(x, sampling_rate, i)[0] for i, x in enumerate(items)}
+        extracted = self._extract(signals, [None] * len(signals), "raise")
+        return [extracted[i][input_index] for i in range(len(signals))]
+
+    def _check_batch_options(self, items, speakers, attention, on_error, batch_size) -> None:
+        if not items:
+            raise SertkError("nothing to predict: give at least one file or signal")
+        if on_error not in ("raise", "return"):
+            raise ConfigError(f"on_error must be 'raise' or 'return', got {on_error!r}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if speakers is not None and len(speakers) != len(items):
+            raise SertkError(f"got {len(items)} items but {len(speakers)} speakers; give one each")
+        if self.speaker_adapted and speakers is None:
+            self._refuse_single()
+        if attention and not self.has_attention:
+            raise SertkError(
+                f"the model of {self.bundle.path} ({self.bundle.model_name}) has no attention "
+                "weights; check recognizer.has_attention before asking for them"
+            )
+
+    def _model_inputs(self, item: Any, sampling_rate: int | None, index: int):
+        """Hops 1-2: the item read (``load_audio``) and preprocessed for each model input.
+
+        Returns ``([float32 [samples] per input], input seconds)``.
+        """
+        if _is_audio_source(item):
+            signal, rate = load_audio(item, sampling_rate=self.sampling_rate)
+        elif sampling_rate is None:
+            raise AudioError(
+                f"item {index}: an in-memory signal needs its sampling_rate; pass sampling_rate="
+            )
+        else:
+            signal = check_signal(item, sampling_rate, name=_item_name(item, index))
+            rate = int(sampling_rate)
+        return [preprocess(signal, rate) for preprocess, _ in self.inputs], signal.shape[-1] / rate
+
+    def _extract(self, signals: dict[int, list], results: list, on_error: str) -> dict:
+        """Hop 3: per item, the features of each input (``extract_batch`` over the items); with
+        ``on_error="return"`` an item whose extraction fails gets its error in ``results``."""
+        order = sorted(signals)
+        features: dict[int, list[np.ndarray]] = {i: [] for i in order}
+        for k, (preprocess, extractor) in enumerate(self.inputs):
+            batch = getattr(extractor, "extract_batch", None)
+            extracted = None
+            if batch is not None and len(order) > 1:
+                try:
+                    extracted = batch([signals[i][k] for i in order], preprocess.sampling_rate)
+                except SertkError:
+                    if on_error == "raise":
+                        raise
+            for position, i in enumerate(order):
+                if i not in features:
+                    continue  # failed on an earlier input
+                try:
+                    if extracted is not None:
+                        features[i].append(extracted[position])
+                    else:
+                        features[i].append(extractor(signals[i][k], preprocess.sampling_rate))
+                except SertkError as error:
+                    if on_error == "raise":
+                        raise
+                    results[i] = error
+                    del features[i]
+        return features
+
+    def _score(self, per_input: list[list[np.ndarray]], speakers, attention: bool):
+        """Hop 4: probabilities ``[n, classes]`` and per-item attention ``[frames]`` (or None)."""
+        if not attention:
+            probabilities = self.scorer.predict_inputs(per_input, speakers=speakers)
+            return probabilities, [None] * len(per_input[0])
+        return _score_with_attention(self.scorer, per_input[0], speakers, self.device)
+
+    # --- long recordings ------------------------------------------------------------------
+
+    def timeline(
+        self,
+        source: Any,
+        *,
+        sampling_rate: int | None = None,
+        window: float | None = None,
+        hop: float = 1.0,
+        smoothing: int | str = 0,
+        min_speech: float = 0.5,
+        speaker: str | None = None,
+        vad: Mapping[str, Any] | None = None,
+        batch_size: int = 16,
+    ) -> Timeline:
+        """Emotion over time of a long recording (a file or a signal with ``sampling_rate``).
+
+        Speech is found with :func:`sertk.audio.speech_regions` (``vad``: its threshold options);
+        regions shorter than ``min_speech`` seconds count as non-speech. Stretches without speech
+        become ``silence`` segments. Inside each region, windows of ``window`` seconds (default:
+        the bundle's crop duration, so the model sees each window whole) every ``hop`` seconds
+        are predicted in batches; ``smoothing`` (see
+        :func:`sertk.recognizer.timeline.parse_smoothing`: a number of windows for a moving
+        average, or ``"median"``) smooths probabilities within a region; adjacent windows with
+        the same label merge into segments. A window longer than the bundle's crop duration is
+        cropped by the bundle's policy, as training utterances were. A speaker-adapted bundle
+        needs ``speaker`` (all windows are then that speaker's utterances).
+
+        >>> for s in recognizer.timeline("meeting.wav", smoothing=3).segments:  # doctest: +SKIP
+        ...     print(f"{s.start:6.1f} {s.end:6.1f} {s.label}")
+        """
+        if window is None:
+            crops = [p.duration for p, _ in self.inputs if p.duration is not None]
+            window = max(crops) if crops else DEFAULT_WINDOW
+        window = check_seconds("window", window)
+        hop = check_seconds("hop", hop)
+        min_speech = check_seconds("min_speech", min_speech, allow_zero=True)
+        parse_smoothing(smoothing)
+        options = dict(vad or {})
+        if "min_duration" in options:
+            raise ConfigError("set the shortest speech region with min_speech=, not vad=")
+        if self.speaker_adapted and speaker is None:
+            raise SertkError(
+                f"{self.bundle.path} is speaker-adapted: pass speaker= (one id for the whole "
+                "recording; its windows supply the speaker statistics)"
+            )
+        signal = self._mono(source, sampling_rate)
+        rate = self.sampling_rate
+        regions = speech_regions(signal, rate, min_duration=min_speech, **options)
+        spans = plan_windows(regions, window=window, hop=hop)
+        probabilities = np.zeros((0, len(self.labels)))
+        if spans:
+            pieces = [signal[round(start * rate) : round(end * rate)] for start, end, _ in spans]
+            speakers = None if speaker is None else [speaker] * len(pieces)
+            predictions = self.predict_batch(
+                pieces, sampling_rate=rate, batch_size=batch_size, speakers=speakers
+            )
+            probabilities = np.array([list(p.probabilities.values()) for p in predictions])
+        return build_timeline(
+            duration=len(signal) / rate,
+            regions=regions,
+            spans=spans,
+            probabilities=probabilities,
+            labels=self.labels,
+            window=window,
+            hop=hop,
+            smoothing=smoothing,
+        )
+
+    def _mono(self, source: Any, sampling_rate: int | None) -> np.ndarray:
+        """A whole recording as mono float32 ``[samples]`` at ``self.sampling_rate``."""
+        if _is_audio_source(source):
+            return load_audio(source, sampling_rate=self.sampling_rate)[0]
+        if sampling_rate is None:
+            raise AudioError("an in-memory signal needs its sampling_rate; pass sampling_rate=")
+        signal = check_signal(source, sampling_rate)
+        signal = signal.mean(axis=0) if signal.ndim == 2 else signal
+        return resample(signal, int(sampling_rate), self.sampling_rate)
+
+
+def _build_extractor(features: dict[str, Any], device: str) -> Any:
+    """The extractor of a bundle's feature config; an SSL encoder runs on ``device`` (a
+    runtime-only option that does not change the features)."""
+    from sertk.features import build_extractor
+
+    if device == "cpu" or features.get("name") != "ssl":
+        return build_extractor(features)
+    return build_extractor(features, device=device)
+
+
+def _score_with_attention(scorer: Any, features: list[np.ndarray], speakers, device: str):
+    """Probabilities ``[n, classes]`` and attention ``[frames]`` per item from a torch model.
+
+    The weights of item ``b`` are ``A[b, :L, :L].mean(axis=0)`` over its ``L`` valid frames: how
+    much the average query frame attends to each frame (sums to 1).
+    """
+    import torch
+
+    from sertk.training import collate
+
+    inputs = scorer.prepare(features, speakers=speakers)
+    rows, weights = [], []
+    for start in range(0, len(inputs), scorer.batch_size):
+        batch, lengths, _ = collate(inputs[start : start + scorer.batch_size])
+        with torch.inference_mode():
+            logits, matrix = scorer.model(
+                batch.to(device), lengths.to(device), return_attention=True
+            )
+        rows.append(torch.softmax(logits.float(), dim=-1).cpu().numpy())
+        for square, length in zip(matrix.float().cpu().numpy(), lengths.tolist(), strict=True):
+            weights.append(square[:length, :length].mean(axis=0).astype(np.float32))
+    return np.concatenate(rows), weights
