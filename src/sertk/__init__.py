@@ -33,6 +33,13 @@ _LAZY = {
     "build_extractor": "sertk.features",
     "FeatureCache": "sertk.features.cache",
     "Recognizer": "sertk.recognizer",
+    "Prediction": "sertk.recognizer",
+    "Timeline": "sertk.recognizer",
+    "resolve_bundle": "sertk.recognizer",
+    "load_bundle": "sertk.bundle",
+    "load_config": "sertk.config",
+    "run_experiment": "sertk.experiment",
+    "evaluate_bundle": "sertk.experiment",
 }
 
 __all__ = [

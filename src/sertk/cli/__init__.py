@@ -15,7 +15,19 @@ from sertk._version import __version__
 from sertk.errors import SertkError
 
 # sub-command modules, in the order `sertk --help` lists them
-COMMANDS = ["info", "corpus", "extract", "train", "evaluate"]
+COMMANDS = [
+    "info",
+    "corpus",
+    "extract",
+    "train",
+    "evaluate",
+    "ensemble",
+    "predict",
+    "listen",
+    "gui",
+    "serve",
+    "export",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

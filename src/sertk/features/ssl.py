@@ -208,10 +208,13 @@ class SslEncoder(Extractor):
     def _load(self, source: Path | str, *, local: bool) -> torch.nn.Module:
         try:
             from transformers import AutoConfig, AutoModel
+            from transformers.utils import logging as hf_logging
         except ImportError as error:
             raise FeatureError(
                 "SSL features need transformers: pip install 'sertk[ssl]'"
             ) from error
+        # the "Loading weights" bars would interleave with sertk's own progress and output
+        hf_logging.disable_progress_bar()
         # local_files_only is the per-call HF_HUB_OFFLINE=1: a local folder never touches the network
         try:
             config = AutoConfig.from_pretrained(source, local_files_only=local)
