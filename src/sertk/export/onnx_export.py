@@ -1,0 +1,190 @@
+"""``export_onnx``: a model bundle -> an ONNX bundle directory, verified before it is written.
+
+The ONNX bundle is the torch bundle plus graphs, so it still loads with ``load_bundle``::
+
+    bundle.json                the source's, plus an "onnx" section (files, checksums, opset,
+                               quantization, encoder geometry, parity figures, versions)
+    model.safetensors          copied (the torch backend and later re-checks can use it)
+    normalization.safetensors  copied when present
+    head.onnx                  the classifier head (see sertk.export.graphs)
+    encoder.onnx               SSL bundles only: the encoder, waveform -> hidden states
+
+Spectral features (logmel, mfcc), hand-crafted LLDs/functionals and the normalisation stay in
+numpy: they take a few ms per clip and need no graph. Every graph is checked against torch
+(:mod:`sertk.export.parity`) before anything is written; the output appears atomically.
+
+>>> export_onnx("runs/x/bundle", "runs/x/bundle-onnx", quantize="int8")  # doctest: +SKIP
+PosixPath('runs/x/bundle-onnx')
+"""
+
+from __future__ import annotations
+
+import datetime
+import importlib.metadata
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+from sertk.errors import BundleError
+from sertk.export.runner import BUNDLE_FILE, ONNX_FORMAT_VERSION, sha256
+
+HEAD_FILE = "head.onnx"
+ENCODER_FILE = "encoder.onnx"
+DEFAULT_OPSET = 18
+OPSETS = range(18, 24)  # what the dynamo exporter and onnxruntime 1.17+ both handle
+QUANTIZE = (None, "int8")
+
+
+def export_onnx(
+    bundle_path: str | Path,
+    out_dir: str | Path,
+    *,
+    quantize: str | None = None,
+    opset: int = DEFAULT_OPSET,
+    threads: int | None = None,
+) -> Path:
+    """Export the bundle at ``bundle_path`` to an ONNX bundle at ``out_dir``; returns ``out_dir``.
+
+    ``quantize="int8"``: onnxruntime dynamic quantization of MatMul/Gemm (QInt8 weights) of the
+    head and encoder, after the fp32 graphs passed the parity check. ``threads``: onnxruntime
+    threads for the checks. Raises BundleError for a bad bundle, an unexportable model or a graph
+    that does not match torch; nothing is written then.
+    """
+    if quantize not in QUANTIZE:
+        raise BundleError(f"quantize must be None or 'int8'; got {quantize!r}")
+    if isinstance(opset, bool) or not isinstance(opset, int) or opset not in OPSETS:
+        raise BundleError(f"opset must be an integer {OPSETS[0]}..{OPSETS[-1]}; got {opset!r}")
+    from sertk.bundle import load_bundle
+
+    bundle = load_bundle(bundle_path)
+    if bundle.kind != "torch":
+        raise BundleError(
+            f"{bundle.path} is a {bundle.kind!r} bundle; only torch bundles export to ONNX "
+            "(classical bundles already run on numpy alone)"
+        )
+    target = _check_target(Path(out_dir), bundle.path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.parent / f".{target.name}.{uuid.uuid4().hex[:8]}.tmp"
+    staging.mkdir()
+    try:
+        section = _export_graphs(bundle, staging, quantize=quantize, opset=opset, threads=threads)
+        _copy_bundle(bundle.path, staging, section)
+        _swap_into_place(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def _export_graphs(
+    bundle: Any, folder: Path, *, quantize: str | None, opset: int, threads: int | None
+) -> dict[str, Any]:
+    """Export, verify and (optionally) quantize the graphs into ``folder``; the ``onnx`` section."""
+    from sertk.export.graphs import export_encoder, export_head
+    from sertk.export.parity import verify_encoder, verify_head
+
+    model = bundle.build_model()
+    head = export_head(model, folder / HEAD_FILE, opset=opset)
+    parity: dict[str, Any] = {"head": verify_head(model, folder / HEAD_FILE, threads=threads)}
+    encoder = encoder_meta = None
+    if bundle.features.get("name") == "ssl":
+        encoder = bundle.build_extractor()
+        encoder_meta = export_encoder(encoder, folder / ENCODER_FILE, opset=opset)
+        parity["encoder"] = verify_encoder(
+            encoder, folder / ENCODER_FILE, encoder_meta, threads=threads
+        )
+    entries = [entry for entry in (head, encoder_meta) if entry is not None]
+    for entry in entries:
+        entry["fp32_bytes"] = (folder / entry["name"]).stat().st_size
+    if quantize == "int8":
+        parity["int8"] = _quantize(folder, model, encoder, encoder_meta, threads=threads)
+    for entry in entries:
+        entry["bytes"] = (folder / entry["name"]).stat().st_size
+        entry["sha256"] = sha256(folder / entry["name"])
+    return {
+        "format_version": ONNX_FORMAT_VERSION,
+        "opset": opset,
+        "quantize": quantize,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "versions": _versions(),
+        "head": head,
+        "encoder": encoder_meta,
+        "parity": parity,
+    }
+
+
+def _quantize(
+    folder: Path, model: Any, encoder: Any, encoder_meta: Any, *, threads: int | None
+) -> dict[str, Any]:
+    """Replace the graphs in ``folder`` by int8 ones; how far they move from torch fp32."""
+    from sertk.export.parity import compare_encoder, compare_head
+    from sertk.export.quantize import QUANTIZED_OPS, quantize_onnx
+
+    report: dict[str, Any] = {"method": "onnxruntime dynamic, QInt8", "ops": list(QUANTIZED_OPS)}
+    for name in (HEAD_FILE, ENCODER_FILE) if encoder is not None else (HEAD_FILE,):
+        staged = folder / f"{name}.int8"
+        quantize_onnx(folder / name, staged)
+        os.replace(staged, folder / name)
+    report["head"] = compare_head(model, folder / HEAD_FILE, threads=threads)
+    if encoder is not None:
+        report["encoder"] = compare_encoder(
+            encoder, folder / ENCODER_FILE, encoder_meta, threads=threads
+        )
+    return report
+
+
+def _check_target(target: Path, source: Path) -> Path:
+    if target.resolve() == source.resolve() or source.resolve() in target.resolve().parents:
+        raise BundleError(f"write the ONNX bundle next to {source}, not into it; pick another -o")
+    if target.exists() and not target.is_dir():
+        raise BundleError(f"{target} is a file; give a directory path for the ONNX bundle")
+    if target.is_dir() and any(target.iterdir()):
+        try:
+            document = json.loads((target / BUNDLE_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            document = None
+        if not isinstance(document, dict) or "onnx" not in document:
+            raise BundleError(
+                f"{target} is a non-empty directory that is not an ONNX bundle; "
+                "refusing to replace it"
+            )
+    return target
+
+
+def _copy_bundle(source: Path, folder: Path, section: dict[str, Any]) -> None:
+    """Copy the source bundle's files into ``folder`` and write its ``bundle.json`` + section."""
+    document = json.loads((source / BUNDLE_FILE).read_text(encoding="utf-8"))
+    for entry in document["files"].values():
+        if isinstance(entry, dict) and isinstance(entry.get("name"), str):
+            shutil.copy2(source / entry["name"], folder / entry["name"])
+    document["onnx"] = section
+    text = json.dumps(document, indent=2, allow_nan=False)
+    (folder / BUNDLE_FILE).write_text(text, encoding="utf-8")
+
+
+def _swap_into_place(staging: Path, target: Path) -> None:
+    """Rename ``staging`` to ``target``; an old ONNX bundle there is moved aside, removed last."""
+    old = None
+    if target.exists():
+        old = target.parent / f".{target.name}.{uuid.uuid4().hex[:8]}.old"
+        os.rename(target, old)
+    try:
+        os.rename(staging, target)
+    except BaseException:
+        if old is not None:
+            os.rename(old, target)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _versions() -> dict[str, str | None]:
+    versions: dict[str, str | None] = {}
+    for name in ("torch", "onnx", "onnxruntime", "onnxscript", "transformers"):
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions

@@ -1,0 +1,325 @@
+"""ONNX export (sertk.export): parity with torch, dynamic axes, int8, refusal, torch-free runner."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("onnxscript")
+
+from sertk.bundle import load_bundle, save_bundle  # noqa: E402
+from sertk.cli import main  # noqa: E402
+from sertk.errors import BundleError  # noqa: E402
+from sertk.export import (  # noqa: E402
+    OnnxBundleModel,
+    OnnxSslEncoder,
+    export_onnx,
+    load_onnx_bundle,
+    quantize_torch,
+)
+from sertk.export.parity import HEAD_TOLERANCE  # noqa: E402
+from sertk.inference import BundleModel  # noqa: E402
+from sertk.models import build_model  # noqa: E402
+
+LABELS = ["neutral", "happy", "angry"]
+LABEL_MAP = {"name": None, "labels": LABELS, "mapping": {label: label for label in LABELS}}
+HPARAMS = {
+    "gru_attention": {"hidden": 8},
+    "cnn_lstm": {"channels": [8, 8], "lstm_hidden": 8},
+    "mean_pool": {"hidden": 8, "std": True},
+}
+TINY_HUBERT = {
+    "hidden_size": 32,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "intermediate_size": 64,
+    "conv_dim": (16, 16, 16),
+    "conv_kernel": (10, 8, 4),
+    "conv_stride": (5, 8, 8),
+    "num_conv_pos_embeddings": 16,
+    "num_conv_pos_embedding_groups": 2,
+}
+LENGTHS = (1, 9, 50, 173, 401)  # export example had 37 frames: every one of these is new
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def make_head(kind: str, *, input_dim: int = 8, seed: int = 0, **extra) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    model = build_model(kind, input_dim=input_dim, num_classes=3, **HPARAMS[kind], **extra)
+    if kind == "cnn_lstm":  # give the batch norms running statistics that are not 0/1
+        model.train()
+        with torch.no_grad():
+            for _ in range(3):
+                model(3 * torch.randn(4, 30, input_dim) + 1, torch.tensor([30, 20, 10, 5]))
+    return model.eval()
+
+
+def save_head_bundle(folder, kind: str):
+    rng = np.random.default_rng(0)
+    stats = {"mean": rng.normal(size=8), "std": rng.uniform(0.5, 2.0, size=8)}
+    return save_bundle(
+        folder,
+        model=make_head(kind),
+        model_name=kind,
+        labels=LABELS,
+        label_map=LABEL_MAP,
+        features={"name": "logmel", "n_mels": 8},
+        preprocess={"sampling_rate": 16000},
+        normalization=stats if kind != "mean_pool" else None,
+        extra={"feature_normalization": "speaker" if kind == "mean_pool" else "global"},
+    )
+
+
+@pytest.fixture(scope="module")
+def heads(tmp_path_factory):
+    """kind -> (torch bundle, fp32 ONNX bundle), exported once per module."""
+    root = tmp_path_factory.mktemp("heads")
+    return {
+        kind: (
+            save_head_bundle(root / kind, kind),
+            export_onnx(root / kind, root / f"{kind}-onnx", threads=1),
+        )
+        for kind in HPARAMS
+    }
+
+
+def features(lengths=LENGTHS, *, seed: int = 1, dim: int = 8) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.normal(size=(n, dim)).astype(np.float32) for n in lengths]
+
+
+@pytest.mark.parametrize("kind", sorted(HPARAMS))
+@pytest.mark.parametrize("batch_size", [1, 2, 5])
+def test_onnx_head_matches_torch_on_new_lengths_and_batches(heads, kind, batch_size):
+    source, exported = heads[kind]
+    items, speakers = features(), ["a", "b", "a", "b", "a"]  # mean_pool: speaker protocol
+    expected = BundleModel.load(source).predict_features(items, speakers=speakers)
+    runner = OnnxBundleModel.load(exported, threads=1)
+    runner.batch_size = batch_size
+    got = runner.predict_features(items, speakers=speakers)
+    assert runner.labels == tuple(LABELS)
+    assert got.shape == (len(LENGTHS), 3)
+    np.testing.assert_allclose(got, expected, atol=HEAD_TOLERANCE, rtol=0)
+    parity = json.loads((exported / "bundle.json").read_text())["onnx"]["parity"]["head"]
+    assert parity["max_abs_probabilities"] <= HEAD_TOLERANCE
+
+
+def test_attention_output_matches_torch(heads):
+    source, exported = heads["gru_attention"]
+    items = features((40, 7))
+    probabilities, attention = OnnxBundleModel.load(exported).predict_attention(items)
+    bundle = load_bundle(source)
+    model = bundle.build_model()
+    for item, weights in zip(items, attention, strict=True):
+        x = torch.from_numpy(bundle.normalize(item))[None]
+        with torch.no_grad():
+            _, expected = model(x, torch.tensor([len(item)]), return_attention=True)
+        assert weights.shape == (len(item), len(item))
+        np.testing.assert_allclose(weights, expected[0].numpy(), atol=1e-5)
+    no_attention = OnnxBundleModel.load(heads["mean_pool"][1])
+    assert not no_attention.has_attention
+    assert no_attention.predict_attention(items, speakers=["a", "a"])[1] is None
+
+
+def test_onnx_bundle_is_still_a_torch_bundle(heads):
+    source, exported = heads["cnn_lstm"]
+    document = json.loads((exported / "bundle.json").read_text())
+    assert {"head.onnx", "model.safetensors", "normalization.safetensors"} <= {
+        p.name for p in exported.iterdir()
+    }
+    assert document["onnx"]["encoder"] is None and document["onnx"]["quantize"] is None
+    assert load_bundle(exported).labels == load_bundle(source).labels
+
+
+def test_runner_rejects_wrong_features(heads):
+    from sertk.errors import FeatureError, SertkError
+
+    runner = OnnxBundleModel.load(heads["mean_pool"][1])
+    with pytest.raises(SertkError, match="speakers="):
+        runner.predict_features([np.zeros((10, 8), np.float32)])
+    with pytest.raises(FeatureError, match="shape"):
+        runner.predict_features([np.zeros((10, 5), np.float32)], speaker_normalized=True)
+    with pytest.raises(FeatureError, match="NaN"):
+        runner.predict_features([np.full((10, 8), np.nan, np.float32)], speaker_normalized=True)
+
+
+def test_predict_signals_runs_the_whole_path_like_torch(heads, make_signal):
+    source, exported = heads["gru_attention"]
+    signals = [make_signal(duration=d, frequency=f) for d, f in ((0.4, 220), (1.3, 440))]
+    runner = OnnxBundleModel.load(exported)
+    assert (runner.bundle.kind, runner.bundle.model_name) == ("torch", "gru_attention")
+    assert runner.sampling_rate == 16000 and not runner.inputs[0].build_extractor().layers
+    np.testing.assert_allclose(
+        runner.predict_signals(signals, 16000),
+        BundleModel.load(source).predict_signals(signals, 16000),
+        atol=HEAD_TOLERANCE,
+    )
+
+
+def test_int8_head_agrees_with_fp32(heads, tmp_path):
+    source, _ = heads["gru_attention"]
+    exported = export_onnx(source, tmp_path / "int8", quantize="int8", threads=1)
+    section = json.loads((exported / "bundle.json").read_text())["onnx"]
+    assert section["quantize"] == "int8"
+    assert section["parity"]["int8"]["head"]["argmax_agreement"] >= 0.9
+    items = features(range(3, 90, 3), seed=7)
+    expected = BundleModel.load(source).predict_features(items)
+    got = OnnxBundleModel.load(exported).predict_features(items)
+    assert np.mean(got.argmax(1) == expected.argmax(1)) >= 0.9
+    assert np.abs(got - expected).max() < 0.05
+    # a second RNN export in one process keeps its dynamic time axis (torch dispatch-cache bug)
+    again = OnnxBundleModel.load(export_onnx(source, tmp_path / "again", threads=1))
+    np.testing.assert_allclose(again.predict_features(items), expected, atol=HEAD_TOLERANCE)
+
+
+def test_quantize_torch_keeps_predictions_and_the_original(heads):
+    model = load_bundle(heads["gru_attention"][0]).build_model()
+    quantized = quantize_torch(model)
+    assert type(model.gru) is torch.nn.GRU  # the original is untouched
+    assert "quantized" in type(quantized.gru).__module__
+    x, lengths = torch.randn(6, 40, 8), torch.tensor([40, 33, 20, 9, 3, 1])
+    with torch.no_grad():
+        a, b = model(x, lengths).softmax(-1), quantized(x, lengths).softmax(-1)
+    assert (a - b).abs().max() < 0.05
+
+
+def test_a_graph_that_does_not_match_torch_is_not_written(heads, tmp_path, monkeypatch):
+    import sertk.export.export_mode as export_mode
+
+    # a plausible export bug: the backward RNN direction run forwards
+    monkeypatch.setattr(export_mode, "reverse_within", lambda values, lengths: values)
+    with pytest.raises(BundleError, match="refusing"):
+        export_onnx(heads["gru_attention"][0], tmp_path / "bad", threads=1)
+    assert list(tmp_path.iterdir()) == []  # neither the bundle nor a staging folder
+
+
+def test_bad_inputs_raise_bundle_error(heads, tmp_path):
+    source = heads["mean_pool"][0]
+    with pytest.raises(BundleError, match="does not exist"):
+        export_onnx(tmp_path / "missing", tmp_path / "out")
+    with pytest.raises(BundleError, match="quantize"):
+        export_onnx(source, tmp_path / "out", quantize="int4")
+    with pytest.raises(BundleError, match="opset"):
+        export_onnx(source, tmp_path / "out", opset=9)
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "notes.txt").write_text("mine")
+    with pytest.raises(BundleError, match="not an ONNX bundle"):
+        export_onnx(source, tmp_path / "busy")
+    with pytest.raises(BundleError, match="not into it"):
+        export_onnx(source, source / "onnx")
+    with pytest.raises(BundleError, match="sertk export"):
+        load_onnx_bundle(source)
+
+
+def test_cli_export_prints_sizes_and_parity(heads, tmp_path, capsys):
+    out = tmp_path / "cli"
+    code = main(["export", str(heads["mean_pool"][0]), "-o", str(out), "--quantize", "int8"])
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert "head.onnx" in printed and "parity head" in printed and "int8 vs torch" in printed
+    assert (out / "head.onnx").is_file()
+
+
+def test_runner_does_not_import_torch(heads):
+    script = (
+        "import sys, numpy as np\n"
+        "from sertk.export import load_onnx_bundle, OnnxBundleModel, OnnxSslEncoder\n"
+        f"bundle = load_onnx_bundle({str(heads['gru_attention'][1])!r})\n"
+        "extractor = bundle.build_extractor()\n"
+        "signal = np.sin(np.arange(16000) / 10).astype(np.float32)\n"
+        "p = OnnxBundleModel(bundle, threads=1).predict_features([extractor(signal, 16000)])\n"
+        "assert p.shape == (1, 3) and abs(p.sum() - 1) < 1e-5\n"
+        "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"
+
+
+# --- SSL bundles: tiny random HuBERTs ----------------------------------------------------------
+
+
+def save_ssl_bundle(root, *, layer_norm: bool, kind: str):
+    transformers = pytest.importorskip("transformers")
+    from sertk.features import build_extractor
+
+    extra = {"feat_extract_norm": "layer", "do_stable_layer_norm": True} if layer_norm else {}
+    torch.manual_seed(0)
+    config = transformers.HubertConfig(**TINY_HUBERT, **extra)
+    transformers.AutoModel.from_config(config).save_pretrained(root / "hubert")
+    layers = [1, 2] if layer_norm else "last"
+    encoder = build_extractor({"name": "ssl", "model": str(root / "hubert"), "layers": layers})
+    model = make_head(kind, input_dim=32, **({"num_layers_in": 2} if layer_norm else {}))
+    return save_bundle(
+        root / "bundle",
+        model=model,
+        model_name=kind,
+        labels=LABELS,
+        label_map=LABEL_MAP,
+        features=encoder,
+        preprocess={"sampling_rate": 16000},
+    )
+
+
+def signals(seconds=(0.005, 0.3, 1.1, 2.5, 1.1), seed: int = 3) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [(0.1 * rng.normal(size=int(s * 16000))).astype(np.float32) for s in seconds]
+
+
+@pytest.mark.slow
+def test_ssl_bundle_matches_torch_end_to_end(tmp_path):
+    source = save_ssl_bundle(tmp_path, layer_norm=False, kind="gru_attention")
+    exported = export_onnx(source, tmp_path / "onnx", threads=1)
+    assert {"encoder.onnx", "head.onnx"} <= {p.name for p in exported.iterdir()}
+    bundle = load_bundle(source)
+    onnx_bundle = load_onnx_bundle(exported)
+    torch_encoder, onnx_encoder = bundle.build_extractor(), onnx_bundle.build_extractor(threads=1)
+    assert isinstance(onnx_encoder, OnnxSslEncoder)
+    assert onnx_encoder.config() == torch_encoder.config()
+    assert (onnx_encoder.dim, onnx_encoder.frame_rate) == (torch_encoder.dim, 50.0)
+    audio = signals()
+    expected = torch_encoder.extract_batch(audio, 16000)
+    got = onnx_encoder.extract_batch(audio, 16000)
+    for a, b in zip(expected, got, strict=True):
+        assert a.shape == b.shape
+        np.testing.assert_allclose(b, a, atol=1e-4 * max(1.0, float(np.abs(a).max())))
+    np.testing.assert_allclose(onnx_encoder(audio[1], 16000), got[1], atol=1e-5)
+    probabilities = OnnxBundleModel(onnx_bundle).predict_features(got)
+    reference = BundleModel(bundle).predict_features(expected)
+    np.testing.assert_allclose(probabilities, reference, atol=HEAD_TOLERANCE, rtol=0)
+
+
+@pytest.mark.slow
+def test_ssl_int8_with_attention_mask_and_stacked_layers(tmp_path):
+    source = save_ssl_bundle(tmp_path, layer_norm=True, kind="mean_pool")
+    exported = export_onnx(source, tmp_path / "onnx", quantize="int8", threads=1)
+    section = json.loads((exported / "bundle.json").read_text())["onnx"]
+    assert section["encoder"]["inputs"] == ["waveform", "attention_mask"]
+    assert section["encoder"]["layers"] == 2
+    assert section["parity"]["encoder"]["max_rel_hidden"] <= 1e-4  # fp32, checked before int8
+    assert section["parity"]["int8"]["encoder"]["min_cosine"] > 0.99
+    onnx_bundle = load_onnx_bundle(exported)
+    audio = signals((0.4, 0.9, 1.3, 0.7, 2.0, 1.6), seed=4)
+    got = OnnxBundleModel(onnx_bundle).predict_features(
+        onnx_bundle.build_extractor().extract_batch(audio, 16000)
+    )
+    bundle = load_bundle(source)
+    expected = BundleModel(bundle).predict_features(
+        bundle.build_extractor().extract_batch(audio, 16000)
+    )
+    assert got.shape == expected.shape == (len(audio), 3)
+    assert np.mean(got.argmax(1) == expected.argmax(1)) >= 5 / 6
