@@ -323,3 +323,48 @@ def test_ssl_int8_with_attention_mask_and_stacked_layers(tmp_path):
     )
     assert got.shape == expected.shape == (len(audio), 3)
     assert np.mean(got.argmax(1) == expected.argmax(1)) >= 5 / 6
+
+
+def test_recognizer_onnx_backend_matches_torch_with_attention(heads, make_signal, tmp_path):
+    from sertk.errors import BundleError
+    from sertk.recognizer import Recognizer
+
+    source, exported = heads["gru_attention"]
+    signal = make_signal(duration=1.2, frequency=330)
+    torch_side = Recognizer.load(source).predict_signal(signal, 16000, attention=True)
+    onnx_side = Recognizer.load(exported, backend="onnx", threads=1).predict_signal(
+        signal, 16000, attention=True
+    )
+    assert onnx_side.label == torch_side.label
+    np.testing.assert_allclose(
+        list(onnx_side.probabilities.values()),
+        list(torch_side.probabilities.values()),
+        atol=HEAD_TOLERANCE,
+    )
+    np.testing.assert_allclose(onnx_side.attention, torch_side.attention, atol=1e-4)
+    with pytest.raises(BundleError, match="sertk export"):
+        Recognizer.load(source, backend="onnx")
+
+
+def test_cli_predict_with_the_onnx_backend(heads, make_wav, capsys):
+    from sertk.cli import main
+
+    _, exported = heads["cnn_lstm"]
+    path = make_wav("clip.wav", duration=1.0)
+    assert (
+        main(
+            [
+                "predict",
+                str(path),
+                "--model",
+                str(exported),
+                "--backend",
+                "onnx",
+                "--format",
+                "json",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    assert '"label"' in capsys.readouterr().out

@@ -52,6 +52,12 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--speaker", metavar="ID", help="all files are this speaker's (needed "
                         "by a speaker-adapted bundle)")  # fmt: skip
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument(
+        "--backend",
+        choices=("torch", "onnx"),
+        default="torch",
+        help="onnx: run a folder written by `sertk export` with onnxruntime",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(run=run)
 
@@ -103,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
     if not files:
         raise SertkError("no audio files to predict; give files or folders that hold some")
     smoothing = _check_options(args)
-    recognizer = Recognizer.load(args.model, device=args.device)
+    recognizer = Recognizer.load(args.model, device=args.device, backend=args.backend)
     if recognizer.speaker_adapted and args.speaker is None:
         raise SertkError(
             f"{recognizer.bundle.path} is speaker-adapted: give --speaker ID (all files are that "

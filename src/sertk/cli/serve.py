@@ -42,6 +42,12 @@ def add_parser(subparsers) -> None:
         help="CPU threads the inference worker's torch uses (default: torch's choice)",
     )  # fmt: skip
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument(
+        "--backend",
+        choices=("torch", "onnx"),
+        default="torch",
+        help="onnx: run a folder written by `sertk export` with onnxruntime",
+    )
     parser.add_argument("--log-level", default="info",
                         choices=("critical", "error", "warning", "info", "debug"))  # fmt: skip
     parser.set_defaults(run=run)
@@ -74,7 +80,9 @@ def run(args: argparse.Namespace) -> int:
     from sertk.recognizer import Recognizer
     from sertk.server import create_app
 
-    recognizer = Recognizer.load(args.model, device=args.device)  # fails before the port opens
+    recognizer = Recognizer.load(
+        args.model, device=args.device, backend=args.backend
+    )  # fails before the port opens
     if args.worker_threads is not None:
         import torch
 

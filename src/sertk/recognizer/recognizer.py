@@ -60,29 +60,61 @@ class Recognizer:
     ``speaker_adapted``, ``has_attention``.
     """
 
-    def __init__(self, bundle: Any, *, device: str = "cpu") -> None:
-        from sertk.inference import BundleModel
-
+    def __init__(
+        self,
+        bundle: Any,
+        *,
+        device: str = "cpu",
+        backend: str = "torch",
+        threads: int | None = None,
+    ) -> None:
         self.bundle = bundle
         self.device = device
-        self.scorer = BundleModel(bundle, device=device)
+        self.backend = _check_backend(backend)
+        if self.backend == "onnx":
+            from sertk.export import OnnxBundleModel
+
+            self.scorer = OnnxBundleModel(bundle, threads=threads)
+            extractors = [item.build_extractor() for item in self.scorer.inputs]
+            self.has_attention = bool(self.scorer.has_attention)
+        else:
+            from sertk.inference import BundleModel
+
+            self.scorer = BundleModel(bundle, device=device)
+            extractors = [_build_extractor(item.features, device) for item in self.scorer.inputs]
+            model = getattr(self.scorer, "model", None) if self.scorer.kind == "torch" else None
+            self.has_attention = bool(getattr(model, "has_attention", False))
         self.labels: tuple[str, ...] = tuple(self.scorer.labels)
         self.sampling_rate: int = self.scorer.sampling_rate
         self.inputs = tuple(
-            (item.build_preprocess(), _build_extractor(item.features, device))
-            for item in self.scorer.inputs
+            (item.build_preprocess(), extractor)
+            for item, extractor in zip(self.scorer.inputs, extractors, strict=True)
         )
         self.preprocess, self.extractor = self.inputs[0]
         self.speaker_adapted = self.scorer.normalization == "speaker"
-        model = getattr(self.scorer, "model", None) if self.scorer.kind == "torch" else None
-        self.has_attention = bool(getattr(model, "has_attention", False))
 
     @classmethod
-    def load(cls, bundle: str | os.PathLike = "default", *, device: str = "cpu") -> Recognizer:
-        """Load a bundle by name or path (:func:`resolve_bundle`) onto ``device``."""
+    def load(
+        cls,
+        bundle: str | os.PathLike = "default",
+        *,
+        device: str = "cpu",
+        backend: str = "torch",
+        threads: int | None = None,
+    ) -> Recognizer:
+        """Load a bundle by name or path (:func:`resolve_bundle`) onto ``device``.
+
+        ``backend="onnx"`` runs a folder written by ``sertk export`` with onnxruntime (no
+        torch); ``threads`` sets onnxruntime's intra-op threads.
+        """
+        path = resolve_bundle(bundle)
+        if _check_backend(backend) == "onnx":
+            from sertk.export import load_onnx_bundle
+
+            return cls(load_onnx_bundle(path), backend="onnx", threads=threads)
         from sertk.bundle import load_bundle
 
-        return cls(load_bundle(resolve_bundle(bundle)), device=device)
+        return cls(load_bundle(path), device=device)
 
     def __repr__(self) -> str:
         return (
@@ -250,6 +282,10 @@ class Recognizer:
         if not attention:
             probabilities = self.scorer.predict_inputs(per_input, speakers=speakers)
             return probabilities, [None] * len(per_input[0])
+        if self.backend == "onnx":
+            probabilities, matrices = self.scorer.predict_attention(per_input[0], speakers=speakers)
+            weights = [None if m is None else m.mean(axis=0).astype(np.float32) for m in matrices]
+            return probabilities, weights
         return _score_with_attention(self.scorer, per_input[0], speakers, self.device)
 
     # --- long recordings ------------------------------------------------------------------
@@ -330,6 +366,15 @@ class Recognizer:
         signal = check_signal(source, sampling_rate)
         signal = signal.mean(axis=0) if signal.ndim == 2 else signal
         return resample(signal, int(sampling_rate), self.sampling_rate)
+
+
+BACKENDS = ("torch", "onnx")
+
+
+def _check_backend(backend: str) -> str:
+    if backend not in BACKENDS:
+        raise ConfigError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
+    return backend
 
 
 def _build_extractor(features: dict[str, Any], device: str) -> Any:
