@@ -27,8 +27,7 @@ setup-full: $(FULL)
 	./scripts/system-deps.sh
 
 demo: $(CORE)
-	$(VENV)/bin/sertk info
-	$(VENV)/bin/sertk corpus scan emodb ../shared/corpora/emodb -o build/emodb.csv
+	$(VENV)/bin/sertk predict examples/ --no-progress
 
 test: setup-full
 	$(PY) -m pytest -q

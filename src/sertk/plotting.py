@@ -101,26 +101,22 @@ def timeline_figure(
         if segment.end - segment.start > 0.04 * timeline.duration:
             wave.text((segment.start + segment.end) / 2, 0.95, segment.label, fontsize=8,
                       ha="center", va="top", transform=wave.get_xaxis_transform())  # fmt: skip
-    for run in _runs(timeline.windows):
-        centres = [(w.start + w.end) / 2 for w in run]
-        stacks = [[w.probabilities[label] for w in run] for label in labels]
-        area.stackplot(centres, stacks, colors=[colors[label] for label in labels], alpha=0.9)
+    # one stacked bar per analysed stretch: a window's probabilities over the span it labels
+    # (a lone window between silences is as visible as a long run)
+    for segment in timeline.segments:
+        if not segment.speech or not segment.probabilities:
+            continue
+        bottom = 0.0
+        for label in labels:
+            height = float(segment.probabilities.get(label, 0.0))
+            area.bar(segment.start, height, width=segment.end - segment.start, bottom=bottom,
+                     align="edge", color=colors[label], alpha=0.9, linewidth=0)  # fmt: skip
+            bottom += height
     area.set(ylim=(0, 1), ylabel="probability", xlabel="time (s)")
     area.set_xlim(0, timeline.duration)
     handles = [Patch(color=colors[name], label=name) for name in [*labels, "silence"]]
     area.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
     return figure
-
-
-def _runs(windows: Sequence[Any]) -> list[list[Any]]:
-    """Windows split where consecutive ones do not overlap or touch (a silence lies between)."""
-    runs: list[list[Any]] = []
-    for window in windows:
-        if runs and window.start <= runs[-1][-1].end + 1e-6:
-            runs[-1].append(window)
-        else:
-            runs.append([window])
-    return runs
 
 
 def plot_prediction(
