@@ -67,6 +67,9 @@ def test_each_kind_learns_and_numpy_reproduces_sklearn(kind, classes):
         ("svm", {"projection": "lda", "class_weight": "balanced"}),
         ("random_forest", {"projection": "pca", "n_components": 0.9, "n_estimators": 10}),
         ("linear_svm", {"projection": "lda", "n_components": 1}),
+        ("ridge", {"projection": "pca", "n_components": 4, "class_weight": "balanced"}),
+        ("logreg", {"clip": 0.5}),
+        ("svm", {"clip": 1.0, "projection": "lda"}),
     ],
 )
 def test_projections_and_class_weights_round_trip(kind, params):
@@ -74,7 +77,8 @@ def test_projections_and_class_weights_round_trip(kind, params):
     x_test, _, _ = blobs(classes=3, dim=8, seed=2, spread=2.0)
     model = fit_classifier(x, y, kind=kind, num_classes=3, groups=speaker, params=params)
     restored = ClassicalModel.from_arrays(*model.to_arrays())
-    assert restored.meta["projection"] == params["projection"]
+    assert restored.meta["projection"] == params.get("projection", "none")
+    assert restored.meta["clip"] == params.get("clip")
     np.testing.assert_allclose(
         restored.predict_proba(x_test), model.estimator.predict_proba(x_test), atol=1e-12
     )
@@ -101,9 +105,10 @@ def test_arrays_are_plain_and_meta_is_json(tmp_path):
         np.testing.assert_array_equal(loaded.predict_proba(x_test), model.predict_proba(x_test))
 
 
-def test_inference_needs_neither_sklearn_nor_torch(tmp_path):
+@pytest.mark.parametrize("kind", ["svm", "ridge"])
+def test_inference_needs_neither_sklearn_nor_torch(tmp_path, kind):
     x, y, speaker = blobs()
-    model = fit_classifier(x, y, kind="svm", num_classes=3, groups=speaker)
+    model = fit_classifier(x, y, kind=kind, num_classes=3, groups=speaker, params={"clip": 2.0})
     arrays, meta = model.to_arrays()
     np.savez(tmp_path / "arrays.npz", **arrays)
     (tmp_path / "meta.json").write_text(json.dumps(meta))
@@ -288,3 +293,88 @@ def test_damaged_arrays_or_meta_raise_bundle_error():
     for (bad_arrays, bad_meta), match in cases:
         with pytest.raises(BundleError, match=match):
             ClassicalModel.from_arrays(bad_arrays, bad_meta)
+
+
+# --- ridge and clip ------------------------------------------------------------------------
+
+
+def test_ridge_is_the_kernel_ridge_of_the_study():
+    """alpha = dim / C on standardised, clipped features == kernel ridge with K = Z Z^T / dim,
+    regulariser I / C and one-vs-rest +-1 targets, no intercept."""
+    x, y, speaker = blobs(classes=4, dim=12, spread=3.0)
+    x_test, _, _ = blobs(classes=4, dim=12, seed=5, spread=3.0)
+    x[3, 2] = 1e4  # an outlier the clip bounds
+    c, clip = 0.3, 2.0
+    model = fit_classifier(
+        x, y, kind="ridge", num_classes=4, groups=speaker, params={"C": c, "clip": clip}
+    )
+    mean, std = x.mean(axis=0), x.std(axis=0)
+    z, z_test = (np.clip((v - mean) / std, -clip, clip) for v in (x, x_test))
+    kernel = z @ z.T / z.shape[1]
+    targets = np.eye(4)[y] * 2 - 1
+    dual = np.linalg.solve(kernel + np.eye(len(z)) / c, targets)
+    expected = z_test @ z.T / z.shape[1] @ dual
+    restored = ClassicalModel.from_arrays(*model.to_arrays())
+    np.testing.assert_allclose(restored.decision_function(x_test), expected, atol=1e-9)
+    np.testing.assert_array_equal(restored.predict(x_test), expected.argmax(axis=1))
+    np.testing.assert_array_equal(restored.arrays["intercept"], np.zeros(4))
+    assert restored.meta["format_version"] == 2 and restored.meta["clip"] == clip
+
+
+@pytest.mark.parametrize("classes", [2, 4])
+def test_ridge_temperature_keeps_the_argmax_and_lowers_the_log_loss(classes):
+    x, y, speaker = blobs(classes=classes, spread=4.0)
+    x_test, _, _ = blobs(classes=classes, seed=7, spread=4.0)
+    model = fit_classifier(x, y, kind="ridge", num_classes=classes, groups=speaker)
+    calibration = model.meta["calibration"]
+    assert calibration["method"] == "temperature" and calibration["cv"] == "speakers"
+    assert calibration["log_loss"] <= calibration["log_loss_t1"]
+    temperature = model.arrays["calibration_temperature"][0]
+    assert temperature == pytest.approx(calibration["temperature"]) and temperature > 0
+    proba = model.predict_proba(x_test)
+    assert proba.shape == (len(x_test), classes)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    np.testing.assert_array_equal(proba.argmax(axis=1), model.predict(x_test))
+    decision = model.decision_function(x_test)
+    if classes == 2:  # one score d: p1 = expit(2 d / T)
+        np.testing.assert_allclose(proba[:, 1], 1 / (1 + np.exp(-2 * decision / temperature)))
+    else:
+        np.testing.assert_array_equal(proba.argmax(axis=1), decision.argmax(axis=1))
+
+
+def test_ridge_inner_cv_records_every_c_and_old_kinds_stay_format_1():
+    x, y, speaker = blobs(classes=3, spread=3.0)
+    model = fit_classifier(
+        x, y, kind="ridge", num_classes=3, groups=speaker, search={"C": [0.1, 1.0, 10.0]}
+    )
+    assert [c["params"]["C"] for c in model.search["candidates"]] == [0.1, 1.0, 10.0]
+    assert model.params["C"] == model.search["best"]["C"]
+    plain = fit_classifier(x, y, kind="logreg", num_classes=3, groups=speaker)
+    assert plain.meta["format_version"] == 1 and plain.meta["clip"] is None
+
+
+@pytest.mark.parametrize(
+    ("params", "match"),
+    [
+        ({"clip": -1.0}, "clip"),
+        ({"clip": "10"}, "clip"),
+        ({"C": 0.0}, "cannot fit ridge"),
+        ({"alpha": 1.0}, "unknown parameter 'alpha'"),
+    ],
+)
+def test_bad_ridge_params_raise_config_error(params, match):
+    x, y, speaker = blobs()
+    with pytest.raises(ConfigError, match=match):
+        fit_classifier(x, y, kind="ridge", num_classes=3, groups=speaker, params=params)
+
+
+def test_damaged_ridge_arrays_or_clip_raise_bundle_error():
+    x, y, speaker = blobs()
+    model = fit_classifier(x, y, kind="ridge", num_classes=3, groups=speaker, params={"clip": 3})
+    arrays, meta = model.to_arrays()
+    with pytest.raises(BundleError, match="calibration_temperature must be positive"):
+        ClassicalModel.from_arrays({**arrays, "calibration_temperature": np.zeros(1)}, meta)
+    with pytest.raises(BundleError, match="'calibration_temperature' has shape"):
+        ClassicalModel.from_arrays({**arrays, "calibration_temperature": np.ones(2)}, meta)
+    with pytest.raises(BundleError, match="meta clip"):
+        ClassicalModel.from_arrays(arrays, {**meta, "clip": -1})

@@ -236,3 +236,22 @@ def test_model_search_and_final_ensemble_round_trip(tmp_path):
     path = write(tmp_path, dump_config(cfg))
     assert load_config(path) == cfg
     assert load_config(None, ["final_model=true"]).final_model is True
+
+
+def test_data_corpora_round_trip_through_yaml_and_overrides(tmp_path):
+    path = write(
+        tmp_path,
+        "data:\n  corpora:\n    - {corpus: emodb, root: a}\n"
+        "    - {corpus: ravdess, root: b, name: rav}\n",
+    )
+    cfg = load_config(path)
+    first, second = cfg.data.corpora
+    assert (first.corpus, first.root, first.prefix) == ("emodb", "a", "emodb")
+    assert (second.prefix, second.name) == ("rav", "rav")
+    assert load_config(write(tmp_path, dump_config(cfg), "again.yaml")) == cfg
+    override = load_config(None, ["data.corpora=[{corpus: tess, root: t}]"])
+    assert override.data.corpora[0].root == "t"
+    with pytest.raises(ConfigError, match=r"unknown key 'path' in data.corpora\[0\]"):
+        load_config(None, ["data.corpora=[{corpus: tess, path: t}]"])
+    with pytest.raises(ConfigError, match="data.corpora must be of type"):
+        load_config(None, ["data.corpora=emodb"])

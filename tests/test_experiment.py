@@ -90,6 +90,14 @@ def toy_overrides(csv_path: Path, tmp_path: Path, *extra: str) -> list[str]:
         (["data.corpus=emodbb", "data.root=x"], "unknown data.corpus 'emodbb'"),
         (["data.corpus=emodb"], "data.corpus 'emodb' needs data.root"),
         (["data.manifest=m.csv", "data.root=x"], "data.root goes with data.corpus"),
+        (["data.manifest=m.csv", "data.corpora=[{corpus: emodb, root: x}]"], "exactly one of"),
+        (["data.corpora=[]"], "data.corpora is empty"),
+        (["data.corpora=[{corpus: emodbb, root: x}]"], "unknown corpus 'emodbb' in data.corpora"),
+        (
+            ["data.corpora=[{corpus: generic, root: a}, {corpus: generic, root: b}]"],
+            "lists generic more than once; give each entry a distinct 'name'",
+        ),
+        (["data.corpora=[{corpus: generic, root: a, name: 'a:b'}]"], "prefixes speaker ids"),
         (["data.manifest=m.csv", "data.labels=iemocap5"], "unknown label preset 'iemocap5'"),
         (["data.manifest=m.csv", "folds.strategy=loso"], "unknown folds.strategy 'loso'"),
         (["data.manifest=m.csv", "features.name=mel"], "unknown features.name 'mel'"),
@@ -138,7 +146,9 @@ def test_every_recipe_loads_and_validates():
     for path in recipes:
         config = resolve_config(load_config(path))
         check_config(config)
-        assert config.name == path.stem and Path(config.data.root).is_absolute()
+        sources = config.data.corpora or [config.data]
+        roots = [source.root for source in sources]
+        assert config.name == path.stem and all(Path(root).is_absolute() for root in roots)
     reference = load_config(RECIPES / "iemocap_hubert.yaml")
     assert reference.features.params["model"] == "facebook/hubert-base-ls960"
     assert (reference.folds.strategy, reference.folds.group) == ("logo", "session")
@@ -299,6 +309,37 @@ def test_prepare_data_reports_dropped_labels(tmp_path):
     bad = dataclasses.replace(config, data=dataclasses.replace(config.data, targets=("sad",)))
     with pytest.raises(CorpusError, match="no utterance of the generic corpus"):
         prepare_data(resolve_config(bad))
+
+
+def test_data_corpora_keep_speakers_of_each_corpus_apart(tmp_path, monkeypatch):
+    first = write_toy_corpus(tmp_path / "one", speakers=2, per_class=1)
+    second = write_toy_corpus(tmp_path / "two", speakers=3, per_class=1, seed=1)
+    monkeypatch.chdir(tmp_path)
+    corpora = (
+        "[{corpus: generic, root: one/labels.csv},"
+        " {corpus: generic, root: two/labels.csv, name: other}]"
+    )
+    config = load_config(
+        None,
+        [
+            *toy_overrides(first, tmp_path, f"data.corpora={corpora}", "folds.strategy=logo"),
+            "data.corpus=null",
+            "data.root=null",
+        ],
+    )
+    config = resolve_config(config)
+    assert config.data.corpora[1].root == str(second)
+    data = prepare_data(config)
+    speakers = sorted({u.speaker for u in data.utterances})
+    assert speakers == [
+        *(f"generic:spk{i}" for i in range(2)),
+        *(f"other:spk{i}" for i in range(3)),
+    ]
+    assert len(data.utterances) == 5 * 3 and len({u.id for u in data.utterances}) == 15
+    assert {u.fields["corpus"] for u in data.utterances} == {"generic", "other"}
+    assert all(u.id.startswith(u.fields["corpus"] + ":") for u in data.utterances)
+    assert len(data.folds) == 5  # spk0 of each corpus is its own speaker
+    assert "corpora generic at" in data.source
 
 
 # --- classical models in the runner --------------------------------------------------------

@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 
 from sertk.errors import FeatureError
+from sertk.features import build_extractor
+from sertk.features.emotion import EmotionFunctionals
 from sertk.features.handcrafted import BASE_COLUMNS, STATISTICS, Functionals, Lld, yin
 
 SR = 16000
@@ -179,3 +181,40 @@ def test_f0_agrees_with_librosa_yin():
     ref = librosa.yin(tone, fmin=60, fmax=500, sr=SR, frame_length=1024, hop_length=160)
     n = min(len(ours), len(ref))
     assert np.median(np.abs(ours[5 : n - 5] / ref[5 : n - 5] - 1)) < 0.01
+
+
+def test_emotion_functionals_shape_names_and_edge_cases(noise):
+    extractor = EmotionFunctionals()
+    assert extractor.dim == len(extractor.columns) == 2798 and extractor.frame_rate == 0
+    assert len(set(extractor.columns)) == extractor.dim
+    for signal in (sine(200), np.zeros(SR, np.float32), sine(200)[:10], noise):
+        out = extractor(signal, SR)
+        assert (
+            out.shape == (1, extractor.dim) and out.dtype == np.float32 and np.isfinite(out).all()
+        )
+    config = json.loads(json.dumps(extractor.config()))
+    assert EmotionFunctionals(**{k: v for k, v in config.items() if k != "name"}).dim == 2798
+    with pytest.raises(FeatureError, match="n_mels"):
+        EmotionFunctionals(n_mels=2)
+
+
+def test_emotion_functionals_ignore_leading_silence_and_track_pitch():
+    extractor = EmotionFunctionals()
+    names = extractor.columns
+    low = dict(zip(names, extractor(sine(150), SR)[0], strict=True))
+    padded = np.concatenate([np.zeros(SR // 2, np.float32), sine(150)])
+    low_padded = dict(zip(names, extractor(padded, SR)[0], strict=True))
+    high = dict(zip(names, extractor(sine(300), SR)[0], strict=True))
+    assert abs(high["f0__mean"] - low["f0__mean"] - 12.0) < 0.5  # one octave in semitones
+    assert abs(low_padded["f0__mean"] - low["f0__mean"]) < 0.1
+    assert abs(low_padded["log_energy__p1"] - low["log_energy__p1"]) < 1.0  # silence is not active
+
+
+def test_emotion_functionals_are_registered_and_rebuild_from_config():
+    extractor = build_extractor({"name": "emotion_functionals", "segments": 2})
+    assert isinstance(extractor, EmotionFunctionals) and extractor.frame_rate == 0
+    rebuilt = build_extractor(extractor.config())
+    assert rebuilt.config() == extractor.config() and rebuilt.dim == extractor.dim
+    np.testing.assert_array_equal(rebuilt(sine(220), SR), extractor(sine(220), SR))
+    with pytest.raises(FeatureError, match="unknown option"):
+        build_extractor({"name": "emotion_functionals", "n_mfcc": 13})

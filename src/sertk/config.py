@@ -31,8 +31,25 @@ from sertk.errors import ConfigError
 
 
 @dataclasses.dataclass(frozen=True)
+class CorpusSource:
+    """One corpus of ``data.corpora``: an adapter name, its folder, and the ``name`` that
+    prefixes its speakers and utterance ids (default: the adapter name)."""
+
+    corpus: str
+    root: str
+    name: str | None = None
+
+    @property
+    def prefix(self) -> str:
+        """``name`` or ``corpus``: speakers become ``<prefix>:<speaker>``."""
+        return self.name or self.corpus
+
+
+@dataclasses.dataclass(frozen=True)
 class DataConfig:
-    """Which corpus and classes: ``corpus`` names an adapter, or ``manifest`` points at a CSV.
+    """Which corpus and classes: ``corpus`` names an adapter, or ``manifest`` points at a CSV,
+    or ``corpora`` lists several ``{corpus, root}`` read together (each speaker and utterance
+    id is prefixed with its corpus, ``emodb:03``, so speakers stay distinct across corpora).
 
     Classes come from ``labels`` (a LabelMap preset name) or, when ``targets`` is set, from an
     explicit LabelMap: ordered ``targets`` plus ``mapping`` canonical label -> target (targets
@@ -42,6 +59,7 @@ class DataConfig:
     corpus: str | None = None
     root: str | None = None
     manifest: str | None = None
+    corpora: tuple[CorpusSource, ...] | None = None
     labels: str | None = None
     targets: tuple[str, ...] | None = None
     mapping: dict[str, str] | None = None
@@ -122,7 +140,8 @@ class PreprocessConfig:
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
     """Model: a torch head ``MODELS[name](input_dim, num_classes, **hparams)``, or a classical
-    kind of ``sertk.classical.KINDS`` (``linear_svm``, ``svm``, ``logreg``, ``random_forest``)
+    kind of ``sertk.classical.KINDS`` (``linear_svm``, ``svm``, ``logreg``, ``random_forest``,
+    ``ridge``)
     on utterance-level features, fitted with ``hparams`` as its fixed parameters.
 
     ``search`` (classical only): ``{name: [values]}`` tried by an inner cross-validation grouped

@@ -1,4 +1,4 @@
-"""Classical baselines on utterance-level functionals: SVMs, logistic regression, random forest.
+"""Classical models on utterance-level functionals: SVMs, logistic regression, random forest, ridge.
 
 Models are fit with scikit-learn (:func:`fit_classifier`) but kept as plain float64/int64 arrays
 plus JSON meta (:meth:`ClassicalModel.to_arrays`), and evaluated with numpy alone, so a model

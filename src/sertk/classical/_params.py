@@ -10,13 +10,15 @@ from sertk.classical._checks import json_value
 from sertk.classical.model import KINDS, PROJECTIONS
 from sertk.errors import ConfigError
 
-# Pipeline options shared by every kind.
-COMMON = {"projection": "none", "n_components": None, "class_weight": None}
+# Pipeline options shared by every kind; ``clip``: clip standardised features to +-clip (None: no).
+COMMON = {"projection": "none", "n_components": None, "class_weight": None, "clip": None}
 # Classifier defaults; each key is the scikit-learn argument of the same name.
 DEFAULTS: dict[str, dict[str, Any]] = {
     "linear_svm": {"C": 1.0, "max_iter": 10000, "tol": 1e-4},  # LinearSVC
     "svm": {"C": 1.0, "gamma": "scale", "tol": 1e-3},  # SVC(kernel="rbf")
     "logreg": {"C": 1.0, "max_iter": 1000, "tol": 1e-4},  # LogisticRegression (multinomial)
+    # RidgeClassifier(alpha=dim / C): kernel ridge with K = Z Z^T / dim (sertk.classical._ridge)
+    "ridge": {"C": 1.0, "fit_intercept": False},
     "random_forest": {
         "n_estimators": 300,
         "max_depth": None,
@@ -67,7 +69,7 @@ def expand_search(kind: str, search: Mapping[str, Any] | None) -> list[dict[str,
 
 
 def check_pipeline_options(params: Mapping[str, Any]) -> None:
-    """ConfigError for a bad ``projection``, ``n_components`` or ``class_weight``."""
+    """ConfigError for a bad ``projection``, ``n_components``, ``class_weight`` or ``clip``."""
     projection, components = params["projection"], params["n_components"]
     if projection not in PROJECTIONS:
         raise ConfigError(
@@ -83,6 +85,14 @@ def check_pipeline_options(params: Mapping[str, Any]) -> None:
                 "params['n_components'] must be a positive integer (or, for pca, a fraction of "
                 f"variance in (0, 1)); got {components!r}"
             )
+    clip = params["clip"]
+    if clip is not None and (
+        isinstance(clip, bool) or not isinstance(clip, int | float) or not 0 < clip < float("inf")
+    ):
+        raise ConfigError(
+            f"params['clip'] must be null or a number > 0 (e.g. 10: clip standardised features "
+            f"to +-10), got {clip!r}"
+        )
     if params["class_weight"] not in (None, "balanced"):
         raise ConfigError(
             f"params['class_weight'] must be null or 'balanced', got {params['class_weight']!r}"

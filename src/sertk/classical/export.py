@@ -10,11 +10,16 @@ import numpy as np
 def export_estimator(estimator: Any, kind: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Arrays (float64/int64) and the kind-specific meta entries of a fitted estimator.
 
-    SVM kinds are ``CalibratedClassifierCV(Pipeline, ensemble=False)``; the others a ``Pipeline``
-    of ``scale`` (StandardScaler), optional ``project`` (PCA or LDA) and ``classify``.
+    SVM kinds are ``CalibratedClassifierCV(Pipeline, ensemble=False)``, ridge a
+    ``TemperatureCalibrated(Pipeline)``; the others a ``Pipeline`` of ``scale``
+    (StandardScaler), optional ``clip`` (its bound is in the model's meta), optional ``project``
+    (PCA or LDA) and ``classify``.
     """
     calibration = None
     pipeline = estimator
+    temperature = None
+    if kind == "ridge":
+        pipeline, temperature = estimator.pipeline, estimator.temperature
     if kind in ("linear_svm", "svm"):
         calibrated = estimator.calibrated_classifiers_[0]
         pipeline = calibrated.estimator
@@ -30,7 +35,7 @@ def export_estimator(estimator: Any, kind: str) -> tuple[dict[str, np.ndarray], 
         arrays.update(arrays_)
         meta.update(meta_)
     classifier = steps["classify"]
-    if kind in ("linear_svm", "logreg"):
+    if kind in ("linear_svm", "logreg", "ridge"):
         arrays["coef"] = _float(classifier.coef_)
         arrays["intercept"] = _float(classifier.intercept_)
     elif kind == "svm":
@@ -43,6 +48,8 @@ def export_estimator(estimator: Any, kind: str) -> tuple[dict[str, np.ndarray], 
         meta["gamma"] = float(classifier._gamma)
     else:
         arrays.update(_flatten_forest(classifier))
+    if temperature is not None:
+        arrays["calibration_temperature"] = np.array([temperature], dtype=np.float64)
     if calibration is not None:
         arrays["calibration_a"] = np.array([float(c.a_) for c in calibration], dtype=np.float64)
         arrays["calibration_b"] = np.array([float(c.b_) for c in calibration], dtype=np.float64)

@@ -1,6 +1,7 @@
 """Fitting classical classifiers with scikit-learn, then exporting them to plain arrays.
 
-Pipeline: ``StandardScaler`` (fit on the training rows only) -> optional ``PCA`` or
+Pipeline: ``StandardScaler`` (fit on the training rows only) -> optional clip of the
+standardised values to +-``clip`` (outliers of heavy-tailed functionals) -> optional ``PCA`` or
 ``LinearDiscriminantAnalysis`` -> the classifier. Hyper-parameters come from an inner
 cross-validation over the *training speakers* (``groups``), scored by UA; the chosen values and
 every candidate's per-fold UA are recorded in ``model.search``.
@@ -12,6 +13,8 @@ out-of-fold decision values (the same speaker-grouped inner splits; without grou
 folds), the pipeline itself refit on all training rows. Their ``predict`` is the argmax of those
 probabilities, so labels and probabilities always agree (they may differ from the raw SVM's votes
 on borderline rows). The inner search scores the uncalibrated SVM (its own ``predict``).
+``ridge`` (:mod:`sertk.classical._ridge`) gets ``softmax(decision / T)`` with one temperature
+fitted on out-of-fold decision values of the same splits: its labels stay the ridge argmax.
 ``SVC(probability=True)`` is not used: scikit-learn 1.9 deprecates it, its Platt folds ignore
 speakers, and its ``predict`` (libsvm votes) can disagree with its ``predict_proba``.
 """
@@ -49,11 +52,11 @@ def fit_classifier(
     seed: int = 0,
     inner_folds: int = 5,
 ) -> ClassicalModel:
-    """Fit ``kind`` (linear_svm, svm, logreg, random_forest) on ``x`` ``[n, dim]``, ``y`` ``[n]``.
+    """Fit ``kind`` (one of ``KINDS``) on ``x`` ``[n, dim]``, ``y`` ``[n]``.
 
     ``groups`` ``[n]``: speaker ids for the inner CV (LeaveOneGroupOut with at most
     ``inner_folds`` speakers, else GroupKFold). ``params``: fixed hyper-parameters (classifier
-    arguments plus ``projection`` none/pca/lda, ``n_components``, ``class_weight``);
+    arguments plus ``projection`` none/pca/lda, ``n_components``, ``class_weight``, ``clip``);
     ``search``: ``{name: [values]}`` tried by the inner CV (needs >= 2 speakers, else FoldError).
 
     >>> model = fit_classifier(x, y, kind="svm", num_classes=4, groups=speakers,
@@ -79,10 +82,12 @@ def fit_classifier(
     arrays, extra = export_estimator(estimator, kind)
     meta = {
         "format": FORMAT,
-        "format_version": FORMAT_VERSION,
+        # 1 where a reader of format 1 computes the same thing (no ridge, no clip)
+        "format_version": FORMAT_VERSION if kind == "ridge" or params["clip"] is not None else 1,
         "kind": kind,
         "num_classes": int(num_classes),
         "input_dim": int(x.shape[1]),
+        "clip": params["clip"],
         **extra,
         "params": params,
         "search": record,
@@ -138,20 +143,26 @@ def build_pipeline(kind: str, params: dict[str, Any], seed: int) -> Any:
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import StandardScaler
+    from sklearn.preprocessing import FunctionTransformer, StandardScaler
     from sklearn.svm import SVC, LinearSVC
 
+    from sertk.classical._ridge import ScaledRidgeClassifier
+
     steps: list[tuple[str, Any]] = [("scale", StandardScaler())]
+    if params["clip"] is not None:
+        bounds = {"a_min": -params["clip"], "a_max": params["clip"]}
+        steps.append(("clip", FunctionTransformer(np.clip, kw_args=bounds)))
     if params["projection"] == "pca":
         steps.append(("project", PCA(n_components=params["n_components"], random_state=seed)))
     elif params["projection"] == "lda":
         steps.append(("project", LinearDiscriminantAnalysis(n_components=params["n_components"])))
-    own = {k: v for k, v in params.items() if k not in ("projection", "n_components")}
+    own = {k: v for k, v in params.items() if k not in ("projection", "n_components", "clip")}
     classifier = {
         "linear_svm": lambda: LinearSVC(**own, random_state=seed),
         "svm": lambda: SVC(kernel="rbf", **own, random_state=seed),
         "logreg": lambda: LogisticRegression(**own, random_state=seed),
         "random_forest": lambda: RandomForestClassifier(**own, n_jobs=1, random_state=seed),
+        "ridge": lambda: ScaledRidgeClassifier(**own),
     }[kind]()
     steps.append(("classify", classifier))
     return Pipeline(steps)
@@ -210,18 +221,44 @@ def _fit_final(
     x: np.ndarray, y: np.ndarray, groups: np.ndarray | None, kind: str, params: dict,
     seed: int, inner_folds: int,
 ) -> tuple[Any, dict[str, Any] | None]:  # fmt: skip
+    if kind == "ridge":
+        return _fit_ridge(x, y, groups, params, seed, inner_folds)
     pipeline = build_pipeline(kind, params, seed)
     if kind not in ("linear_svm", "svm"):
         return _fit(pipeline, x, y, kind, params), None
     from sklearn.calibration import CalibratedClassifierCV
 
-    splits, calibration = _calibration_splits(y, groups, inner_folds, seed)
+    splits, calibration = _calibration_splits(y, groups, inner_folds, seed, "sigmoid")
     estimator = CalibratedClassifierCV(pipeline, method="sigmoid", cv=splits, ensemble=False)
     return _fit(estimator, x, y, kind, params), calibration
 
 
+def _fit_ridge(
+    x: np.ndarray, y: np.ndarray, groups: np.ndarray | None, params: dict, seed: int,
+    inner_folds: int,
+) -> tuple[Any, dict[str, Any]]:  # fmt: skip
+    """The ridge pipeline on all rows plus a softmax temperature fitted on its out-of-fold
+    decision values (speaker-grouped splits, else stratified)."""
+    from sertk.classical._ridge import TemperatureCalibrated, fit_temperature
+
+    splits, calibration = _calibration_splits(y, groups, inner_folds, seed, "temperature")
+    out_of_fold = None
+    for train, valid in splits:
+        fitted = _fit(build_pipeline("ridge", params, seed), x[train], y[train], "ridge", params)
+        decision = fitted.decision_function(x[valid])
+        if out_of_fold is None:
+            out_of_fold = np.zeros((y.shape[0], *decision.shape[1:]))
+        out_of_fold[valid] = decision
+    pipeline = _fit(build_pipeline("ridge", params, seed), x, y, "ridge", params)
+    temperature = fit_temperature(out_of_fold, y)
+    return TemperatureCalibrated(pipeline, temperature["temperature"]), {
+        **calibration,
+        **temperature,
+    }
+
+
 def _calibration_splits(
-    y: np.ndarray, groups: np.ndarray | None, inner_folds: int, seed: int
+    y: np.ndarray, groups: np.ndarray | None, inner_folds: int, seed: int, method: str
 ) -> tuple[list[Split], dict[str, Any]]:
     """Speaker-grouped splits when there are >= 2 speakers, else stratified folds."""
     splits, record = grouped_splits(groups, inner_folds, required=False)
@@ -235,19 +272,19 @@ def _calibration_splits(
                     f"removes every sample of class(es) {missing} from the training rows; each "
                     "class needs samples from at least two speakers (or pass groups=None)"
                 )
-        return splits, {"method": "sigmoid", "cv": "speakers", "splits": record}
+        return splits, {"method": method, "cv": "speakers", "splits": record}
     from sklearn.model_selection import StratifiedKFold
 
     smallest = int(np.bincount(y).min())
     if smallest < 2:
         raise ConfigError(
-            "SVM probability calibration needs at least 2 samples of every class; "
+            "probability calibration needs at least 2 samples of every class; "
             f"class counts are {np.bincount(y).tolist()}"
         )
     folds = min(inner_folds, smallest)
     splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
     splits = list(splitter.split(np.zeros((y.shape[0], 1)), y))
-    return splits, {"method": "sigmoid", "cv": "stratified", "folds": folds}
+    return splits, {"method": method, "cv": "stratified", "folds": folds}
 
 
 def _sklearn_version() -> str:

@@ -18,14 +18,16 @@ from sertk.classical._checks import check_features
 from sertk.errors import BundleError, ConfigError
 
 FORMAT = "sertk.classical"
-FORMAT_VERSION = 1
-KINDS = ("linear_svm", "svm", "logreg", "random_forest")
+# 2: the ridge kind and the clip of standardised features (a reader of 1 would ignore clip)
+FORMAT_VERSION = 2
+KINDS = ("linear_svm", "svm", "logreg", "random_forest", "ridge")
 PROJECTIONS = ("none", "pca", "lda")
 
 _INT_ARRAYS = {"n_support", "tree_offsets", "children_left", "children_right", "feature"}
 _ARRAYS = {
     "linear_svm": ("coef", "intercept", "calibration_a", "calibration_b"),
     "logreg": ("coef", "intercept"),
+    "ridge": ("coef", "intercept", "calibration_temperature"),
     "svm": (
         "support_vectors", "dual_coef", "intercept", "n_support", "calibration_a", "calibration_b"
     ),
@@ -41,7 +43,8 @@ _PROJECTION_ARRAYS = {
 
 
 class ClassicalModel:
-    """Standardise -> optional PCA/LDA projection -> classifier, all in numpy (float64).
+    """Standardise -> optional clip to +-``clip`` -> optional PCA/LDA projection -> classifier,
+    all in numpy (float64).
 
     ``arrays`` maps names to float64/int64 arrays, ``meta`` is plain JSON (kind, num_classes,
     input_dim, projection, chosen params, inner-CV search record, calibration, ...).
@@ -65,7 +68,7 @@ class ClassicalModel:
         """Copies of the arrays (float64/int64 numpy) and of the JSON-serialisable meta."""
         return {k: v.copy() for k, v in self.arrays.items()}, copy.deepcopy(self.meta)
 
-    kind = property(lambda self: self.meta["kind"], doc="linear_svm, svm, logreg or random_forest")
+    kind = property(lambda self: self.meta["kind"], doc="one of KINDS")
     num_classes = property(lambda self: self.meta["num_classes"], doc="number of classes")
     input_dim = property(lambda self: self.meta["input_dim"], doc="features per row")
     params = property(lambda self: dict(self.meta["params"]), doc="hyper-parameters used")
@@ -83,6 +86,8 @@ class ClassicalModel:
         a = self.arrays
         z -= a["scaler_mean"]
         z /= a["scaler_scale"]
+        if self.meta.get("clip") is not None:
+            np.clip(z, -self.meta["clip"], self.meta["clip"], out=z)
         projection = self.meta["projection"]
         if projection == "pca":
             components = a["pca_components"]
@@ -99,7 +104,7 @@ class ClassicalModel:
 
     def _decision(self, z: np.ndarray) -> np.ndarray:
         a = self.arrays
-        if self.kind in ("linear_svm", "logreg"):
+        if self.kind in ("linear_svm", "logreg", "ridge"):
             return numeric.linear_decision(z, a["coef"], a["intercept"])
         if self.kind == "svm":
             pairwise = numeric.svc_pairwise(
@@ -121,15 +126,18 @@ class ClassicalModel:
         decision = self._decision(z)
         if self.kind == "logreg":
             return numeric.linear_proba(decision)
+        if self.kind == "ridge":
+            return numeric.temperature_proba(decision, float(a["calibration_temperature"][0]))
         return numeric.sigmoid_calibrated(decision, a["calibration_a"], a["calibration_b"])
 
     def predict(self, x: Any) -> np.ndarray:
         """Class indices ``[n]`` (int64): sklearn's ``predict`` of the same model.
 
-        logreg: the sign/argmax of the decision values; the others: the argmax of
-        ``predict_proba`` (for SVMs that is the calibrated probability, not libsvm's votes).
+        logreg and ridge: the sign/argmax of the decision values (for ridge also the argmax of
+        its temperature softmax); the others: the argmax of ``predict_proba`` (for SVMs that is
+        the calibrated probability, not libsvm's votes).
         """
-        if self.kind == "logreg":
+        if self.kind in ("logreg", "ridge"):
             decision = self.decision_function(x)
             if decision.ndim == 1:
                 return (decision > 0).astype(np.int64)
@@ -175,6 +183,8 @@ def _check_meta(meta: Mapping[str, Any]) -> dict[str, Any]:
         raise _fail("meta params must be a mapping")
     if meta["kind"] == "svm" and not _positive(meta.get("gamma")):
         raise _fail(f"meta gamma must be a positive number, got {meta.get('gamma')!r}")
+    if meta.get("clip") is not None and not _positive(meta["clip"]):
+        raise _fail(f"meta clip must be a positive number or null, got {meta['clip']!r}")
     if meta["projection"] == "lda" and not _positive(meta.get("lda_components")):
         raise _fail(
             f"meta lda_components must be a positive integer, got {meta.get('lda_components')!r}"
@@ -234,8 +244,12 @@ def _check_shapes(a: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
         raise _fail("scaler_scale must be positive")
     rows = 1 if classes == 2 else classes
     kind = meta["kind"]
-    if kind in ("linear_svm", "logreg"):
+    if kind in ("linear_svm", "logreg", "ridge"):
         expect.update(coef=(rows, width), intercept=(rows,))
+    if kind == "ridge":
+        expect.update(calibration_temperature=(1,))
+        if not (a["calibration_temperature"] > 0).all():
+            raise _fail("calibration_temperature must be positive")
     if kind in ("linear_svm", "svm"):
         expect.update(calibration_a=(rows,), calibration_b=(rows,))
     if kind == "svm":

@@ -40,6 +40,13 @@ def linear_proba(decision: np.ndarray) -> np.ndarray:
     return softmax(decision)
 
 
+def temperature_proba(decision: np.ndarray, temperature: float) -> np.ndarray:
+    """``softmax(decision / temperature)`` ``[n, classes]``; a binary ``[n]`` decision ``d`` is
+    read as the two scores ``[-d, d]`` (so ``p1 = expit(2 d / T)``)."""
+    scores = np.stack([-decision, decision], axis=1) if decision.ndim == 1 else decision
+    return softmax(scores / temperature)
+
+
 def rbf_kernel(z: np.ndarray, vectors: np.ndarray, gamma: float) -> np.ndarray:
     """``exp(-gamma * ||z_i - v_j||^2)`` ``[n, n_vectors]`` from differences (as libsvm does)."""
     kernel = np.empty((z.shape[0], vectors.shape[0]), dtype=np.float64)

@@ -1,9 +1,9 @@
 """Before any training: resolve and check a config, then corpus -> label map -> folds.
 
-Relative paths in a config (``data.root``, ``data.manifest``, ``output_dir`` and a local SSL
-model folder in ``features.params.model``) are resolved against the current working directory,
-as every path given to the ``sertk`` command line is, and the run folder stores the resolved,
-absolute config, so a run can be resumed from anywhere.
+Relative paths in a config (``data.root``, ``data.manifest``, the roots of ``data.corpora``,
+``output_dir`` and a local SSL model folder in ``features.params.model``) are resolved against
+the current working directory, as every path given to the ``sertk`` command line is, and the run
+folder stores the resolved, absolute config, so a run can be resumed from anywhere.
 """
 
 from __future__ import annotations
@@ -45,6 +45,9 @@ def resolve_config(config: ExperimentConfig) -> ExperimentConfig:
         data,
         root=None if data.root is None else os.path.abspath(data.root),
         manifest=None if data.manifest is None else os.path.abspath(data.manifest),
+        corpora=None
+        if data.corpora is None
+        else tuple(dataclasses.replace(c, root=os.path.abspath(c.root)) for c in data.corpora),
     )
     features = config.features
     model = features.params.get("model") if features.name == "ssl" else None
@@ -125,10 +128,14 @@ def check_config(config: ExperimentConfig) -> None:
 def _check_data(data: Any) -> None:
     from sertk.corpora import CORPORA
 
-    if (data.corpus is None) == (data.manifest is None):
+    sources = [data.corpus, data.manifest, data.corpora]
+    if sum(source is not None for source in sources) != 1:
         raise ConfigError(
-            "set exactly one of data.corpus (with data.root) and data.manifest (a CSV)"
+            "set exactly one of data.corpus (with data.root) and data.manifest (a CSV), or "
+            "data.corpora (a list of {corpus, root})"
         )
+    if data.corpora is not None:
+        _check_corpora(data.corpora, CORPORA)
     if data.corpus is not None:
         if data.corpus not in CORPORA:
             raise ConfigError(
@@ -141,18 +148,65 @@ def _check_data(data: Any) -> None:
     data.label_map()  # a bad preset or mapping raises here
 
 
+def _check_corpora(corpora: Any, adapters: Any) -> None:
+    if not corpora:
+        raise ConfigError("data.corpora is empty; list at least one {corpus, root}")
+    for source in corpora:
+        if source.corpus not in adapters:
+            raise ConfigError(
+                f"unknown corpus {source.corpus!r} in data.corpora; choose one of "
+                f"{', '.join(adapters)}"
+            )
+        if not _NAME.fullmatch(source.prefix):
+            raise ConfigError(
+                f"data.corpora name {source.prefix!r} prefixes speaker ids: use letters, digits, "
+                "'.', '_' or '-'"
+            )
+    prefixes = [source.prefix for source in corpora]
+    repeated = sorted({p for p in prefixes if prefixes.count(p) > 1})
+    if repeated:
+        raise ConfigError(
+            f"data.corpora lists {', '.join(repeated)} more than once; give each entry a "
+            "distinct 'name' (it prefixes that corpus's speakers and utterance ids)"
+        )
+
+
+def _scan_sources(data: Any) -> tuple[list[Any], list[str], str]:
+    """Utterances, scan problems and a description of ``data.corpus`` or ``data.corpora``;
+    with ``corpora``, speakers and ids become ``<prefix>:<speaker>`` / ``<prefix>:<id>`` and
+    each utterance gets the field ``corpus``."""
+    from sertk.corpora import scan_corpus
+
+    if data.corpora is None:
+        scanned = scan_corpus(data.corpus, data.root)
+        return scanned.utterances, list(scanned.problems), f"{data.corpus} corpus at {data.root}"
+    utterances, problems = [], []
+    for source in data.corpora:
+        scanned = scan_corpus(source.corpus, source.root)
+        problems += [f"{source.prefix}: {problem}" for problem in scanned.problems]
+        utterances += [
+            dataclasses.replace(
+                u,
+                id=f"{source.prefix}:{u.id}",
+                speaker=f"{source.prefix}:{u.speaker}",
+                fields={**u.fields, "corpus": source.prefix},
+            )
+            for u in scanned.utterances
+        ]
+    names = ", ".join(f"{s.corpus} at {s.root}" for s in data.corpora)
+    return utterances, problems, f"corpora {names}"
+
+
 def prepare_data(config: ExperimentConfig) -> ExperimentData:
     """Corpus (adapter scan or manifest) -> label map applied -> verified folds."""
-    from sertk.corpora import LabelMap, default_label_map, read_manifest, scan_corpus
+    from sertk.corpora import LabelMap, default_label_map, read_manifest
     from sertk.corpora.labels import canonical_order
     from sertk.errors import CorpusError
     from sertk.folds import make_folds
 
     data = config.data
-    if data.corpus is not None:
-        scanned = scan_corpus(data.corpus, data.root)
-        utterances, problems = scanned.utterances, list(scanned.problems)
-        source = f"{data.corpus} corpus at {data.root}"
+    if data.manifest is None:
+        utterances, problems, source = _scan_sources(data)
     else:
         utterances, problems = read_manifest(data.manifest), []
         source = f"manifest {data.manifest}"

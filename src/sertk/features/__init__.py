@@ -15,6 +15,8 @@ their output shapes (see :mod:`sertk.features.base` for the contract):
   at 50 Hz (needs the ``ssl`` extra: transformers)
 - ``lld``: :class:`~sertk.features.handcrafted.Lld`, ``[frames, dim]`` at 100 Hz
 - ``functionals``: :class:`~sertk.features.handcrafted.Functionals`, ``[1, dim]``
+- ``emotion_functionals``: :class:`~sertk.features.emotion.EmotionFunctionals`, ``[1, 2798]``
+  (the hand-crafted SER recipe's utterance vector)
 
 >>> extractor = build_extractor({"name": "logmel", "n_mels": 40})
 >>> extractor.dim, extractor.frame_rate
@@ -40,6 +42,7 @@ FEATURES: dict[str, str] = {
     "ssl": "sertk.features.ssl:SslEncoder",
     "lld": "sertk.features.handcrafted:Lld",
     "functionals": "sertk.features.handcrafted:Functionals",
+    "emotion_functionals": "sertk.features.emotion:EmotionFunctionals",
 }
 
 
