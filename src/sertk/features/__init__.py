@@ -17,6 +17,8 @@ their output shapes (see :mod:`sertk.features.base` for the contract):
 - ``functionals``: :class:`~sertk.features.handcrafted.Functionals`, ``[1, dim]``
 - ``emotion_functionals``: :class:`~sertk.features.emotion.EmotionFunctionals`, ``[1, 2798]``
   (the hand-crafted SER recipe's utterance vector)
+- ``opensmile``: :class:`~sertk.features.opensmile.OpenSmile`, eGeMAPS/GeMAPS/ComParE ``[1, dim]``
+  or ``[frames, dim]`` at 100 Hz (needs the opt-in ``opensmile`` extra; non-commercial licence)
 
 >>> extractor = build_extractor({"name": "logmel", "n_mels": 40})
 >>> extractor.dim, extractor.frame_rate
@@ -43,6 +45,7 @@ FEATURES: dict[str, str] = {
     "lld": "sertk.features.handcrafted:Lld",
     "functionals": "sertk.features.handcrafted:Functionals",
     "emotion_functionals": "sertk.features.emotion:EmotionFunctionals",
+    "opensmile": "sertk.features.opensmile:OpenSmile",
 }
 
 
