@@ -107,9 +107,7 @@ print(json.dumps([[p.label, p.confidence, p.probabilities] for p in predictions]
 def test_examples_are_emodb_clips_and_mostly_recognised(corpora_dir, recognizer):
     from sertk.corpora import scan_corpus
 
-    corpus = {
-        Path(u.path).name: u for u in scan_corpus("emodb", corpora_dir / "emodb").utterances
-    }
+    corpus = {Path(u.path).name: u for u in scan_corpus("emodb", corpora_dir / "emodb").utterances}
     clips = example_clips()
     for path in clips:
         original = Path(corpus[path.name].path)
