@@ -21,7 +21,7 @@ import numpy as np
 from sertk.errors import ConfigError
 
 # extractors cheap enough to run on every training utterance in every epoch
-CHEAP_EXTRACTORS = ("logmel", "mfcc", "lld", "functionals")
+CHEAP_EXTRACTORS = ("logmel", "mfcc", "lld", "functionals", "emotion_functionals")
 
 
 def check_augment(config: Any, kind: str) -> None:
