@@ -22,10 +22,11 @@ import numpy as np
 
 from sertk.errors import FeatureError
 from sertk.export.runner import make_session
-from sertk.features.base import check_number, check_signal
+from sertk.features.base import check_number
+from sertk.features.waveform import WaveformEncoderMixin
 
 
-class OnnxSslEncoder:
+class OnnxSslEncoder(WaveformEncoderMixin):
     """Hidden states from ``encoder.onnx``: ``[frames, dim]`` or ``[layers, frames, dim]`` float32.
 
     ``meta`` is the ``onnx.encoder`` section of ``bundle.json``; ``config`` the bundle's feature
@@ -70,52 +71,6 @@ class OnnxSslEncoder:
     def cache_key(self) -> dict[str, Any]:
         """What the features depend on: ``config()`` without the model's path or hub id."""
         return {key: value for key, value in self._config.items() if key != "model"}
-
-    def num_frames(self, samples: int) -> int:
-        """Output frames for ``samples`` input samples (after padding to ``min_samples``)."""
-        length = max(samples, self.min_samples)
-        for kernel, stride in self._kernels:
-            length = (length - kernel) // stride + 1
-        return length
-
-    def _prepare(self, signal: np.ndarray, sampling_rate: int) -> np.ndarray:
-        x = check_signal(signal, sampling_rate, expected=self.sampling_rate)
-        if self.normalize:
-            x = (x - x.mean()) / np.sqrt(x.var() + 1e-7)
-        if len(x) < self.min_samples:
-            x = np.pad(x, (0, self.min_samples - len(x)))
-        return x.astype(np.float32, copy=False)
-
-    def __call__(self, signal: np.ndarray, sampling_rate: int) -> np.ndarray:
-        """Features ``[frames, dim]`` or ``[layers, frames, dim]`` float32 of a ``[samples]`` signal."""
-        return self._forward([self._prepare(signal, sampling_rate)])[0]
-
-    def extract_batch(self, signals: list[np.ndarray], sampling_rate: int) -> list[np.ndarray]:
-        """Per-item features of several signals, batched; each equals ``self(signal, sampling_rate)``."""
-        prepared = [self._prepare(signal, sampling_rate) for signal in signals]
-        results: list[np.ndarray | None] = [None] * len(prepared)
-        for batch in self._plan([len(x) for x in prepared]):
-            outputs = self._forward([prepared[i] for i in batch])
-            for index, features in zip(batch, outputs, strict=True):
-                results[index] = features
-        return results  # type: ignore[return-value]
-
-    def _plan(self, lengths: list[int]) -> list[list[int]]:
-        """Batches of indices, longest first, within ``max_batch_seconds`` of padded audio."""
-        budget = self.max_batch_seconds * self.sampling_rate
-        batches: list[list[int]] = []
-        for index in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
-            current = batches[-1] if batches else None
-            fits = (
-                current is not None
-                and (len(current) + 1) * lengths[current[0]] <= budget
-                and (self.pad_batches or lengths[current[0]] == lengths[index])
-            )
-            if fits:
-                current.append(index)
-            else:
-                batches.append([index])
-        return batches
 
     def _forward(self, signals: list[np.ndarray]) -> list[np.ndarray]:
         """One batch of prepared signals -> per-item features trimmed to valid frames."""

@@ -41,7 +41,8 @@ import numpy as np
 import torch
 
 from sertk.errors import FeatureError
-from sertk.features.base import Extractor, check_number, check_params, check_signal
+from sertk.features.base import Extractor, check_number, check_params
+from sertk.features.waveform import WaveformEncoderMixin
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?$")
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".safetensors.index.json", ".bin.index.json")
@@ -136,7 +137,7 @@ def _layer_indices(layers: Any, num_hidden_layers: int) -> tuple[tuple[int, ...]
     return tuple(int(i) % total for i in items), stacked
 
 
-class SslEncoder(Extractor):
+class SslEncoder(WaveformEncoderMixin, Extractor):
     """Hidden states of a frozen wav2vec2-family encoder (see the module docstring).
 
     ``device`` and ``max_batch_seconds`` (padded audio per forward pass) are runtime options:
@@ -263,56 +264,6 @@ class SslEncoder(Extractor):
                 "'model' at the original checkpoint"
             )
         return encoder
-
-    def num_frames(self, samples: int) -> int:
-        """Output frames for ``samples`` input samples (after padding to ``min_samples``)."""
-        length = max(samples, self.min_samples)
-        for kernel, stride in self._kernels:
-            length = (length - kernel) // stride + 1
-        return length
-
-    def _prepare(self, signal: np.ndarray, sampling_rate: int) -> np.ndarray:
-        x = check_signal(signal, sampling_rate, expected=self.sampling_rate)
-        if self.normalize:
-            x = (x - x.mean()) / np.sqrt(x.var() + 1e-7)
-        if len(x) < self.min_samples:
-            x = np.pad(x, (0, self.min_samples - len(x)))
-        return x.astype(np.float32, copy=False)
-
-    def __call__(self, signal: np.ndarray, sampling_rate: int) -> np.ndarray:
-        """Features ``[frames, dim]`` or ``[layers, frames, dim]`` float32 of a ``[samples]`` signal."""
-        return self._forward([self._prepare(signal, sampling_rate)])[0]
-
-    def extract_batch(self, signals: list[np.ndarray], sampling_rate: int) -> list[np.ndarray]:
-        """Per-item features of several signals, batched; each equals ``self(signal, sampling_rate)``."""
-        prepared = [self._prepare(signal, sampling_rate) for signal in signals]
-        results: list[np.ndarray | None] = [None] * len(prepared)
-        for batch in self._plan([len(x) for x in prepared]):
-            for index, features in zip(
-                batch, self._forward([prepared[i] for i in batch]), strict=True
-            ):
-                results[index] = features
-        return results  # type: ignore[return-value]
-
-    def _plan(self, lengths: list[int]) -> list[list[int]]:
-        """Batches of indices, longest first, within ``max_batch_seconds`` of padded audio.
-
-        Models that are not padding-safe only batch identical lengths.
-        """
-        budget = self.max_batch_seconds * self.sampling_rate
-        batches: list[list[int]] = []
-        for index in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
-            current = batches[-1] if batches else None
-            fits = (
-                current is not None
-                and (len(current) + 1) * lengths[current[0]] <= budget
-                and (self.pad_batches or lengths[current[0]] == lengths[index])
-            )
-            if fits:
-                current.append(index)
-            else:
-                batches.append([index])
-        return batches
 
     def _forward(self, signals: list[np.ndarray]) -> list[np.ndarray]:
         """Run one batch of prepared signals; returns per-item features trimmed to valid frames."""
