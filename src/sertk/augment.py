@@ -192,6 +192,19 @@ def add_noise(signal: np.ndarray, snr_db: float, rng: np.random.Generator) -> np
     return signal + noise
 
 
+def change_speed(signal: np.ndarray, factor: float, *, sampling_rate: int) -> np.ndarray:
+    """Speed perturbation: tempo and pitch times ``factor`` (resampling), float32 with
+    ``len / factor`` samples. The speed step of :func:`augment_waveform` with a fixed factor;
+    also what test-time augmentation (``features.tta_speeds``) applies."""
+    if isinstance(factor, bool) or not isinstance(factor, int | float) or not 0.5 <= factor <= 2:
+        raise ConfigError(f"a speed factor must be a number in [0.5, 2], got {factor!r}")
+    array = check_signal(signal, sampling_rate).astype(np.float64)
+    if factor == 1.0:
+        return array.astype(np.float32)
+    out = _resample(array, sampling_rate * factor, sampling_rate)
+    return np.ascontiguousarray(out, dtype=np.float32)
+
+
 def _resample(signal: np.ndarray, in_rate: float, out_rate: float) -> np.ndarray:
     """soxr (HQ) along the last axis with fractional rates; ``len * out_rate / in_rate`` samples."""
     out = soxr.resample(np.ascontiguousarray(signal.T), in_rate, out_rate, quality="HQ")

@@ -112,11 +112,28 @@ class FeatureConfig:
     features are first z-normalised with that speaker's own statistics, computed from all of
     the speaker's utterances without labels (test speakers included), then as ``global``; this
     speaker-adapted protocol is reported separately and never mixed with ``global`` results.
+
+    ``tta_speeds``: test-time augmentation. Besides the utterance itself, the model also sees
+    it speed-perturbed by each factor (e.g. ``[0.9, 1.1]``: resampled, tempo and pitch); the
+    class probabilities are the normalised geometric mean over all versions (for a linear
+    model: the mean of its scores). Stored in the bundle, so every prediction (test folds,
+    ``sertk predict``, the server) does the same; costs one extraction per version.
     """
 
     name: str = "logmel"
     params: dict[str, Any] = dataclasses.field(default_factory=dict)
     normalization: Literal["global", "speaker"] = "global"
+    tta_speeds: tuple[float, ...] = ()
+
+    def __post_init__(self) -> None:
+        for factor in self.tta_speeds:
+            if not 0.5 <= factor <= 2.0 or factor == 1.0:
+                raise ConfigError(
+                    f"features.tta_speeds: each factor must lie in [0.5, 2] and differ from 1 "
+                    f"(the original is always included), got {factor}"
+                )
+        if len(set(self.tta_speeds)) != len(self.tta_speeds):
+            raise ConfigError(f"features.tta_speeds repeats a factor: {list(self.tta_speeds)}")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -109,8 +109,7 @@ def fit_weights_on(
 ) -> tuple[list[float], dict[str, Any]]:
     """Weights for the members of the ensemble bundle at ``ensemble``, fitted on labelled
     ``utterances`` (labels mapped as ``sertk evaluate`` maps them); also a JSON record."""
-    from sertk.experiment.evaluate import map_labels
-    from sertk.features.cache import extract_utterances
+    from sertk.experiment.evaluate import extract_inputs, map_labels
     from sertk.inference import BundleModel
 
     scorer = BundleModel.load(ensemble)
@@ -123,16 +122,7 @@ def fit_weights_on(
         raise CorpusError(
             f"none of the utterances to fit weights on has a label among {', '.join(labels)}"
         )
-    features = [
-        extract_utterances(
-            kept,
-            item.build_extractor(),
-            preprocess=item.build_preprocess(),
-            cache=cache,
-            progress=progress,
-        )  # fmt: skip
-        for item in scorer.inputs
-    ]
+    features = extract_inputs(scorer, kept, cache=cache, progress=progress)
     members = scorer.member_probabilities(features, speakers=[u.speaker for u in kept])
     truth = [labels.index(table[u.label]) for u in kept]
     weights = fit_weights(members, truth)

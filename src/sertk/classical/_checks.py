@@ -96,9 +96,12 @@ def check_groups(groups: Any, n: int) -> np.ndarray | None:
 
 
 def json_value(value: Any, what: str) -> Any:
-    """A parameter value as plain JSON (None, bool, int, float, str), else ConfigError."""
+    """A parameter value as plain JSON (None, bool, int, float, str, or a list of those, e.g.
+    ``block_weights``), else ConfigError."""
     if isinstance(value, np.generic):
         value = value.item()
+    if isinstance(value, list | tuple):
+        return [json_value(item, f"{what}[{i}]") for i, item in enumerate(value)]
     if value is None or isinstance(value, bool | int | str):
         return value
     if isinstance(value, float):
@@ -106,6 +109,6 @@ def json_value(value: Any, what: str) -> Any:
             raise ConfigError(f"{what} must be finite, got {value!r}")
         return value
     raise ConfigError(
-        f"{what} must be a number, string, true/false or null; "
+        f"{what} must be a number, string, true/false, null or a list of those; "
         f"got {value!r} ({type(value).__name__})"
     )

@@ -10,8 +10,13 @@ from sertk.classical._checks import json_value
 from sertk.classical.model import KINDS, PROJECTIONS
 from sertk.errors import ConfigError
 
-# Pipeline options shared by every kind; ``clip``: clip standardised features to +-clip (None: no).
-COMMON = {"projection": "none", "n_components": None, "class_weight": None, "clip": None}
+# Pipeline options shared by every kind; ``clip``: clip standardised features to +-clip (None: no);
+# ``blocks`` (widths of consecutive column blocks, e.g. the parts of a ``stack`` extractor) and
+# ``block_weights``: see ``column_weights``.
+COMMON = {
+    "projection": "none", "n_components": None, "class_weight": None, "clip": None,
+    "blocks": None, "block_weights": None,
+}  # fmt: skip
 # Classifier defaults; each key is the scikit-learn argument of the same name.
 DEFAULTS: dict[str, dict[str, Any]] = {
     "linear_svm": {"C": 1.0, "max_iter": 10000, "tol": 1e-4},  # LinearSVC
@@ -93,10 +98,53 @@ def check_pipeline_options(params: Mapping[str, Any]) -> None:
             f"params['clip'] must be null or a number > 0 (e.g. 10: clip standardised features "
             f"to +-10), got {clip!r}"
         )
+    _check_blocks(params["blocks"], params["block_weights"])
     if params["class_weight"] not in (None, "balanced"):
         raise ConfigError(
             f"params['class_weight'] must be null or 'balanced', got {params['class_weight']!r}"
         )
+
+
+def _check_blocks(blocks: Any, weights: Any) -> None:
+    def listed(value: Any, ok: Any) -> bool:
+        return isinstance(value, list | tuple) and len(value) > 0 and all(map(ok, value))
+
+    if blocks is None and weights is None:
+        return
+    if weights is not None and blocks is None:
+        raise ConfigError(
+            "params['block_weights'] needs params['blocks'] (the width of each column block; "
+            "set automatically for a 'stack' extractor)"
+        )
+    if not listed(blocks, lambda b: isinstance(b, int) and not isinstance(b, bool) and b > 0):
+        raise ConfigError(f"params['blocks'] must be a list of positive widths, got {blocks!r}")
+    number = lambda w: isinstance(w, int | float) and not isinstance(w, bool) and 0 <= w < 1e6  # noqa: E731
+    if weights is not None and (
+        not listed(weights, number) or len(weights) != len(blocks) or not sum(weights) > 0
+    ):
+        raise ConfigError(
+            f"params['block_weights'] must be {len(blocks)} numbers >= 0 (one per block, not all "
+            f"0), got {weights!r}"
+        )
+
+
+def column_weights(blocks: list[int], weights: list[float] | None, dim: int) -> Any:
+    """Per-column factors ``[dim]`` applied to standardised features: block ``b`` (width
+    ``d_b``, weight ``w_b``) gets ``sqrt(w_b * dim / (d_b * sum(w)))``, so the linear kernel
+    ``Z Z^T / dim`` becomes ``sum_b (w_b / sum(w)) Z_b Z_b^T / d_b``: each block's own
+    size-normalised kernel, mixed by the weights. Equal weights when ``weights`` is None."""
+    import numpy as np
+
+    if sum(blocks) != dim:
+        raise ConfigError(
+            f"params['blocks'] {list(blocks)} add up to {sum(blocks)} columns but the features "
+            f"have {dim}"
+        )
+    weights = [1.0] * len(blocks) if weights is None else weights
+    total = float(sum(weights))
+    return np.concatenate(
+        [np.full(b, np.sqrt(w * dim / (b * total))) for b, w in zip(blocks, weights, strict=True)]
+    )
 
 
 def _check_key(kind: str, key: Any, where: str) -> None:

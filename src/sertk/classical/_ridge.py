@@ -66,6 +66,41 @@ class ScaledRidgeClassifier(ClassifierMixin, BaseEstimator):
         return self.ridge_.predict(x)
 
 
+class RidgePath:
+    """Validation predictions of :class:`ScaledRidgeClassifier` (no intercept, no class
+    weights) for any ``C`` from one eigendecomposition: the inner-CV search over ``C`` costs
+    one fit instead of one per value.
+
+    ``transform``: the unfitted pipeline steps before the classifier (scale, clip, weights);
+    fitted here on ``x_train``. With ``Z`` the transformed training rows (``n x d``) and
+    ``alpha = d / C``, the scores of ``Z_v`` are ``Z_v (Z^T Z + alpha I)^-1 Z^T Y`` =
+    ``Z_v Z^T (Z Z^T + alpha I)^-1 Y``; the smaller of the two Gram matrices is decomposed.
+    Targets are +-1 one-vs-rest over the classes present in ``y_train`` (as sklearn's).
+    """
+
+    def __init__(self, transform: Any, x_train: np.ndarray, y_train: np.ndarray,
+                 x_valid: np.ndarray) -> None:  # fmt: skip
+        z = np.asarray(transform.fit_transform(x_train), dtype=np.float64)
+        z_valid = np.asarray(transform.transform(x_valid), dtype=np.float64)
+        self.classes = np.unique(y_train)
+        targets = np.where(y_train[:, None] == self.classes[None, :], 1.0, -1.0)
+        self.dim = z.shape[1]
+        if z.shape[0] >= z.shape[1]:
+            self.eigenvalues, vectors = np.linalg.eigh(z.T @ z)
+            self.left = z_valid @ vectors
+            self.right = vectors.T @ (z.T @ targets)
+        else:
+            self.eigenvalues, vectors = np.linalg.eigh(z @ z.T)
+            self.left = (z_valid @ z.T) @ vectors
+            self.right = vectors.T @ targets
+
+    def predict(self, c: float) -> np.ndarray:
+        """Predicted classes of the validation rows for ``C = c``."""
+        shrink = 1.0 / (np.maximum(self.eigenvalues, 0.0) + self.dim / c)
+        scores = self.left @ (shrink[:, None] * self.right)
+        return self.classes[np.argmax(scores, axis=1)]
+
+
 class TemperatureCalibrated:
     """A fitted pipeline plus a softmax temperature: scikit-learn's side of a ``ridge`` model.
 

@@ -29,7 +29,9 @@ def export_estimator(estimator: Any, kind: str) -> tuple[dict[str, np.ndarray], 
         "scaler_mean": _float(steps["scale"].mean_),
         "scaler_scale": _float(steps["scale"].scale_),
     }
-    meta: dict[str, Any] = {"projection": "none"}
+    meta: dict[str, Any] = {"projection": "none", "column_weight": "weight" in steps}
+    if "weight" in steps:
+        arrays["column_weight"] = _float(steps["weight"].kw_args["factors"])
     if "project" in steps:
         arrays_, meta_ = _projection(steps["project"])
         arrays.update(arrays_)

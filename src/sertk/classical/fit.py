@@ -28,8 +28,10 @@ import numpy as np
 
 from sertk.classical._checks import check_features, check_groups, check_labels
 from sertk.classical._params import (
+    COMMON,
     check_kind,
     check_pipeline_options,
+    column_weights,
     expand_search,
     resolve_params,
 )
@@ -82,8 +84,7 @@ def fit_classifier(
     arrays, extra = export_estimator(estimator, kind)
     meta = {
         "format": FORMAT,
-        # 1 where a reader of format 1 computes the same thing (no ridge, no clip)
-        "format_version": FORMAT_VERSION if kind == "ridge" or params["clip"] is not None else 1,
+        "format_version": _format_version(kind, params),
         "kind": kind,
         "num_classes": int(num_classes),
         "input_dim": int(x.shape[1]),
@@ -96,6 +97,13 @@ def fit_classifier(
         "sklearn_version": _sklearn_version(),
     }
     return ClassicalModel(arrays, meta, estimator=estimator)
+
+
+def _format_version(kind: str, params: dict[str, Any]) -> int:
+    """The oldest format whose readers compute the same thing (so older sertk still loads it)."""
+    if params["blocks"] is not None:
+        return FORMAT_VERSION  # 3: column weights
+    return 2 if kind == "ridge" or params["clip"] is not None else 1
 
 
 def _training_summary(y: np.ndarray, groups: np.ndarray | None, num_classes: int) -> dict:
@@ -136,8 +144,9 @@ def _names(groups: np.ndarray) -> list[Any]:
     return [v if isinstance(v, str | int) and not isinstance(v, bool) else str(v) for v in values]
 
 
-def build_pipeline(kind: str, params: dict[str, Any], seed: int) -> Any:
-    """The unfitted scikit-learn ``Pipeline`` (scale -> project -> classify) for ``params``."""
+def build_pipeline(kind: str, params: dict[str, Any], seed: int, dim: int) -> Any:
+    """The unfitted scikit-learn ``Pipeline`` (scale -> clip -> weight blocks -> project ->
+    classify) for ``params`` and ``dim`` input columns."""
     from sklearn.decomposition import PCA
     from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
     from sklearn.ensemble import RandomForestClassifier
@@ -152,11 +161,14 @@ def build_pipeline(kind: str, params: dict[str, Any], seed: int) -> Any:
     if params["clip"] is not None:
         bounds = {"a_min": -params["clip"], "a_max": params["clip"]}
         steps.append(("clip", FunctionTransformer(np.clip, kw_args=bounds)))
+    if params["blocks"] is not None:
+        factors = column_weights(params["blocks"], params["block_weights"], dim)
+        steps.append(("weight", FunctionTransformer(_weigh, kw_args={"factors": factors})))
     if params["projection"] == "pca":
         steps.append(("project", PCA(n_components=params["n_components"], random_state=seed)))
     elif params["projection"] == "lda":
         steps.append(("project", LinearDiscriminantAnalysis(n_components=params["n_components"])))
-    own = {k: v for k, v in params.items() if k not in ("projection", "n_components", "clip")}
+    own = {k: v for k, v in params.items() if k not in COMMON or k == "class_weight"}
     classifier = {
         "linear_svm": lambda: LinearSVC(**own, random_state=seed),
         "svm": lambda: SVC(kernel="rbf", **own, random_state=seed),
@@ -166,6 +178,11 @@ def build_pipeline(kind: str, params: dict[str, Any], seed: int) -> Any:
     }[kind]()
     steps.append(("classify", classifier))
     return Pipeline(steps)
+
+
+def _weigh(x: np.ndarray, factors: np.ndarray) -> np.ndarray:
+    """Column weights of feature blocks (``column_weights``) applied to ``x`` ``[n, dim]``."""
+    return x * factors
 
 
 def _fit(estimator: Any, x: np.ndarray, y: np.ndarray, kind: str, params: dict) -> Any:
@@ -182,25 +199,31 @@ def _search(
     seed: int,
 ) -> tuple[dict[str, Any], dict[str, Any]]:  # fmt: skip
     """Mean inner-CV UA of every candidate; the first best one wins."""
-    candidates = []
-    for candidate in grid:
-        merged = {**params, **candidate}
+    merged_grid = [{**params, **candidate} for candidate in grid]
+    for merged in merged_grid:
         check_pipeline_options(merged)
-        fold_ua = []
-        for train, valid in splits:
-            if np.unique(y[train]).size < 2:
-                raise FoldError(
-                    "an inner training split holds a single class; give more speakers or "
-                    "fewer inner_folds"
-                )
-            pipeline = _fit(build_pipeline(kind, merged, seed), x[train], y[train], kind, merged)
-            fold_ua.append(unweighted_accuracy(y[valid], pipeline.predict(x[valid])))
-        candidates.append(
-            {"params": candidate, "fold_ua": fold_ua, "mean_ua": float(np.mean(fold_ua))}
-        )
+    fold_ua: list[list[float]] = [[] for _ in grid]
+    for train, valid in splits:
+        if np.unique(y[train]).size < 2:
+            raise FoldError(
+                "an inner training split holds a single class; give more speakers or "
+                "fewer inner_folds"
+            )
+        paths: dict[str, Any] = {}  # ridge: one decomposition per split for every C
+        for scores, merged in zip(fold_ua, merged_grid, strict=True):
+            if _ridge_path_applies(kind, merged):
+                predicted = _ridge_path(paths, x, y, train, valid, merged, seed)
+            else:
+                pipeline = build_pipeline(kind, merged, seed, x.shape[1])
+                predicted = _fit(pipeline, x[train], y[train], kind, merged).predict(x[valid])
+            scores.append(unweighted_accuracy(y[valid], predicted))
+    candidates = [
+        {"params": candidate, "fold_ua": scores, "mean_ua": float(np.mean(scores))}
+        for candidate, scores in zip(grid, fold_ua, strict=True)
+    ]
     best = int(np.argmax([c["mean_ua"] for c in candidates]))
     grid_record = {key: [c[key] for c in grid] for key in grid[0]}
-    grid_record = {key: list(dict.fromkeys(values)) for key, values in grid_record.items()}
+    grid_record = {key: _unique(values) for key, values in grid_record.items()}
     record = {
         "scoring": "ua",
         "grid": grid_record,
@@ -209,6 +232,42 @@ def _search(
         "best_ua": candidates[best]["mean_ua"],
     }
     return dict(grid[best]), record
+
+
+def _unique(values: list[Any]) -> list[Any]:
+    """``values`` without repeats, in order (values may be lists)."""
+    out: list[Any] = []
+    for value in values:
+        if value not in out:
+            out.append(value)
+    return out
+
+
+def _ridge_path_applies(kind: str, params: dict[str, Any]) -> bool:
+    if kind != "ridge":
+        return False
+    plain = params["class_weight"] is None and not params["fit_intercept"]
+    return plain and params["projection"] == "none"
+
+
+def _ridge_path(paths: dict, x, y, train, valid, params: dict, seed: int) -> Any:
+    """Ridge predictions of one inner split for ``params["C"]``, sharing the decomposition
+    (``RidgePath``, kept in ``paths``) with every other C of the same pipeline options."""
+    import json
+
+    from sertk.classical._ridge import RidgePath
+
+    if (
+        isinstance(params["C"], bool)
+        or not isinstance(params["C"], int | float)
+        or params["C"] <= 0
+    ):
+        raise ConfigError(f"cannot fit ridge with params {params}: C must be a number > 0")
+    key = json.dumps({k: v for k, v in params.items() if k != "C"}, sort_keys=True)
+    if key not in paths:
+        steps = build_pipeline("ridge", params, seed, x.shape[1])[:-1]
+        paths[key] = RidgePath(steps, x[train], y[train], x[valid])
+    return paths[key].predict(float(params["C"]))
 
 
 def unweighted_accuracy(true: np.ndarray, pred: np.ndarray) -> float:
@@ -223,7 +282,7 @@ def _fit_final(
 ) -> tuple[Any, dict[str, Any] | None]:  # fmt: skip
     if kind == "ridge":
         return _fit_ridge(x, y, groups, params, seed, inner_folds)
-    pipeline = build_pipeline(kind, params, seed)
+    pipeline = build_pipeline(kind, params, seed, x.shape[1])
     if kind not in ("linear_svm", "svm"):
         return _fit(pipeline, x, y, kind, params), None
     from sklearn.calibration import CalibratedClassifierCV
@@ -244,12 +303,14 @@ def _fit_ridge(
     splits, calibration = _calibration_splits(y, groups, inner_folds, seed, "temperature")
     out_of_fold = None
     for train, valid in splits:
-        fitted = _fit(build_pipeline("ridge", params, seed), x[train], y[train], "ridge", params)
+        fitted = _fit(
+            build_pipeline("ridge", params, seed, x.shape[1]), x[train], y[train], "ridge", params
+        )
         decision = fitted.decision_function(x[valid])
         if out_of_fold is None:
             out_of_fold = np.zeros((y.shape[0], *decision.shape[1:]))
         out_of_fold[valid] = decision
-    pipeline = _fit(build_pipeline("ridge", params, seed), x, y, "ridge", params)
+    pipeline = _fit(build_pipeline("ridge", params, seed, x.shape[1]), x, y, "ridge", params)
     temperature = fit_temperature(out_of_fold, y)
     return TemperatureCalibrated(pipeline, temperature["temperature"]), {
         **calibration,

@@ -18,8 +18,9 @@ from sertk.classical._checks import check_features
 from sertk.errors import BundleError, ConfigError
 
 FORMAT = "sertk.classical"
-# 2: the ridge kind and the clip of standardised features (a reader of 1 would ignore clip)
-FORMAT_VERSION = 2
+# 2: the ridge kind and the clip of standardised features (a reader of 1 would ignore clip);
+# 3: per-column weights after the clip (``column_weight``; a reader of 2 would ignore them)
+FORMAT_VERSION = 3
 KINDS = ("linear_svm", "svm", "logreg", "random_forest", "ridge")
 PROJECTIONS = ("none", "pca", "lda")
 
@@ -43,8 +44,8 @@ _PROJECTION_ARRAYS = {
 
 
 class ClassicalModel:
-    """Standardise -> optional clip to +-``clip`` -> optional PCA/LDA projection -> classifier,
-    all in numpy (float64).
+    """Standardise -> optional clip to +-``clip`` -> optional per-column weights (feature
+    blocks) -> optional PCA/LDA projection -> classifier, all in numpy (float64).
 
     ``arrays`` maps names to float64/int64 arrays, ``meta`` is plain JSON (kind, num_classes,
     input_dim, projection, chosen params, inner-CV search record, calibration, ...).
@@ -88,6 +89,8 @@ class ClassicalModel:
         z /= a["scaler_scale"]
         if self.meta.get("clip") is not None:
             np.clip(z, -self.meta["clip"], self.meta["clip"], out=z)
+        if self.meta.get("column_weight"):
+            z *= a["column_weight"]
         projection = self.meta["projection"]
         if projection == "pca":
             components = a["pca_components"]
@@ -183,6 +186,8 @@ def _check_meta(meta: Mapping[str, Any]) -> dict[str, Any]:
         raise _fail("meta params must be a mapping")
     if meta["kind"] == "svm" and not _positive(meta.get("gamma")):
         raise _fail(f"meta gamma must be a positive number, got {meta.get('gamma')!r}")
+    if not isinstance(meta.get("column_weight", False), bool):
+        raise _fail(f"meta column_weight must be true or false, got {meta['column_weight']!r}")
     if meta.get("clip") is not None and not _positive(meta["clip"]):
         raise _fail(f"meta clip must be a positive number or null, got {meta['clip']!r}")
     if meta["projection"] == "lda" and not _positive(meta.get("lda_components")):
@@ -202,6 +207,7 @@ def _check_arrays(arrays: Mapping[str, Any], meta: dict[str, Any]) -> dict[str, 
     names = (
         "scaler_mean",
         "scaler_scale",
+        *(("column_weight",) if meta.get("column_weight") else ()),
         *_PROJECTION_ARRAYS[meta["projection"]],
         *_ARRAYS[meta["kind"]],
     )
@@ -231,7 +237,7 @@ def _check_arrays(arrays: Mapping[str, Any], meta: dict[str, Any]) -> dict[str, 
 
 def _check_shapes(a: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
     dim, classes = meta["input_dim"], meta["num_classes"]
-    expect = {"scaler_mean": (dim,), "scaler_scale": (dim,)}
+    expect = {"scaler_mean": (dim,), "scaler_scale": (dim,), "column_weight": (dim,)}
     width = dim
     if meta["projection"] == "pca":
         width = a["pca_components"].shape[0] if a["pca_components"].ndim == 2 else -1
@@ -266,7 +272,7 @@ def _check_shapes(a: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
                 f"n_support {a['n_support'].tolist()} does not add up to {n_sv} support vectors"
             )
     for name, shape in expect.items():
-        if a[name].shape != shape:
+        if name in a and a[name].shape != shape:
             raise _fail(f"array {name!r} has shape {a[name].shape}, expected {shape}")
     if kind == "random_forest":
         _check_forest(a, width, classes)

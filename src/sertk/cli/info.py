@@ -21,7 +21,9 @@ EXTRAS = {
 
 
 def add_parser(subparsers) -> None:
-    parser = subparsers.add_parser("info", help="show versions, compute device and installed extras")
+    parser = subparsers.add_parser(
+        "info", help="show versions, compute device and installed extras"
+    )
     parser.set_defaults(run=run)
 
 

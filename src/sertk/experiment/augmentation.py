@@ -81,33 +81,56 @@ def augmented_copies(ctx: Any, ids: Sequence[str]) -> tuple[list[np.ndarray], li
     """Features of ``train.augment.copies`` augmented copies of each of ``ids`` and, for each
     row, the id of the utterance it copies. Copy ``k`` of an utterance is drawn with epoch
     ``k``; the result is the same in every fold, memoised in ``ctx.copies``."""
-    from sertk.features.cache import FORMAT, audio_hash
+    from sertk.inference import fit_length
 
     augmenter = build_augmenter(ctx.config)
     if augmenter is None or not augmenter.config.waveform_enabled:
         return [], []
     rate = ctx.preprocess.sampling_rate
-    key_fn = getattr(ctx.extractor, "cache_key", None) or ctx.extractor.config
-    base = {"format": FORMAT, "extractor": key_fn(), "preprocess": ctx.preprocess.to_dict()}
     rows, sources = [], []
     for uid in ids:
         missing = [k for k in range(ctx.config.train.augment.copies) if (uid, k) not in ctx.copies]
         signal = load_signal(ctx, uid) if missing else None
         for k in missing:
             augmented = augmenter.waveform(signal, rate, k, ctx.keys[uid])
-            if ctx.preprocess.num_samples is not None:
-                from sertk.audio import crop_or_pad
-
-                policy = "center" if ctx.preprocess.crop == "random" else ctx.preprocess.crop
-                augmented = crop_or_pad(augmented, ctx.preprocess.num_samples, policy=policy)
-            key = {**base, "audio": audio_hash(augmented, rate)}
-            features = ctx.cache.get(key) if ctx.cache is not None else None
-            if features is None:
-                features = ctx.extractor(augmented, rate)
-                if ctx.cache is not None:
-                    features = ctx.cache.put(key, features)
-            ctx.copies[(uid, k)] = features
+            ctx.copies[(uid, k)] = cached_features(ctx, fit_length(augmented, ctx.preprocess))
         for k in range(ctx.config.train.augment.copies):
             rows.append(ctx.normalize_speaker(ctx.copies[(uid, k)], uid))
             sources.append(uid)
     return rows, sources
+
+
+def cached_features(ctx: Any, signal: np.ndarray) -> np.ndarray:
+    """The run's extractor on a preprocessed ``signal``, through the feature cache (keyed by the
+    audio itself, so a rerun or another fold reuses it)."""
+    from sertk.features.cache import FORMAT, audio_hash
+
+    rate = ctx.preprocess.sampling_rate
+    if ctx.cache is None:
+        return ctx.extractor(signal, rate)
+    key_fn = getattr(ctx.extractor, "cache_key", None) or ctx.extractor.config
+    key = {
+        "format": FORMAT, "extractor": key_fn(), "preprocess": ctx.preprocess.to_dict(),
+        "audio": audio_hash(signal, rate),
+    }  # fmt: skip
+    features = ctx.cache.get(key)
+    return ctx.cache.put(key, ctx.extractor(signal, rate)) if features is None else features
+
+
+def speed_views(ctx: Any, ids: Sequence[str], factors: Sequence[float]) -> list[list[np.ndarray]]:
+    """Test-time augmentation: per factor, the features of ``ids`` speed-perturbed by it (from
+    the preprocessed waveform, as :meth:`sertk.inference.BundleModel.predict_signals` does),
+    per-speaker normalised over ``ids`` under the speaker protocol."""
+    from sertk.inference import normalize_per_speaker, speed_view
+
+    rate = ctx.preprocess.sampling_rate
+    views = []
+    for factor in factors:
+        items = [
+            cached_features(ctx, speed_view(load_signal(ctx, uid), rate, factor, ctx.preprocess))
+            for uid in ids
+        ]
+        if ctx.speaker_stats is not None:
+            items = normalize_per_speaker(items, [ctx.utterances[uid].speaker for uid in ids])
+        views.append(items)
+    return views

@@ -21,9 +21,13 @@ import numpy as np
 from sertk.errors import ConfigError, FeatureError
 
 
-def classical_params(config: Any) -> dict[str, Any]:
-    """``model.hparams`` with ``class_weight="balanced"`` when ``train.class_weights`` is set."""
+def classical_params(config: Any, extractor: Any = None) -> dict[str, Any]:
+    """``model.hparams`` with ``class_weight="balanced"`` when ``train.class_weights`` is set
+    and, for an extractor with ``blocks`` (``stack``), those widths as ``blocks``."""
     params = dict(config.model.hparams)
+    blocks = getattr(extractor, "blocks", None)
+    if blocks is not None and params.get("blocks") is None:
+        params["blocks"] = list(blocks)
     if config.train.class_weights:
         if params.get("class_weight", "balanced") != "balanced":
             raise ConfigError(
@@ -44,8 +48,12 @@ def check_classical(config: Any) -> None:
             "train.balanced_sampling draws neural-network batches; for a classical model use "
             "train.class_weights (class_weight='balanced')"
         )
+    params = classical_params(config)
+    parts = config.features.params.get("parts")
+    if config.features.name == "stack" and params.get("blocks") is None and isinstance(parts, list):
+        params["blocks"] = [1] * len(parts)  # the widths are known once the parts are built
     try:
-        resolve_params(kind, classical_params(config))
+        resolve_params(kind, params)
         expand_search(kind, config.model.search)
     except ConfigError as error:
         raise ConfigError(f"model {kind!r}: {error}") from None
@@ -90,7 +98,7 @@ def fit_classical(
     groups = [ctx.utterances[uid].speaker for uid in owners]
     model = fit_classifier(
         rows, labels, kind=config.model.name, num_classes=len(ctx.label_map.labels),
-        groups=groups, params=classical_params(config), search=config.model.search,
+        groups=groups, params=classical_params(config, ctx.extractor), search=config.model.search,
         seed=config.train.seed,
     )  # fmt: skip
     search = model.search

@@ -20,6 +20,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from sertk.errors import ConfigError, CorpusError
 
 
@@ -65,7 +67,6 @@ def evaluate_bundle(
     ``cache``: an optional ``FeatureCache``.
     """
     from sertk.bundle import load_bundle
-    from sertk.features.cache import extract_utterances
     from sertk.inference import BundleModel
     from sertk.metrics import classification_report
 
@@ -78,17 +79,17 @@ def evaluate_bundle(
     counts = Counter(u.label for u in utterances)
     table = map_labels(sorted(counts), labels, bundle.label_map.get("mapping", {}), mapping)
     kept = _mappable(utterances, table, labels)
-    features = [  # one list per input: an ensemble's members may read different features
-        extract_utterances(
-            kept,
-            item.build_extractor(),
-            preprocess=item.build_preprocess(),
-            cache=cache,
-            progress=progress,
-        )  # fmt: skip
-        for item in scorer.inputs
-    ]
-    probabilities = scorer.predict_inputs(features, speakers=[u.speaker for u in kept])
+    speakers = [u.speaker for u in kept]
+    if scorer.tta_speeds or any(m.tta_speeds for m in getattr(scorer, "members", ())):
+        # test-time augmentation works on waveforms: the bundle's own signal path
+        from sertk.audio import load_audio
+
+        rate = scorer.sampling_rate
+        signals = [load_audio(u.path, sampling_rate=rate)[0] for u in kept]
+        probabilities = scorer.predict_signals(signals, rate, speakers=speakers)
+    else:
+        features = extract_inputs(scorer, kept, cache=cache, progress=progress)
+        probabilities = scorer.predict_inputs(features, speakers=speakers)
     truth = [labels.index(table[u.label]) for u in kept]
     predicted = probabilities.argmax(axis=1)
     return {
@@ -106,6 +107,25 @@ def evaluate_bundle(
             for u, p in zip(kept, predicted, strict=True)
         ],
     }
+
+
+def extract_inputs(
+    scorer: Any, utterances: Sequence[Any], *, cache: Any = None, progress: bool = False
+) -> list[list[np.ndarray]]:
+    """Features of ``utterances`` for each of ``scorer.inputs`` (a ``BundleModel``; an
+    ensemble's members may read different features), through ``cache`` when given."""
+    from sertk.features.cache import extract_utterances
+
+    return [
+        extract_utterances(
+            utterances,
+            item.build_extractor(),
+            preprocess=item.build_preprocess(),
+            cache=cache,
+            progress=progress,
+        )  # fmt: skip
+        for item in scorer.inputs
+    ]
 
 
 def _mappable(utterances: Sequence[Any], table: Mapping[str, str | None], labels) -> list:

@@ -22,7 +22,7 @@ import numpy as np
 from sertk.errors import ConfigError
 from sertk.experiment.augmentation import build_augmenter, training_signals
 from sertk.experiment.datasets import FeatureSet, WaveformSet
-from sertk.inference import NORMALIZATION_KEY
+from sertk.inference import NORMALIZATION_KEY, TTA_KEY
 from sertk.normalization import apply_statistics
 
 PROTOCOLS = {
@@ -173,6 +173,11 @@ def bundle_extra(ctx: FitContext, extra: dict[str, Any] | None) -> dict[str, Any
     normalization = ctx.config.features.normalization
     return {
         NORMALIZATION_KEY: normalization,
+        **(
+            {TTA_KEY: list(ctx.config.features.tta_speeds)}
+            if ctx.config.features.tta_speeds
+            else {}
+        ),
         "protocol": PROTOCOLS[normalization],
         "run": ctx.run_name,
         **(extra or {}),

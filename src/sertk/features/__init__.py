@@ -19,6 +19,8 @@ their output shapes (see :mod:`sertk.features.base` for the contract):
   (the hand-crafted SER recipe's utterance vector)
 - ``opensmile``: :class:`~sertk.features.opensmile.OpenSmile`, eGeMAPS/GeMAPS/ComParE ``[1, dim]``
   or ``[frames, dim]`` at 100 Hz (needs the opt-in ``opensmile`` extra; non-commercial licence)
+- ``stack``: :class:`~sertk.features.stack.Stack`, utterance-level extractors side by side,
+  ``[1, sum of dims]``, widths in ``blocks``
 
 >>> extractor = build_extractor({"name": "logmel", "n_mels": 40})
 >>> extractor.dim, extractor.frame_rate
@@ -46,6 +48,7 @@ FEATURES: dict[str, str] = {
     "functionals": "sertk.features.handcrafted:Functionals",
     "emotion_functionals": "sertk.features.emotion:EmotionFunctionals",
     "opensmile": "sertk.features.opensmile:OpenSmile",
+    "stack": "sertk.features.stack:Stack",
 }
 
 

@@ -1,0 +1,195 @@
+"""Feature stacking with block weights, the one-decomposition ridge search, and test-time
+augmentation (bundle, BundleModel, runner, cross-corpus evaluation)."""
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+from test_experiment import toy_overrides, write_toy_corpus
+
+from sertk.augment import change_speed
+from sertk.bundle import load_bundle
+from sertk.classical import ClassicalModel, fit_classifier
+from sertk.classical._params import column_weights, resolve_params
+from sertk.classical.fit import _fit, _search, build_pipeline, grouped_splits, unweighted_accuracy
+from sertk.config import load_config
+from sertk.errors import ConfigError, FeatureError
+from sertk.experiment import evaluate_bundle, prepare_data, resolve_config, run_experiment
+from sertk.features import build_extractor
+from sertk.inference import BundleModel, combine_views, speed_view
+
+PARTS = [{"name": "functionals"}, {"name": "emotion_functionals", "n_mels": 32, "segments": 2}]
+
+
+# --- stack ---------------------------------------------------------------------------------
+
+
+def test_stack_puts_its_parts_side_by_side(make_signal):
+    stack = build_extractor({"name": "stack", "parts": PARTS})
+    parts = [build_extractor(part) for part in PARTS]
+    assert stack.blocks == tuple(p.dim for p in parts) and stack.dim == sum(stack.blocks)
+    assert stack.frame_rate == 0
+    signal = make_signal(duration=1.0, noise=0.05)
+    expected = np.concatenate([p(signal, 16000) for p in parts], axis=1)
+    np.testing.assert_array_equal(stack(signal, 16000), expected)
+    assert build_extractor(stack.config()).config() == stack.config()
+
+
+@pytest.mark.parametrize(
+    ("parts", "message"),
+    [
+        ([{"name": "functionals"}], "at least 2 parts"),
+        ({"name": "functionals"}, "parts must be a list of feature configs"),
+        ([{"name": "functionals"}, {"name": "logmel"}], r"part\(s\) \['logmel'\] give frames"),
+        ([{"name": "functionals"}, {"name": "stack", "parts": []}], "not 'stack'"),
+        ([{"name": "functionals"}, {"name": "mfccc"}], "unknown feature extractor 'mfccc'"),
+    ],
+)
+def test_stack_rejects_bad_parts(parts, message):
+    with pytest.raises(FeatureError, match=message):
+        build_extractor({"name": "stack", "parts": parts})
+
+
+# --- block weights and the ridge search ------------------------------------------------------
+
+
+def test_column_weights_mix_the_blocks_size_normalised_kernels():
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((6, 50))
+    factors = column_weights([30, 20], [1.0, 0.25], 50)
+    weighted = z * factors
+    kernel = weighted @ weighted.T / 50
+    expected = 0.8 * (z[:, :30] @ z[:, :30].T / 30) + 0.2 * (z[:, 30:] @ z[:, 30:].T / 20)
+    np.testing.assert_allclose(kernel, expected, rtol=1e-12)
+    with pytest.raises(ConfigError, match="add up to 49 columns but the features have 50"):
+        column_weights([30, 19], None, 50)
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"block_weights": [1, 1]}, r"block_weights'\] needs params\['blocks'\]"),
+        ({"blocks": [10, 0]}, "list of positive widths"),
+        ({"blocks": [10, 10], "block_weights": [1]}, "must be 2 numbers >= 0"),
+        ({"blocks": [10, 10], "block_weights": [0, 0]}, "not all 0"),
+    ],
+)
+def test_bad_blocks_are_refused(params, message):
+    with pytest.raises(ConfigError, match=message):
+        resolve_params("ridge", params)
+
+
+@pytest.mark.parametrize(("rows", "dim"), [(300, 40), (90, 300)])  # primal and dual forms
+def test_ridge_search_equals_refitting_sklearn_for_every_candidate(rows, dim):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((rows, dim))
+    y = rng.integers(0, 4, rows)
+    x[:, :3] += 0.7 * y[:, None]
+    groups = rng.integers(0, 6, rows)
+    params = resolve_params("ridge", {"clip": 3.0, "blocks": [dim - 20, 20]})
+    grid = [{"C": c, "block_weights": w} for c in (0.1, 1.0, 10.0) for w in ([1, 0.5], [1, 1])]
+    splits, _ = grouped_splits(groups, 4, required=True)
+    best, record = _search(x, y, "ridge", params, grid, splits, 0)
+    for candidate in record["candidates"]:
+        merged = {**params, **candidate["params"]}
+        expected = [
+            unweighted_accuracy(
+                y[v], _fit(build_pipeline("ridge", merged, 0, dim), x[t], y[t], "ridge", merged)
+                .predict(x[v]),
+            )
+            for t, v in splits
+        ]  # fmt: skip
+        np.testing.assert_allclose(candidate["fold_ua"], expected)
+    assert record["grid"]["block_weights"] == [[1, 0.5], [1, 1]]
+    assert best == record["best"]
+
+
+def test_block_weighted_model_round_trips_through_arrays():
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((120, 30))
+    y = rng.integers(0, 3, 120)
+    x[:, 0] += y
+    model = fit_classifier(
+        x, y, kind="ridge", num_classes=3, groups=rng.integers(0, 4, 120),
+        params={"clip": 5.0, "blocks": [10, 20], "block_weights": [1.0, 0.5]},
+    )  # fmt: skip
+    arrays, meta = model.to_arrays()
+    assert meta["format_version"] == 3 and meta["column_weight"] is True
+    np.testing.assert_allclose(arrays["column_weight"], column_weights([10, 20], [1.0, 0.5], 30))
+    loaded = ClassicalModel.from_arrays(arrays, meta)
+    np.testing.assert_allclose(
+        loaded.predict_proba(x), model.estimator.predict_proba(x), atol=1e-12
+    )
+    del arrays["column_weight"]
+    with pytest.raises(Exception, match=r"missing \['column_weight'\]"):
+        ClassicalModel.from_arrays(arrays, meta)
+
+
+# --- test-time augmentation ----------------------------------------------------------------
+
+
+def test_combine_views_is_the_softmax_of_the_mean_scores():
+    rng = np.random.default_rng(3)
+    scores = rng.standard_normal((3, 5, 4))
+    probabilities = [np.exp(s) / np.exp(s).sum(axis=1, keepdims=True) for s in scores]
+    mean = scores.mean(axis=0)
+    expected = np.exp(mean) / np.exp(mean).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(combine_views(probabilities), expected, rtol=1e-5)
+
+
+def test_change_speed_resamples_and_checks_the_factor(make_signal):
+    signal = make_signal(duration=1.0, noise=0.05)
+    assert change_speed(signal, 0.9, sampling_rate=16000).shape[0] == pytest.approx(
+        16000 / 0.9, abs=2
+    )
+    assert change_speed(signal, 1.25, sampling_rate=16000).shape[0] == pytest.approx(12800, abs=2)
+    with pytest.raises(ConfigError, match=r"speed factor must be a number in \[0.5, 2\]"):
+        change_speed(signal, 3.0, sampling_rate=16000)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("[1.0]", "differ from 1"), ("[0.3]", r"in \[0.5, 2\]"), ("[0.9, 0.9]", "repeats")],
+)
+def test_tta_speeds_are_checked(value, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(None, [f"features.tta_speeds={value}"])
+
+
+def test_runner_scores_with_tta_and_the_bundle_does_the_same(tmp_path):
+    csv_path = write_toy_corpus(tmp_path / "toy", speakers=3, per_class=2)
+    overrides = toy_overrides(
+        csv_path, tmp_path, "features.name=stack", f"features.params={{parts: {json.dumps(PARTS)}}}",
+        "features.tta_speeds=[0.9, 1.1]", "model.name=ridge", "model.hparams={clip: 10.0}",
+        "model.search={C: [0.3, 3.0], block_weights: [[1.0, 0.5], [1.0, 1.0]]}",
+        "preprocess.duration=null",
+    )  # fmt: skip
+    config = load_config(None, overrides)
+    run_dir = run_experiment(config, cache_dir=tmp_path / "cache", progress=False)
+    data = prepare_data(resolve_config(config))
+    splits = {f["name"]: f for f in json.loads((run_dir / "splits.json").read_text())["folds"]}
+    for fold_dir in sorted((run_dir / "folds").iterdir()):
+        metrics = json.loads((fold_dir / "metrics.json").read_text())
+        bundle = load_bundle(fold_dir / "bundle")
+        assert bundle.extra["tta_speeds"] == [0.9, 1.1]
+        assert metrics["training"]["search"]["best"]["block_weights"] in ([1.0, 0.5], [1.0, 1.0])
+        tested = [u for u in data.utterances if u.id in set(splits[fold_dir.name]["test"])]
+        # from raw audio through the bundle alone: the same predictions as the runner's
+        result = evaluate_bundle(bundle.path, tested)
+        assert result["report"]["confusion"] == metrics["report"]["confusion"]
+    # predict_signals = the geometric mean of the three versions' probabilities
+    scorer = BundleModel.load(sorted((run_dir / "folds").iterdir())[0] / "bundle")
+    signals = [sf.read(data.utterances[i].path, dtype="float32")[0] for i in (0, 5)]
+    preprocess = scorer.inputs[0].build_preprocess()
+    extractor = scorer.inputs[0].build_extractor()
+    views = []
+    for factor in (1.0, 0.9, 1.1):
+        items = [preprocess(s, 16000) for s in signals]
+        if factor != 1.0:
+            items = [speed_view(s, 16000, factor, preprocess) for s in items]
+        views.append(scorer.predict_features([extractor(s, 16000) for s in items]))
+    np.testing.assert_allclose(
+        scorer.predict_signals(signals, 16000), combine_views(views), atol=1e-6
+    )
+    assert not np.allclose(views[0], combine_views(views))  # the speed versions do count
