@@ -25,7 +25,13 @@ import numpy as np
 
 from sertk.errors import FeatureError, SertkError
 from sertk.export.runner import OnnxBundle, OnnxFeatureInput, load_onnx_bundle, make_session
-from sertk.inference import bundle_normalization, normalize_per_speaker
+from sertk.inference import (
+    bundle_normalization,
+    bundle_tta_speeds,
+    combine_views,
+    normalize_per_speaker,
+    speed_view,
+)
 
 
 def pad_batch(items: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -50,6 +56,7 @@ class OnnxBundleModel:
         self.kind = bundle.kind  # of the bundle it was exported from ("torch")
         self.labels: tuple[str, ...] = tuple(bundle.labels)
         self.normalization = bundle_normalization(bundle)
+        self.tta_speeds = bundle_tta_speeds(bundle)
         self.batch_size = batch_size
         self.threads = threads
         self.inputs = (OnnxFeatureInput(bundle.features, bundle.preprocess, bundle, threads),)
@@ -158,8 +165,11 @@ class OnnxBundleModel:
                     attention[i] = np.ascontiguousarray(result["attention"][row, :n, :n])
         return probabilities, (attention if self.has_attention else None)
 
-    def extract(self, signals: Sequence[np.ndarray], sampling_rate: int) -> list[list[np.ndarray]]:
-        """``[features of each signal]`` (one input): the bundle's preprocessing + extractor."""
+    def extract(
+        self, signals: Sequence[np.ndarray], sampling_rate: int, *, speed: float = 1.0
+    ) -> list[list[np.ndarray]]:
+        """``[features of each signal]`` (one input): the bundle's preprocessing + extractor
+        (``speed`` != 1: of the preprocessed signals speed-perturbed by it, for TTA)."""
         if isinstance(signals, np.ndarray) or len(signals) == 0:
             raise SertkError(
                 "signals must be a non-empty list of arrays, one per utterance; wrap a single "
@@ -171,6 +181,8 @@ class OnnxBundleModel:
         preprocess, extractor = self._extractor
         rate = preprocess.sampling_rate
         processed = [preprocess(signal, sampling_rate) for signal in signals]
+        if speed != 1.0:
+            processed = [speed_view(x, rate, speed, preprocess) for x in processed]
         batch = getattr(extractor, "extract_batch", None)
         if batch is not None and len(processed) > 1:
             return [list(batch(processed, rate))]
@@ -183,5 +195,10 @@ class OnnxBundleModel:
         *,
         speakers: Sequence[str] | None = None,
     ) -> np.ndarray:
-        """Probabilities float32 ``[n, classes]`` of raw signals: preprocess + extract + predict."""
-        return self.predict_inputs(self.extract(signals, sampling_rate), speakers=speakers)
+        """Probabilities float32 ``[n, classes]`` of raw signals: preprocess + extract + predict
+        (with the bundle's test-time speeds: every speed version, combined)."""
+        views = [
+            self.predict_inputs(self.extract(signals, sampling_rate, speed=s), speakers=speakers)
+            for s in (1.0, *self.tta_speeds)
+        ]
+        return views[0] if len(views) == 1 else combine_views(views)
