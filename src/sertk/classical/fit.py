@@ -53,6 +53,7 @@ def fit_classifier(
     search: dict[str, list[Any]] | None = None,
     seed: int = 0,
     inner_folds: int = 5,
+    scored: Any = None,
 ) -> ClassicalModel:
     """Fit ``kind`` (one of ``KINDS``) on ``x`` ``[n, dim]``, ``y`` ``[n]``.
 
@@ -60,6 +61,8 @@ def fit_classifier(
     ``inner_folds`` speakers, else GroupKFold). ``params``: fixed hyper-parameters (classifier
     arguments plus ``projection`` none/pca/lda, ``n_components``, ``class_weight``, ``clip``);
     ``search``: ``{name: [values]}`` tried by the inner CV (needs >= 2 speakers, else FoldError).
+    ``scored`` ``[n]`` bool: the rows the inner CV scores (default all); augmented copies train
+    but are not scored, so model selection mirrors the test condition (original recordings).
 
     >>> model = fit_classifier(x, y, kind="svm", num_classes=4, groups=speakers,
     ...                        search={"C": [0.1, 1, 10]})  # doctest: +SKIP
@@ -77,7 +80,15 @@ def fit_classifier(
     record = None
     if grid:
         splits, split_record = grouped_splits(groups, inner_folds, required=True)
+        if scored is not None:  # inner validation scores only these rows (e.g. not copies)
+            scored = np.asarray(scored, dtype=bool).reshape(-1)
+            if scored.shape != y.shape or not scored.any():
+                raise ConfigError("scored must be a boolean mask over the rows, not all False")
+            splits = [(train, valid[scored[valid]]) for train, valid in splits]
+            if any(valid.size == 0 for _, valid in splits):
+                raise FoldError("an inner split has no scored validation rows")
         best, record = _search(x, y, kind, params, grid, splits, seed)
+        record["scored_rows"] = "all" if scored is None else int(scored.sum())
         record["splits"] = split_record
         params = {**params, **best}
     estimator, calibration = _fit_final(x, y, groups, kind, params, seed, inner_folds)

@@ -7,7 +7,8 @@ speakers (train + validation, never test), scored by UA. Standardisation (and PC
 fitted inside the classifier's pipeline on its training rows only. ``train.class_weights``
 becomes ``class_weight="balanced"``. Augmented waveform copies (``train.augment``) are made
 of the fold's training utterances only and keep their speaker as inner-CV group, so a speaker
-never sits on both sides of an inner split.
+never sits on both sides of an inner split; they train the inner models but are not scored (the
+inner validation scores the original recordings only, like the test).
 """
 
 from __future__ import annotations
@@ -99,7 +100,7 @@ def fit_classical(
     model = fit_classifier(
         rows, labels, kind=config.model.name, num_classes=len(ctx.label_map.labels),
         groups=groups, params=classical_params(config, ctx.extractor), search=config.model.search,
-        seed=config.train.seed,
+        seed=config.train.seed, scored=[True] * len(ids) + [False] * len(copies),
     )  # fmt: skip
     search = model.search
     record = {
