@@ -157,13 +157,26 @@ def test_tta_speeds_are_checked(value, message):
         load_config(None, [f"features.tta_speeds={value}"])
 
 
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("{speed_factors: [0.9, 1.1]}", "set copies: 2 and leave speed_p at 0"),
+        ("{speed_factors: [0.9], copies: 1, speed_p: 0.5}", "leave speed_p at 0"),
+        ("{speed_factors: [2.5], copies: 1}", r"in \[0.5, 2\] and differ from 1"),
+    ],
+)
+def test_speed_factors_are_checked(value, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(None, [f"train.augment={value}"])
+
+
 def test_runner_scores_with_tta_and_the_bundle_does_the_same(tmp_path):
     csv_path = write_toy_corpus(tmp_path / "toy", speakers=3, per_class=2)
     overrides = toy_overrides(
         csv_path, tmp_path, "features.name=stack", f"features.params={{parts: {json.dumps(PARTS)}}}",
         "features.tta_speeds=[0.9, 1.1]", "model.name=ridge", "model.hparams={clip: 10.0}",
         "model.search={C: [0.3, 3.0], block_weights: [[1.0, 0.5], [1.0, 1.0]]}",
-        "preprocess.duration=null",
+        "preprocess.duration=null", "train.augment={speed_factors: [0.9, 1.1], copies: 2, allow_expensive: true}",
     )  # fmt: skip
     config = load_config(None, overrides)
     run_dir = run_experiment(config, cache_dir=tmp_path / "cache", progress=False)
@@ -174,6 +187,7 @@ def test_runner_scores_with_tta_and_the_bundle_does_the_same(tmp_path):
         bundle = load_bundle(fold_dir / "bundle")
         assert bundle.extra["tta_speeds"] == [0.9, 1.1]
         assert metrics["training"]["search"]["best"]["block_weights"] in ([1.0, 0.5], [1.0, 1.0])
+        assert metrics["training"]["augmented_rows"] == 2 * len(splits[fold_dir.name]["train"])
         tested = [u for u in data.utterances if u.id in set(splits[fold_dir.name]["test"])]
         # from raw audio through the bundle alone: the same predictions as the runner's
         result = evaluate_bundle(bundle.path, tested)
@@ -193,3 +207,31 @@ def test_runner_scores_with_tta_and_the_bundle_does_the_same(tmp_path):
         scorer.predict_signals(signals, 16000), combine_views(views), atol=1e-6
     )
     assert not np.allclose(views[0], combine_views(views))  # the speed versions do count
+
+
+def test_inner_cv_scores_only_the_rows_it_is_told_to():
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((160, 20))
+    y = rng.integers(0, 3, 160)
+    x[:, 0] += y
+    groups = np.repeat(np.arange(4), 40)
+    scored = np.arange(160) % 2 == 0  # e.g. originals; the odd rows are "copies"
+    model = fit_classifier(
+        x, y, kind="ridge", num_classes=3, groups=groups, search={"C": [0.1, 10.0]}, scored=scored
+    )
+    assert model.search["scored_rows"] == 80
+    splits, _ = grouped_splits(groups, 5, required=True)
+    params = resolve_params("ridge", None)
+    for candidate in model.search["candidates"]:
+        merged = {**params, **candidate["params"]}
+        expected = []
+        for train, valid in splits:
+            fitted = _fit(
+                build_pipeline("ridge", merged, 0, 20), x[train], y[train], "ridge", merged
+            )
+            kept = valid[scored[valid]]
+            expected.append(unweighted_accuracy(y[kept], fitted.predict(x[kept])))
+        np.testing.assert_allclose(candidate["fold_ua"], expected)
+    with pytest.raises(ConfigError, match="boolean mask over the rows"):
+        fit_classifier(x, y, kind="ridge", num_classes=3, groups=groups, search={"C": [1.0]},
+                       scored=np.zeros(160, bool))  # fmt: skip

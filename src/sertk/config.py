@@ -179,7 +179,10 @@ class TrainAugmentConfig:
     waveform steps (noise, gain, speed, time stretch, pitch shift) re-extract the training
     features every epoch, which the runner allows for cheap extractors only (logmel, mfcc, lld,
     functionals) unless ``allow_expensive`` (e.g. ssl). Classical models: ``copies`` augmented
-    waveform copies of every training utterance join the training rows. Every draw is seeded
+    waveform copies of every training utterance join the training rows; ``speed_factors``
+    (classical only) makes copy ``k`` the utterance at speed ``speed_factors[k]`` (Kaldi-style
+    speed perturbation, e.g. ``[0.9, 1.1]`` to match ``features.tta_speeds``), before any
+    other enabled waveform step. Every draw is seeded
     by ``(train.seed, epoch or copy, utterance)``; validation and test data are never augmented.
     """
 
@@ -201,14 +204,26 @@ class TrainAugmentConfig:
     mask_value: Literal["mean", "zero"] = "mean"
     copies: int = 1
     allow_expensive: bool = False
+    speed_factors: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         if self.copies < 1:
             raise ConfigError("train.augment.copies must be >= 1")
+        if self.speed_factors:
+            if any(not 0.5 <= f <= 2.0 or f == 1.0 for f in self.speed_factors):
+                raise ConfigError(
+                    "train.augment.speed_factors: each factor must lie in [0.5, 2] and differ "
+                    f"from 1, got {list(self.speed_factors)}"
+                )
+            if self.copies != len(self.speed_factors) or self.speed_p > 0:
+                raise ConfigError(
+                    f"train.augment.speed_factors gives copy k the speed factor k: set copies: "
+                    f"{len(self.speed_factors)} and leave speed_p at 0 (random speeds)"
+                )
         changed = any(
             getattr(self, f.name) != f.default
             for f in dataclasses.fields(self)
-            if f.name not in ("copies", "allow_expensive")
+            if f.name not in ("copies", "allow_expensive", "speed_factors")
         )
         if changed:  # defaults are valid; check the rest (imports sertk.augment only then)
             try:
@@ -221,14 +236,14 @@ class TrainAugmentConfig:
         from sertk.augment import AugmentConfig
 
         fields = dataclasses.asdict(self)
-        del fields["copies"], fields["allow_expensive"]
+        del fields["copies"], fields["allow_expensive"], fields["speed_factors"]
         return AugmentConfig(**fields)
 
     @property
     def waveform_enabled(self) -> bool:
-        """Whether any waveform step has a probability above 0."""
+        """Whether any waveform step has a probability above 0 (or fixed speed factors)."""
         steps = ("noise", "gain", "speed", "time_stretch", "pitch_shift")
-        return any(getattr(self, f"{step}_p") > 0 for step in steps)
+        return bool(self.speed_factors) or any(getattr(self, f"{step}_p") > 0 for step in steps)
 
     @property
     def features_enabled(self) -> bool:

@@ -34,6 +34,11 @@ def check_augment(config: Any, kind: str) -> None:
                 "take augmented waveform copies instead (noise_p, gain_p, speed_p, ... with "
                 "train.augment.copies)"
             )
+    elif augment.speed_factors:
+        raise ConfigError(
+            "train.augment.speed_factors fixes the speed of classical models' copies; neural "
+            "models draw speeds every epoch (speed_p, speed)"
+        )
     elif augment.copies != 1:
         raise ConfigError(
             "train.augment.copies applies to classical models; neural models draw new "
@@ -81,18 +86,21 @@ def augmented_copies(ctx: Any, ids: Sequence[str]) -> tuple[list[np.ndarray], li
     """Features of ``train.augment.copies`` augmented copies of each of ``ids`` and, for each
     row, the id of the utterance it copies. Copy ``k`` of an utterance is drawn with epoch
     ``k``; the result is the same in every fold, memoised in ``ctx.copies``."""
+    from sertk.augment import change_speed
     from sertk.inference import fit_length
 
     augmenter = build_augmenter(ctx.config)
-    if augmenter is None or not augmenter.config.waveform_enabled:
+    if augmenter is None or not ctx.config.train.augment.waveform_enabled:
         return [], []
+    factors = ctx.config.train.augment.speed_factors
     rate = ctx.preprocess.sampling_rate
     rows, sources = [], []
     for uid in ids:
         missing = [k for k in range(ctx.config.train.augment.copies) if (uid, k) not in ctx.copies]
         signal = load_signal(ctx, uid) if missing else None
         for k in missing:
-            augmented = augmenter.waveform(signal, rate, k, ctx.keys[uid])
+            source = change_speed(signal, factors[k], sampling_rate=rate) if factors else signal
+            augmented = augmenter.waveform(source, rate, k, ctx.keys[uid])
             ctx.copies[(uid, k)] = cached_features(ctx, fit_length(augmented, ctx.preprocess))
         for k in range(ctx.config.train.augment.copies):
             rows.append(ctx.normalize_speaker(ctx.copies[(uid, k)], uid))
