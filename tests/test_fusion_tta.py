@@ -18,6 +18,7 @@ from sertk.errors import ConfigError, FeatureError
 from sertk.experiment import evaluate_bundle, prepare_data, resolve_config, run_experiment
 from sertk.features import build_extractor
 from sertk.inference import BundleModel, combine_views, speed_view
+from sertk.recognizer import Recognizer
 
 PARTS = [{"name": "functionals"}, {"name": "emotion_functionals", "n_mels": 32, "segments": 2}]
 
@@ -207,6 +208,12 @@ def test_runner_scores_with_tta_and_the_bundle_does_the_same(tmp_path):
         scorer.predict_signals(signals, 16000), combine_views(views), atol=1e-6
     )
     assert not np.allclose(views[0], combine_views(views))  # the speed versions do count
+    # the Recognizer (CLI, server, GUI, live) applies them too
+    recognizer = Recognizer.load(scorer.bundle.path)
+    assert recognizer.tta_speeds == (0.9, 1.1)
+    predictions = recognizer.predict_batch(signals, sampling_rate=16000)
+    got = np.array([list(p.probabilities.values()) for p in predictions])
+    np.testing.assert_allclose(got, combine_views(views), atol=1e-6)
 
 
 def test_inner_cv_scores_only_the_rows_it_is_told_to():

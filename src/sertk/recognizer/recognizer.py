@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from sertk.audio import check_signal, load_audio, resample, speech_regions
-from sertk.errors import AudioError, ConfigError, SertkError
+from sertk.errors import AudioError, BundleError, ConfigError, SertkError
 from sertk.recognizer.prediction import Prediction, Timeline
 from sertk.recognizer.resolve import resolve_bundle
 from sertk.recognizer.timeline import build_timeline, check_seconds, parse_smoothing, plan_windows
@@ -92,6 +92,14 @@ class Recognizer:
         )
         self.preprocess, self.extractor = self.inputs[0]
         self.speaker_adapted = self.scorer.normalization == "speaker"
+        # test-time augmentation: each item is also scored at these speeds (hops 2b-4)
+        self.tta_speeds: tuple[float, ...] = tuple(self.scorer.tta_speeds)
+        if any(m.tta_speeds for m in getattr(self.scorer, "members", ())):
+            raise BundleError(
+                f"{bundle.path}: an ensemble whose members use test-time speeds "
+                "(tta_speeds) cannot be run by the Recognizer; ensemble bundles trained without "
+                "them, or predict with the member bundles"
+            )
 
     @classmethod
     def load(
@@ -178,6 +186,7 @@ class Recognizer:
         self._check_batch_options(items, speakers, attention, on_error, batch_size)
         results: list[Any] = [None] * len(items)
         features: dict[int, list[np.ndarray]] = {}  # item -> one array per model input
+        views: dict[float, dict] = {speed: {} for speed in self.tta_speeds}  # the same, per speed
         durations: dict[int, float] = {}
         for start in range(0, len(items), batch_size):
             signals = {}
@@ -189,12 +198,23 @@ class Recognizer:
                         raise
                     results[i] = error
             features.update(self._extract(signals, results, on_error))
-        good = sorted(features)
+            for speed, found in views.items():
+                found.update(self._extract(self._speed_views(signals, features, speed), results,
+                                           on_error))  # fmt: skip
+        good = [i for i in sorted(features) if all(i in found for found in views.values())]
         if not good:
             return results
-        per_input = [[features[i][k] for i in good] for k in range(len(self.inputs))]
         chosen = None if speakers is None else [speakers[i] for i in good]
+        per_input = [[features[i][k] for i in good] for k in range(len(self.inputs))]
         probabilities, weights = self._score(per_input, chosen, attention)
+        if views:  # the attention weights stay those of the original
+            from sertk.inference import combine_views
+
+            probabilities = combine_views([probabilities] + [
+                self._score([[found[i][k] for i in good] for k in range(len(self.inputs))],
+                            chosen, False)[0]
+                for found in views.values()
+            ])  # fmt: skip
         rate = (self.extractor.frame_rate or None) if attention else None
         for row, i in enumerate(good):
             results[i] = Prediction.from_probabilities(
@@ -205,6 +225,20 @@ class Recognizer:
                 attention_rate=rate,
             )
         return results
+
+    def _speed_views(self, signals: dict[int, list], features: dict, speed: float) -> dict:
+        """Hop 2b (test-time speeds): the preprocessed signals of the items still in play,
+        speed-perturbed by ``speed`` (and re-cropped to a fixed length, if the bundle crops)."""
+        from sertk.inference import speed_view
+
+        return {
+            i: [
+                speed_view(x, p.sampling_rate, speed, p)
+                for x, (p, _) in zip(parts, self.inputs, strict=True)
+            ]
+            for i, parts in signals.items()
+            if i in features
+        }
 
     def features(
         self, items: Sequence[Any], *, sampling_rate: int | None = None, input_index: int = 0
