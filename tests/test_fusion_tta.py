@@ -181,6 +181,9 @@ def test_runner_scores_with_tta_and_the_bundle_does_the_same(tmp_path):
     )  # fmt: skip
     config = load_config(None, overrides)
     run_dir = run_experiment(config, cache_dir=tmp_path / "cache", progress=False)
+    report = (run_dir / "report.md").read_text()
+    assert "also scored at speed 0.9, 1.1" in report and "speed copies at 0.9, 1.1" in report
+    assert "scored on their original recordings" in report
     data = prepare_data(resolve_config(config))
     splits = {f["name"]: f for f in json.loads((run_dir / "splits.json").read_text())["folds"]}
     for fold_dir in sorted((run_dir / "folds").iterdir()):

@@ -121,6 +121,7 @@ def _classical_note(config: Any) -> list[str]:
         f"Classical model `{config.model.name}`: it has no epochs, so each fold's validation "
         "speakers join its training rows; hyper-parameters come from an inner cross-validation "
         "grouped by speaker over the fold's training-side speakers only (never the test fold), "
+        "scored on their original recordings (augmented copies train but are not scored), "
         "and standardisation is fitted on the training rows.",
         "",
     ]
@@ -234,6 +235,12 @@ def _setup_section(config: Any, summary: dict[str, Any]) -> list[str]:
     )  # fmt: skip
     lines.append(f"- imbalance correction: {imbalance}")
     lines.append(f"- augmentation (training utterances only): {_augment_text(train.augment)}")
+    if config.features.tta_speeds:
+        lines.append(
+            f"- test-time augmentation: every test utterance also scored at speed "
+            f"{', '.join(f'{v:g}' for v in config.features.tta_speeds)}; probabilities = "
+            "normalised geometric mean over the versions (stored in the bundles)"
+        )
     lines.append("- resolved config: `config.yaml`; versions and machine: `env.json`")
     final = summary.get("final_model")
     if final:
@@ -256,4 +263,6 @@ def _augment_text(augment: Any) -> str:
         for step in ("noise", "gain", "speed", "time_stretch", "pitch_shift", "mask")
         if getattr(augment, step + "_p") > 0
     ]
+    if augment.speed_factors:
+        steps.insert(0, f"speed copies at {', '.join(f'{v:g}' for v in augment.speed_factors)}")
     return ", ".join(steps) + " (config.yaml: train.augment)"
