@@ -103,6 +103,19 @@ class FoldConfig:
         return {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
 
 
+def _check_speeds(name: str, factors: tuple[float, ...]) -> None:
+    """ConfigError unless every speed factor lies in [0.5, 2], differs from 1 (the original
+    is always there) and appears once."""
+    for factor in factors:
+        if not 0.5 <= factor <= 2.0 or factor == 1.0:
+            raise ConfigError(
+                f"{name}: each factor must lie in [0.5, 2] and differ from 1 (the original is "
+                f"always included), got {factor}"
+            )
+    if len(set(factors)) != len(factors):
+        raise ConfigError(f"{name} repeats a factor: {list(factors)}")
+
+
 @dataclasses.dataclass(frozen=True)
 class FeatureConfig:
     """Feature extractor: ``FEATURES[name](**params)``.
@@ -126,14 +139,7 @@ class FeatureConfig:
     tta_speeds: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
-        for factor in self.tta_speeds:
-            if not 0.5 <= factor <= 2.0 or factor == 1.0:
-                raise ConfigError(
-                    f"features.tta_speeds: each factor must lie in [0.5, 2] and differ from 1 "
-                    f"(the original is always included), got {factor}"
-                )
-        if len(set(self.tta_speeds)) != len(self.tta_speeds):
-            raise ConfigError(f"features.tta_speeds repeats a factor: {list(self.tta_speeds)}")
+        _check_speeds("features.tta_speeds", self.tta_speeds)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -210,11 +216,7 @@ class TrainAugmentConfig:
         if self.copies < 1:
             raise ConfigError("train.augment.copies must be >= 1")
         if self.speed_factors:
-            if any(not 0.5 <= f <= 2.0 or f == 1.0 for f in self.speed_factors):
-                raise ConfigError(
-                    "train.augment.speed_factors: each factor must lie in [0.5, 2] and differ "
-                    f"from 1, got {list(self.speed_factors)}"
-                )
+            _check_speeds("train.augment.speed_factors", self.speed_factors)
             if self.copies != len(self.speed_factors) or self.speed_p > 0:
                 raise ConfigError(
                     f"train.augment.speed_factors gives copy k the speed factor k: set copies: "

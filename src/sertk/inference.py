@@ -42,7 +42,8 @@ from sertk.normalization import normalize_per_speaker
 
 __all__ = [
     "NORMALIZATION_KEY", "TTA_KEY", "BundleModel", "FeatureInput", "bundle_normalization",
-    "bundle_tta_speeds", "combine_views", "normalize_per_speaker",
+    "bundle_tta_speeds", "combine_views", "extract_signals", "normalize_per_speaker",
+    "predict_with_speeds", "speaker_step", "speed_view",
 ]  # fmt: skip
 
 # bundle.extra key naming the feature-normalisation protocol ("global" or "speaker")
@@ -178,14 +179,7 @@ class BundleModel:
         For a speaker-protocol bundle pass ``speakers`` (one id per item), or
         ``speaker_normalized=True`` when the features already are; otherwise SertkError.
         """
-        items = [np.asarray(x, dtype=np.float32) for x in features]
-        if self.normalization == "speaker" and not speaker_normalized:
-            if speakers is None:
-                raise SertkError(
-                    f"{self.bundle.path} was trained on per-speaker normalised features; pass "
-                    "speakers= (one id per utterance, several utterances per speaker)"
-                )
-            items = normalize_per_speaker(items, speakers)
+        items = speaker_step(self, features, speakers, speaker_normalized)
         return [self.bundle.normalize(x) for x in items]
 
     def predict_features(
@@ -278,25 +272,12 @@ class BundleModel:
         """Features of ``signals`` (each ``[samples]`` or ``[channels, samples]`` at
         ``sampling_rate``) for every input: ``result[i][k]`` is utterance ``k`` of ``inputs[i]``.
         ``speed`` != 1: of the preprocessed signals speed-perturbed by that factor (TTA)."""
-        if isinstance(signals, np.ndarray) or len(signals) == 0:
-            raise SertkError(
-                "signals must be a non-empty list of arrays, one per utterance; wrap a single "
-                "signal in a list"
-            )
         result = []
         for index, item in enumerate(self.inputs):
             if index not in self._extractors:
                 self._extractors[index] = (item.build_preprocess(), item.build_extractor())
             preprocess, extractor = self._extractors[index]
-            rate = preprocess.sampling_rate
-            processed = [preprocess(signal, sampling_rate) for signal in signals]
-            if speed != 1.0:
-                processed = [speed_view(x, rate, speed, preprocess) for x in processed]
-            batch = getattr(extractor, "extract_batch", None)
-            if batch is not None and len(processed) > 1:
-                result.append(list(batch(processed, rate)))
-            else:
-                result.append([extractor(signal, rate) for signal in processed])
+            result.append(extract_signals(preprocess, extractor, signals, sampling_rate, speed))
         return result
 
     def predict_signals(
@@ -315,11 +296,58 @@ class BundleModel:
             ]
             combined = sum(w * p for w, p in zip(self.weights, members, strict=True))
             return np.asarray(combined, dtype=np.float32)
-        views = [
-            self.predict_inputs(self.extract(signals, sampling_rate, speed=s), speakers=speakers)
-            for s in (1.0, *self.tta_speeds)
-        ]
-        return views[0] if len(views) == 1 else combine_views(views)
+        return predict_with_speeds(self, signals, sampling_rate, speakers)
+
+
+def speaker_step(
+    scorer: Any, features: Sequence[np.ndarray], speakers: Sequence[str] | None,
+    speaker_normalized: bool,
+) -> list[np.ndarray]:  # fmt: skip
+    """float32 ``features``, per-speaker normalised when ``scorer.normalization`` is
+    ``"speaker"`` and they are not yet (SertkError without ``speakers``)."""
+    items = [np.asarray(x, dtype=np.float32) for x in features]
+    if scorer.normalization != "speaker" or speaker_normalized:
+        return items
+    if speakers is None:
+        raise SertkError(
+            f"{scorer.bundle.path} was trained on per-speaker normalised features; pass "
+            "speakers= (one id per utterance, several utterances per speaker)"
+        )
+    return normalize_per_speaker(items, speakers)
+
+
+def extract_signals(
+    preprocess: Any, extractor: Any, signals: Sequence[np.ndarray], sampling_rate: int,
+    speed: float = 1.0,
+) -> list[np.ndarray]:  # fmt: skip
+    """Features of raw ``signals``: ``preprocess``, then (``speed`` != 1, test-time
+    augmentation) the speed version of each, then ``extractor`` (batched when it can)."""
+    if isinstance(signals, np.ndarray) or len(signals) == 0:
+        raise SertkError(
+            "signals must be a non-empty list of arrays, one per utterance; wrap a single "
+            "signal in a list"
+        )
+    rate = preprocess.sampling_rate
+    processed = [preprocess(signal, sampling_rate) for signal in signals]
+    if speed != 1.0:
+        processed = [speed_view(x, rate, speed, preprocess) for x in processed]
+    batch = getattr(extractor, "extract_batch", None)
+    if batch is not None and len(processed) > 1:
+        return list(batch(processed, rate))
+    return [extractor(signal, rate) for signal in processed]
+
+
+def predict_with_speeds(
+    scorer: Any, signals: Sequence[np.ndarray], sampling_rate: int,
+    speakers: Sequence[str] | None,
+) -> np.ndarray:  # fmt: skip
+    """``scorer.predict_inputs`` of the signals and of each ``scorer.tta_speeds`` version,
+    combined by :func:`combine_views` (just the first without test-time speeds)."""
+    views = [
+        scorer.predict_inputs(scorer.extract(signals, sampling_rate, speed=s), speakers=speakers)
+        for s in (1.0, *scorer.tta_speeds)
+    ]
+    return views[0] if len(views) == 1 else combine_views(views)
 
 
 def speed_view(

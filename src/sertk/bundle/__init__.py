@@ -108,11 +108,11 @@ class Bundle:
 
     def normalize(self, features: np.ndarray) -> np.ndarray:
         """Apply the stored statistics to ``[frames, dim]`` (or ``[layers, frames, dim]``) features."""
-        array = np.asarray(features, dtype=np.float32)
+        from sertk.normalization import apply_statistics
+
         if self.normalization is None:
-            return array
-        mean, std = self.normalization["mean"], self.normalization["std"]
-        return ((array - mean[..., None, :]) / std[..., None, :]).astype(np.float32)
+            return np.asarray(features, dtype=np.float32)
+        return apply_statistics(features, self.normalization)
 
     def build_label_map(self) -> Any:
         """The ``sertk.corpora.LabelMap`` stored in the bundle."""

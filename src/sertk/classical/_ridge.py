@@ -29,6 +29,13 @@ from sertk.classical import numeric
 _LOG_T_RANGE = (np.log(1e-3), np.log(1e3))
 
 
+def check_c(c: Any) -> float:
+    """``c`` as a float; ValueError unless it is a number > 0."""
+    if isinstance(c, bool) or not isinstance(c, numbers.Real) or not c > 0:
+        raise ValueError(f"C must be a number > 0, got {c!r}")
+    return float(c)
+
+
 class ScaledRidgeClassifier(ClassifierMixin, BaseEstimator):
     """``RidgeClassifier(alpha=n_features / C)``; see the module docstring."""
 
@@ -41,8 +48,7 @@ class ScaledRidgeClassifier(ClassifierMixin, BaseEstimator):
 
     def fit(self, x: np.ndarray, y: np.ndarray, sample_weight: Any = None) -> ScaledRidgeClassifier:
         """Fit on ``x`` ``[n, dim]``, ``y`` ``[n]``; ValueError for a C that is not > 0."""
-        if isinstance(self.C, bool) or not isinstance(self.C, numbers.Real) or not self.C > 0:
-            raise ValueError(f"C must be a number > 0, got {self.C!r}")
+        check_c(self.C)
         ridge = RidgeClassifier(
             alpha=x.shape[1] / self.C,
             fit_intercept=self.fit_intercept,
@@ -95,8 +101,8 @@ class RidgePath:
             self.right = vectors.T @ targets
 
     def predict(self, c: float) -> np.ndarray:
-        """Predicted classes of the validation rows for ``C = c``."""
-        shrink = 1.0 / (np.maximum(self.eigenvalues, 0.0) + self.dim / c)
+        """Predicted classes of the validation rows for ``C = c`` (ValueError unless > 0)."""
+        shrink = 1.0 / (np.maximum(self.eigenvalues, 0.0) + self.dim / check_c(c))
         scores = self.left @ (shrink[:, None] * self.right)
         return self.classes[np.argmax(scores, axis=1)]
 

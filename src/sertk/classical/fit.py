@@ -266,19 +266,17 @@ def _ridge_path(paths: dict, x, y, train, valid, params: dict, seed: int) -> Any
     (``RidgePath``, kept in ``paths``) with every other C of the same pipeline options."""
     import json
 
-    from sertk.classical._ridge import RidgePath
+    from sertk.classical._ridge import RidgePath, check_c
 
-    if (
-        isinstance(params["C"], bool)
-        or not isinstance(params["C"], int | float)
-        or params["C"] <= 0
-    ):
-        raise ConfigError(f"cannot fit ridge with params {params}: C must be a number > 0")
+    try:
+        c = check_c(params["C"])
+    except ValueError as error:  # the message refitting would give (_fit)
+        raise ConfigError(f"cannot fit ridge with params {params}: {error}") from None
     key = json.dumps({k: v for k, v in params.items() if k != "C"}, sort_keys=True)
     if key not in paths:
         steps = build_pipeline("ridge", params, seed, x.shape[1])[:-1]
         paths[key] = RidgePath(steps, x[train], y[train], x[valid])
-    return paths[key].predict(float(params["C"]))
+    return paths[key].predict(c)
 
 
 def unweighted_accuracy(true: np.ndarray, pred: np.ndarray) -> float:

@@ -131,13 +131,13 @@ def speed_views(ctx: Any, ids: Sequence[str], factors: Sequence[float]) -> list[
     per-speaker normalised over ``ids`` under the speaker protocol."""
     from sertk.inference import normalize_per_speaker, speed_view
 
+    if not factors:
+        return []
     rate = ctx.preprocess.sampling_rate
+    signals = [load_signal(ctx, uid) for uid in ids]  # read once, whatever the factor count
     views = []
     for factor in factors:
-        items = [
-            cached_features(ctx, speed_view(load_signal(ctx, uid), rate, factor, ctx.preprocess))
-            for uid in ids
-        ]
+        items = [cached_features(ctx, speed_view(x, rate, factor, ctx.preprocess)) for x in signals]
         if ctx.speaker_stats is not None:
             items = normalize_per_speaker(items, [ctx.utterances[uid].speaker for uid in ids])
         views.append(items)

@@ -28,9 +28,9 @@ from sertk.export.runner import OnnxBundle, OnnxFeatureInput, load_onnx_bundle, 
 from sertk.inference import (
     bundle_normalization,
     bundle_tta_speeds,
-    combine_views,
-    normalize_per_speaker,
-    speed_view,
+    extract_signals,
+    predict_with_speeds,
+    speaker_step,
 )
 
 
@@ -85,14 +85,7 @@ class OnnxBundleModel:
         speaker_normalized: bool = False,
     ) -> list[np.ndarray]:
         """Per-speaker normalisation if the bundle needs it, then the global statistics."""
-        items = [np.asarray(x, dtype=np.float32) for x in features]
-        if self.normalization == "speaker" and not speaker_normalized:
-            if speakers is None:
-                raise SertkError(
-                    f"{self.bundle.path} was trained on per-speaker normalised features; pass "
-                    "speakers= (one id per utterance, several utterances per speaker)"
-                )
-            items = normalize_per_speaker(items, speakers)
+        items = speaker_step(self, features, speakers, speaker_normalized)
         return [self._check(self.bundle.normalize(x), i) for i, x in enumerate(items)]
 
     def _check(self, x: np.ndarray, index: int) -> np.ndarray:
@@ -170,23 +163,10 @@ class OnnxBundleModel:
     ) -> list[list[np.ndarray]]:
         """``[features of each signal]`` (one input): the bundle's preprocessing + extractor
         (``speed`` != 1: of the preprocessed signals speed-perturbed by it, for TTA)."""
-        if isinstance(signals, np.ndarray) or len(signals) == 0:
-            raise SertkError(
-                "signals must be a non-empty list of arrays, one per utterance; wrap a single "
-                "signal in a list"
-            )
         if self._extractor is None:
             item = self.inputs[0]
             self._extractor = (item.build_preprocess(), item.build_extractor())
-        preprocess, extractor = self._extractor
-        rate = preprocess.sampling_rate
-        processed = [preprocess(signal, sampling_rate) for signal in signals]
-        if speed != 1.0:
-            processed = [speed_view(x, rate, speed, preprocess) for x in processed]
-        batch = getattr(extractor, "extract_batch", None)
-        if batch is not None and len(processed) > 1:
-            return [list(batch(processed, rate))]
-        return [[extractor(signal, rate) for signal in processed]]
+        return [extract_signals(*self._extractor, signals, sampling_rate, speed)]
 
     def predict_signals(
         self,
@@ -197,8 +177,4 @@ class OnnxBundleModel:
     ) -> np.ndarray:
         """Probabilities float32 ``[n, classes]`` of raw signals: preprocess + extract + predict
         (with the bundle's test-time speeds: every speed version, combined)."""
-        views = [
-            self.predict_inputs(self.extract(signals, sampling_rate, speed=s), speakers=speakers)
-            for s in (1.0, *self.tta_speeds)
-        ]
-        return views[0] if len(views) == 1 else combine_views(views)
+        return predict_with_speeds(self, signals, sampling_rate, speakers)

@@ -28,6 +28,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from sertk.bundle._files import swap_into_place
 from sertk.errors import BundleError
 from sertk.export.runner import BUNDLE_FILE, ONNX_FORMAT_VERSION, sha256
 
@@ -72,7 +73,7 @@ def export_onnx(
     try:
         section = _export_graphs(bundle, staging, quantize=quantize, opset=opset, threads=threads)
         _copy_bundle(bundle.path, staging, section)
-        _swap_into_place(staging, target)
+        swap_into_place(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
@@ -162,22 +163,6 @@ def _copy_bundle(source: Path, folder: Path, section: dict[str, Any]) -> None:
     document["onnx"] = section
     text = json.dumps(document, indent=2, allow_nan=False)
     (folder / BUNDLE_FILE).write_text(text, encoding="utf-8")
-
-
-def _swap_into_place(staging: Path, target: Path) -> None:
-    """Rename ``staging`` to ``target``; an old ONNX bundle there is moved aside, removed last."""
-    old = None
-    if target.exists():
-        old = target.parent / f".{target.name}.{uuid.uuid4().hex[:8]}.old"
-        os.rename(target, old)
-    try:
-        os.rename(staging, target)
-    except BaseException:
-        if old is not None:
-            os.rename(old, target)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def _versions() -> dict[str, str | None]:

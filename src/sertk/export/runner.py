@@ -15,17 +15,16 @@ an :class:`~sertk.export.ssl_runner.OnnxSslEncoder` running ``encoder.onnx``.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from sertk.bundle._files import BUNDLE_FILE, sha256
 from sertk.errors import BundleError, SertkError
 
 ONNX_FORMAT_VERSION = 1
-BUNDLE_FILE = "bundle.json"
 
 
 @dataclasses.dataclass(frozen=True, eq=False)  # arrays have no truth value for ==
@@ -46,11 +45,11 @@ class OnnxBundle:
 
     def normalize(self, features: np.ndarray) -> np.ndarray:
         """The bundle's global mean/std applied to ``[frames, dim]`` (or ``[layers, frames, dim]``)."""
-        array = np.asarray(features, dtype=np.float32)
+        from sertk.normalization import apply_statistics
+
         if self.normalization is None:
-            return array
-        mean, std = self.normalization["mean"], self.normalization["std"]
-        return ((array - mean[..., None, :]) / std[..., None, :]).astype(np.float32)
+            return np.asarray(features, dtype=np.float32)
+        return apply_statistics(features, self.normalization)
 
     def file(self, part: str) -> Path:
         """Path of the ``head`` or ``encoder`` graph (BundleError if the bundle has none)."""
@@ -167,14 +166,6 @@ def _read_normalization(path: Path, entry: Any) -> dict[str, np.ndarray] | None:
     if set(stats) != {"mean", "std"}:
         raise BundleError(f"{file} must hold exactly 'mean' and 'std'")
     return {key: stats[key].astype(np.float32) for key in ("mean", "std")}
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def make_session(path: str | Path, *, threads: int | None = None) -> Any:

@@ -23,7 +23,7 @@ import numpy as np
 from sertk.errors import FeatureError
 from sertk.export.runner import make_session
 from sertk.features.base import check_number
-from sertk.features.waveform import WaveformEncoderMixin
+from sertk.features.waveform import WaveformEncoderMixin, pad_waveforms
 
 
 class OnnxSslEncoder(WaveformEncoderMixin):
@@ -74,12 +74,7 @@ class OnnxSslEncoder(WaveformEncoderMixin):
 
     def _forward(self, signals: list[np.ndarray]) -> list[np.ndarray]:
         """One batch of prepared signals -> per-item features trimmed to valid frames."""
-        lengths = [len(x) for x in signals]
-        values = np.zeros((len(signals), max(lengths)), dtype=np.float32)
-        mask = np.zeros(values.shape, dtype=np.int64)
-        for row, x in enumerate(signals):
-            values[row, : len(x)] = x
-            mask[row, : len(x)] = 1
+        lengths, values, mask = pad_waveforms(signals)
         feed = {"waveform": values}
         if "attention_mask" in self._inputs:
             feed["attention_mask"] = mask

@@ -42,7 +42,7 @@ import torch
 
 from sertk.errors import FeatureError
 from sertk.features.base import Extractor, check_number, check_params
-from sertk.features.waveform import WaveformEncoderMixin
+from sertk.features.waveform import WaveformEncoderMixin, pad_waveforms
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?$")
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".safetensors.index.json", ".bin.index.json")
@@ -267,12 +267,7 @@ class SslEncoder(WaveformEncoderMixin, Extractor):
 
     def _forward(self, signals: list[np.ndarray]) -> list[np.ndarray]:
         """Run one batch of prepared signals; returns per-item features trimmed to valid frames."""
-        lengths = [len(x) for x in signals]
-        values = np.zeros((len(signals), max(lengths)), dtype=np.float32)
-        mask = np.zeros(values.shape, dtype=np.int64)
-        for row, x in enumerate(signals):
-            values[row, : len(x)] = x
-            mask[row, : len(x)] = 1
+        lengths, values, mask = pad_waveforms(signals)
         kwargs: dict[str, Any] = {"output_hidden_states": self.layer_spec != "last"}
         if self.pad_batches:
             kwargs["attention_mask"] = torch.from_numpy(mask).to(self.device)

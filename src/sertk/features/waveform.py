@@ -14,6 +14,18 @@ import numpy as np
 from sertk.features.base import check_signal
 
 
+def pad_waveforms(signals: list[np.ndarray]) -> tuple[list[int], np.ndarray, np.ndarray]:
+    """Lengths, the signals zero-padded to one float32 ``[batch, samples]`` array, and the
+    int64 attention mask (1 on real samples)."""
+    lengths = [len(x) for x in signals]
+    values = np.zeros((len(signals), max(lengths)), dtype=np.float32)
+    mask = np.zeros(values.shape, dtype=np.int64)
+    for row, x in enumerate(signals):
+        values[row, : len(x)] = x
+        mask[row, : len(x)] = 1
+    return lengths, values, mask
+
+
 class WaveformEncoderMixin:
     """``__call__``, ``extract_batch``, ``num_frames`` and the batching plan (see the module)."""
 
