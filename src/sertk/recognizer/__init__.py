@@ -5,7 +5,10 @@
 - :func:`resolve_bundle` (``resolve.py``): a model name (``"default"``) or path -> bundle folder.
 - :class:`Prediction`, :class:`Segment`, :class:`Timeline` (``prediction.py``): the results,
   each with a JSON-safe ``to_dict()``.
-- ``timeline.py``: windows, smoothing and segment merging for long recordings.
+- ``timeline.py``: windows, smoothing and segment merging for long recordings, and
+  ``recording_timeline``, the body of ``Recognizer.timeline``.
+- ``backend.py`` (internal): torch or onnxruntime scorer and extractors, attention weights,
+  test-time speed views, ``predict_batch``'s argument checks.
 
 Importing this package does not import torch or transformers; loading a bundle imports what
 that bundle needs.

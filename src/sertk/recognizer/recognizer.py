@@ -30,20 +30,21 @@ from typing import Any
 
 import numpy as np
 
-from sertk.audio import check_signal, load_audio, resample, speech_regions
-from sertk.errors import AudioError, BundleError, ConfigError, SertkError
+from sertk.audio import check_signal, load_audio
+from sertk.errors import AudioError, BundleError, SertkError
+from sertk.recognizer.backend import BACKENDS as BACKENDS  # re-exported
+from sertk.recognizer.backend import (
+    check_backend,
+    check_batch_options,
+    is_audio_source,
+    load_scorer,
+    score_attention,
+    speed_views,
+)
 from sertk.recognizer.prediction import Prediction, Timeline
 from sertk.recognizer.resolve import resolve_bundle
-from sertk.recognizer.timeline import build_timeline, check_seconds, parse_smoothing, plan_windows
-
-DEFAULT_WINDOW = 3.0  # timeline window for bundles that keep whole utterances (duration None)
-
-
-def _is_audio_source(item: Any) -> bool:
-    """A path, bytes or binary file object (read with ``load_audio``), not an in-memory signal."""
-    return isinstance(item, str | os.PathLike | bytes | bytearray | memoryview) or hasattr(
-        item, "read"
-    )
+from sertk.recognizer.timeline import DEFAULT_WINDOW as DEFAULT_WINDOW  # re-exported
+from sertk.recognizer.timeline import recording_timeline
 
 
 def _item_name(item: Any, index: int) -> str:
@@ -70,20 +71,10 @@ class Recognizer:
     ) -> None:
         self.bundle = bundle
         self.device = device
-        self.backend = _check_backend(backend)
-        if self.backend == "onnx":
-            from sertk.export import OnnxBundleModel
-
-            self.scorer = OnnxBundleModel(bundle, threads=threads)
-            extractors = [item.build_extractor() for item in self.scorer.inputs]
-            self.has_attention = bool(self.scorer.has_attention)
-        else:
-            from sertk.inference import BundleModel
-
-            self.scorer = BundleModel(bundle, device=device)
-            extractors = [_build_extractor(item.features, device) for item in self.scorer.inputs]
-            model = getattr(self.scorer, "model", None) if self.scorer.kind == "torch" else None
-            self.has_attention = bool(getattr(model, "has_attention", False))
+        self.backend = check_backend(backend)
+        self.scorer, extractors, self.has_attention = load_scorer(
+            bundle, backend=self.backend, device=device, threads=threads
+        )
         self.labels: tuple[str, ...] = tuple(self.scorer.labels)
         self.sampling_rate: int = self.scorer.sampling_rate
         self.inputs = tuple(
@@ -116,7 +107,7 @@ class Recognizer:
         torch); ``threads`` sets onnxruntime's intra-op threads.
         """
         path = resolve_bundle(bundle)
-        if _check_backend(backend) == "onnx":
+        if check_backend(backend) == "onnx":
             from sertk.export import load_onnx_bundle
 
             return cls(load_onnx_bundle(path), backend="onnx", threads=threads)
@@ -172,12 +163,12 @@ class Recognizer:
 
         Items are paths, bytes, binary files or signals (signals need ``sampling_rate``). Audio
         is read, preprocessed and turned into features ``batch_size`` items at a time (the
-        extractor's ``extract_batch``); the model then runs over all of them in batches. ``speakers`` (one id per item) is required by a
-        speaker-adapted bundle, whose per-speaker statistics use all items of a speaker in this
-        call; other bundles ignore it. ``on_error="return"`` puts the SertkError of an unreadable
+        extractor's ``extract_batch``); the model then runs over all of them in batches.
+        ``speakers`` (one id per item) is required by a speaker-adapted bundle, whose
+        per-speaker statistics use all items of a speaker in this call; other bundles ignore it. ``on_error="return"`` puts the SertkError of an unreadable
         item in its place instead of raising it.
         """
-        if isinstance(items, np.ndarray) or _is_audio_source(items):
+        if isinstance(items, np.ndarray) or is_audio_source(items):
             raise SertkError(
                 "predict_batch takes a list of items; wrap a single file or signal in a list "
                 "(or use predict_file / predict_signal)"
@@ -199,8 +190,8 @@ class Recognizer:
                     results[i] = error
             features.update(self._extract(signals, results, on_error))
             for speed, found in views.items():
-                found.update(self._extract(self._speed_views(signals, features, speed), results,
-                                           on_error))  # fmt: skip
+                found.update(self._extract(speed_views(self.inputs, signals, features, speed),
+                                           results, on_error))  # fmt: skip
         good = [i for i in sorted(features) if all(i in found for found in views.values())]
         if not good:
             return results
@@ -226,20 +217,6 @@ class Recognizer:
             )
         return results
 
-    def _speed_views(self, signals: dict[int, list], features: dict, speed: float) -> dict:
-        """Hop 2b (test-time speeds): the preprocessed signals of the items still in play,
-        speed-perturbed by ``speed`` (and re-cropped to a fixed length, if the bundle crops)."""
-        from sertk.inference import speed_view
-
-        return {
-            i: [
-                speed_view(x, p.sampling_rate, speed, p)
-                for x, (p, _) in zip(parts, self.inputs, strict=True)
-            ]
-            for i, parts in signals.items()
-            if i in features
-        }
-
     def features(
         self, items: Sequence[Any], *, sampling_rate: int | None = None, input_index: int = 0
     ) -> list[np.ndarray]:
@@ -250,14 +227,7 @@ class Recognizer:
         return [extracted[i][input_index] for i in range(len(signals))]
 
     def _check_batch_options(self, items, speakers, attention, on_error, batch_size) -> None:
-        if not items:
-            raise SertkError("nothing to predict: give at least one file or signal")
-        if on_error not in ("raise", "return"):
-            raise ConfigError(f"on_error must be 'raise' or 'return', got {on_error!r}")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
-        if speakers is not None and len(speakers) != len(items):
-            raise SertkError(f"got {len(items)} items but {len(speakers)} speakers; give one each")
+        check_batch_options(items, speakers, on_error, batch_size)  # those the bundle has no say in
         if self.speaker_adapted and speakers is None:
             self._refuse_single()
         if attention and not self.has_attention:
@@ -271,7 +241,7 @@ class Recognizer:
 
         Returns ``([float32 [samples] per input], input seconds)``.
         """
-        if _is_audio_source(item):
+        if is_audio_source(item):
             signal, rate = load_audio(item, sampling_rate=self.sampling_rate)
         elif sampling_rate is None:
             raise AudioError(
@@ -316,11 +286,9 @@ class Recognizer:
         if not attention:
             probabilities = self.scorer.predict_inputs(per_input, speakers=speakers)
             return probabilities, [None] * len(per_input[0])
-        if self.backend == "onnx":
-            probabilities, matrices = self.scorer.predict_attention(per_input[0], speakers=speakers)
-            weights = [None if m is None else m.mean(axis=0).astype(np.float32) for m in matrices]
-            return probabilities, weights
-        return _score_with_attention(self.scorer, per_input[0], speakers, self.device)
+        return score_attention(
+            self.scorer, per_input[0], speakers, backend=self.backend, device=self.device
+        )
 
     # --- long recordings ------------------------------------------------------------------
 
@@ -353,93 +321,15 @@ class Recognizer:
         >>> for s in recognizer.timeline("meeting.wav", smoothing=3).segments:  # doctest: +SKIP
         ...     print(f"{s.start:6.1f} {s.end:6.1f} {s.label}")
         """
-        if window is None:
-            crops = [p.duration for p, _ in self.inputs if p.duration is not None]
-            window = max(crops) if crops else DEFAULT_WINDOW
-        window = check_seconds("window", window)
-        hop = check_seconds("hop", hop)
-        min_speech = check_seconds("min_speech", min_speech, allow_zero=True)
-        parse_smoothing(smoothing)
-        options = dict(vad or {})
-        if "min_duration" in options:
-            raise ConfigError("set the shortest speech region with min_speech=, not vad=")
-        if self.speaker_adapted and speaker is None:
-            raise SertkError(
-                f"{self.bundle.path} is speaker-adapted: pass speaker= (one id for the whole "
-                "recording; its windows supply the speaker statistics)"
-            )
-        signal = self._mono(source, sampling_rate)
-        rate = self.sampling_rate
-        regions = speech_regions(signal, rate, min_duration=min_speech, **options)
-        spans = plan_windows(regions, window=window, hop=hop)
-        probabilities = np.zeros((0, len(self.labels)))
-        if spans:
-            pieces = [signal[round(start * rate) : round(end * rate)] for start, end, _ in spans]
-            speakers = None if speaker is None else [speaker] * len(pieces)
-            predictions = self.predict_batch(
-                pieces, sampling_rate=rate, batch_size=batch_size, speakers=speakers
-            )
-            probabilities = np.array([list(p.probabilities.values()) for p in predictions])
-        return build_timeline(
-            duration=len(signal) / rate,
-            regions=regions,
-            spans=spans,
-            probabilities=probabilities,
-            labels=self.labels,
+        return recording_timeline(
+            self,
+            source,
+            sampling_rate=sampling_rate,
             window=window,
             hop=hop,
             smoothing=smoothing,
+            min_speech=min_speech,
+            speaker=speaker,
+            vad=vad,
+            batch_size=batch_size,
         )
-
-    def _mono(self, source: Any, sampling_rate: int | None) -> np.ndarray:
-        """A whole recording as mono float32 ``[samples]`` at ``self.sampling_rate``."""
-        if _is_audio_source(source):
-            return load_audio(source, sampling_rate=self.sampling_rate)[0]
-        if sampling_rate is None:
-            raise AudioError("an in-memory signal needs its sampling_rate; pass sampling_rate=")
-        signal = check_signal(source, sampling_rate)
-        signal = signal.mean(axis=0) if signal.ndim == 2 else signal
-        return resample(signal, int(sampling_rate), self.sampling_rate)
-
-
-BACKENDS = ("torch", "onnx")
-
-
-def _check_backend(backend: str) -> str:
-    if backend not in BACKENDS:
-        raise ConfigError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
-    return backend
-
-
-def _build_extractor(features: dict[str, Any], device: str) -> Any:
-    """The extractor of a bundle's feature config; an SSL encoder runs on ``device`` (a
-    runtime-only option that does not change the features)."""
-    from sertk.features import build_extractor
-
-    if device == "cpu" or features.get("name") != "ssl":
-        return build_extractor(features)
-    return build_extractor(features, device=device)
-
-
-def _score_with_attention(scorer: Any, features: list[np.ndarray], speakers, device: str):
-    """Probabilities ``[n, classes]`` and attention ``[frames]`` per item from a torch model.
-
-    The weights of item ``b`` are ``A[b, :L, :L].mean(axis=0)`` over its ``L`` valid frames: how
-    much the average query frame attends to each frame (sums to 1).
-    """
-    import torch
-
-    from sertk.training import collate
-
-    inputs = scorer.prepare(features, speakers=speakers)
-    rows, weights = [], []
-    for start in range(0, len(inputs), scorer.batch_size):
-        batch, lengths, _ = collate(inputs[start : start + scorer.batch_size])
-        with torch.inference_mode():
-            logits, matrix = scorer.model(
-                batch.to(device), lengths.to(device), return_attention=True
-            )
-        rows.append(torch.softmax(logits.float(), dim=-1).cpu().numpy())
-        for square, length in zip(matrix.float().cpu().numpy(), lengths.tolist(), strict=True):
-            weights.append(square[:length, :length].mean(axis=0).astype(np.float32))
-    return np.concatenate(rows), weights

@@ -1,7 +1,8 @@
 """The arithmetic of a timeline: where the windows go, smoothing, and merging into segments.
 
 Pure functions over seconds and probability arrays (no audio, no model), so each rule can be
-read and tested on its own. :meth:`Recognizer.timeline` strings them together:
+read and tested on its own. :func:`recording_timeline` (behind :meth:`Recognizer.timeline`)
+strings them together with the recording and the recognizer:
 
 1. speech regions come from :func:`sertk.audio.speech_regions` (energy VAD); everything outside
    them becomes a ``silence`` segment, never an emotion;
@@ -19,14 +20,17 @@ read and tested on its own. :meth:`Recognizer.timeline` strings them together:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from sertk.errors import ConfigError
+from sertk.audio import check_signal, load_audio, resample, speech_regions
+from sertk.errors import AudioError, ConfigError, SertkError
+from sertk.recognizer.backend import is_audio_source
 from sertk.recognizer.prediction import SILENCE, Segment, Timeline
 
+DEFAULT_WINDOW = 3.0  # timeline window for bundles that keep whole utterances (duration None)
 SMOOTHING_METHODS = ("mean", "median")
 # a region's end left uncovered by the hop grid gets an end-aligned window when it is longer
 # than this fraction of the hop; a shorter tail is owned by the last window without one
@@ -213,3 +217,68 @@ def build_timeline(
         hop=float(hop),
         smoothing=smoothing if isinstance(smoothing, str) else int(smoothing),
     )
+
+
+def recording_timeline(
+    recognizer: Any,
+    source: Any,
+    *,
+    sampling_rate: int | None,
+    window: float | None,
+    hop: float,
+    smoothing: int | str,
+    min_speech: float,
+    speaker: str | None,
+    vad: Mapping[str, Any] | None,
+    batch_size: int,
+) -> Timeline:
+    """:meth:`Recognizer.timeline` of ``recognizer`` (see there for the options): speech
+    regions, windows in them, their predictions (``predict_batch``), then :func:`build_timeline`."""
+    if window is None:
+        crops = [p.duration for p, _ in recognizer.inputs if p.duration is not None]
+        window = max(crops) if crops else DEFAULT_WINDOW
+    window = check_seconds("window", window)
+    hop = check_seconds("hop", hop)
+    min_speech = check_seconds("min_speech", min_speech, allow_zero=True)
+    parse_smoothing(smoothing)
+    options = dict(vad or {})
+    if "min_duration" in options:
+        raise ConfigError("set the shortest speech region with min_speech=, not vad=")
+    if recognizer.speaker_adapted and speaker is None:
+        raise SertkError(
+            f"{recognizer.bundle.path} is speaker-adapted: pass speaker= (one id for the whole "
+            "recording; its windows supply the speaker statistics)"
+        )
+    rate = recognizer.sampling_rate
+    signal = _mono(source, sampling_rate, rate)
+    regions = speech_regions(signal, rate, min_duration=min_speech, **options)
+    spans = plan_windows(regions, window=window, hop=hop)
+    probabilities = np.zeros((0, len(recognizer.labels)))
+    if spans:
+        pieces = [signal[round(start * rate) : round(end * rate)] for start, end, _ in spans]
+        speakers = None if speaker is None else [speaker] * len(pieces)
+        predictions = recognizer.predict_batch(
+            pieces, sampling_rate=rate, batch_size=batch_size, speakers=speakers
+        )
+        probabilities = np.array([list(p.probabilities.values()) for p in predictions])
+    return build_timeline(
+        duration=len(signal) / rate,
+        regions=regions,
+        spans=spans,
+        probabilities=probabilities,
+        labels=recognizer.labels,
+        window=window,
+        hop=hop,
+        smoothing=smoothing,
+    )
+
+
+def _mono(source: Any, sampling_rate: int | None, rate: int) -> np.ndarray:
+    """A whole recording as mono float32 ``[samples]`` at ``rate`` (the recognizer's)."""
+    if is_audio_source(source):
+        return load_audio(source, sampling_rate=rate)[0]
+    if sampling_rate is None:
+        raise AudioError("an in-memory signal needs its sampling_rate; pass sampling_rate=")
+    signal = check_signal(source, sampling_rate)
+    signal = signal.mean(axis=0) if signal.ndim == 2 else signal
+    return resample(signal, int(sampling_rate), rate)

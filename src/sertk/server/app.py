@@ -48,8 +48,7 @@ from starlette.exceptions import HTTPException
 from sertk._version import __version__
 from sertk.errors import ConfigError, SertkError
 from sertk.recognizer import DEFAULT_MODEL, Recognizer
-from sertk.recognizer.recognizer import DEFAULT_WINDOW
-from sertk.recognizer.timeline import check_seconds, parse_smoothing
+from sertk.recognizer.timeline import DEFAULT_WINDOW, check_seconds, parse_smoothing
 from sertk.server import schemas
 from sertk.server.batching import MicroBatcher
 from sertk.server.uploads import ApiError, api_error, decode, read_upload
