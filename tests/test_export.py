@@ -26,6 +26,7 @@ from sertk.export import (  # noqa: E402
 from sertk.export.parity import HEAD_TOLERANCE  # noqa: E402
 from sertk.inference import BundleModel  # noqa: E402
 from sertk.models import build_model  # noqa: E402
+from sertk.views import View  # noqa: E402
 
 LABELS = ["neutral", "happy", "angry"]
 LABEL_MAP = {"name": None, "labels": LABELS, "mapping": {label: label for label in LABELS}}
@@ -370,19 +371,21 @@ def test_cli_predict_with_the_onnx_backend(heads, make_wav, capsys):
     assert '"label"' in capsys.readouterr().out
 
 
-def test_test_time_speeds_travel_with_the_export(tmp_path, make_signal):
+def test_test_time_views_travel_with_the_export(tmp_path, make_signal):
     rng = np.random.default_rng(0)
     source = save_bundle(
         tmp_path / "tta", model=make_head("gru_attention"), model_name="gru_attention",
         labels=LABELS, label_map=LABEL_MAP, features={"name": "logmel", "n_mels": 8},
         preprocess={"sampling_rate": 16000, "duration": 1.0},
         normalization={"mean": rng.normal(size=8), "std": rng.uniform(0.5, 2.0, size=8)},
-        extra={"feature_normalization": "global", "tta_speeds": [0.9, 1.1]},
+        extra={"feature_normalization": "global", "tta_speeds": [0.9, 1.1],
+               "tta_crops": [[0.2, 0.6]]},
     )  # fmt: skip
     exported = export_onnx(source, tmp_path / "tta-onnx", threads=1)
     signals = [make_signal(duration=d, frequency=f) for d, f in ((0.7, 220), (1.3, 440))]
     runner, reference = OnnxBundleModel.load(exported), BundleModel.load(source)
-    assert runner.tta_speeds == reference.tta_speeds == (0.9, 1.1)
+    views = (View(speed=0.9), View(speed=1.1), View(crop=(0.2, 0.6)))
+    assert runner.tta_views == reference.tta_views == views
     with_tta = reference.predict_signals(signals, 16000)
     np.testing.assert_allclose(
         runner.predict_signals(signals, 16000), with_tta, atol=HEAD_TOLERANCE

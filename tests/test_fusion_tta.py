@@ -8,18 +8,21 @@ import pytest
 import soundfile as sf
 from test_experiment import toy_overrides, write_toy_corpus
 
+from sertk.audio import Preprocess
 from sertk.augment import change_speed
 from sertk.bundle import load_bundle
 from sertk.classical import ClassicalModel, fit_classifier
 from sertk.classical._params import column_weights, resolve_params
 from sertk.classical.fit import _fit, _search, build_pipeline, grouped_splits, unweighted_accuracy
 from sertk.config import load_config
-from sertk.errors import ConfigError, FeatureError
+from sertk.errors import BundleError, ConfigError, FeatureError
 from sertk.experiment import evaluate_bundle, prepare_data, resolve_config, run_experiment
 from sertk.features import build_extractor
-from sertk.inference import BundleModel, combine_views, speed_view
+from sertk.inference import BundleModel
 from sertk.recognizer import Recognizer
+from sertk.views import View, bundle_views, combine_views
 
+CROPS = "[[0.0, 0.7], [0.3, 0.7]]"
 PARTS = [{"name": "functionals"}, {"name": "emotion_functionals", "n_mels": 32, "segments": 2}]
 
 
@@ -161,6 +164,58 @@ def test_tta_speeds_are_checked(value, message):
 @pytest.mark.parametrize(
     ("value", "message"),
     [
+        ("[[0.5, 0.7]]", r"start \+ length <= 1"),
+        ("[[0.0, 1.0]]", "0 < length < 1"),
+        ("[[-0.1, 0.5]]", "0 <= start"),
+        ("[[0.1]]", r"each crop is \[start, length\]"),
+        ("[[0.0, 0.5], [0.0, 0.5]]", "repeats a crop"),
+        ("[0.5]", "must be of type"),
+    ],
+)
+def test_crops_are_checked(value, message):
+    with pytest.raises(ConfigError, match=f"features.tta_crops.*{message}|{message}"):
+        load_config(None, [f"features.tta_crops={value}"])
+    with pytest.raises(ConfigError, match=message):
+        load_config(None, [f"train.augment.crops={value}"])
+
+
+def test_crop_view_takes_its_part_and_keeps_a_fixed_length():
+    signal = np.arange(100, dtype=np.float32)
+    part = View(crop=(0.15, 0.7))(signal, 16000, Preprocess(duration=None))
+    np.testing.assert_array_equal(part, np.arange(15, 85, dtype=np.float32))
+    fixed = Preprocess(sampling_rate=16000, duration=0.01, crop="start")  # 160 samples
+    assert View(crop=(0.0, 0.5))(np.ones(160, np.float32), 16000, fixed).shape == (160,)
+    assert str(View(crop=(0.15, 0.7))) == "crop 0.15+0.7" and str(View(speed=0.9)) == "speed 0.9"
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"tta_crops": [[0.5, 0.7]]}, "tta_crops must be a list of"),
+        ({"tta_crops": [0.5]}, "tta_crops must be a list of"),
+        ({"tta_speeds": [3.0]}, "tta_speeds must be a list of speed factors"),
+    ],
+)
+def test_bad_views_in_a_bundle_get_a_clear_error(extra, message):
+    class Fake:
+        path = "some/bundle"
+
+    Fake.extra = extra
+    with pytest.raises(BundleError, match=message):
+        bundle_views(Fake())
+
+
+def test_neural_models_refuse_crop_copies(tmp_path):
+    from sertk.experiment.augmentation import check_augment
+
+    config = load_config(None, ["model.name=mean_pool", "train.augment.crops=[[0.0, 0.7]]"])
+    with pytest.raises(ConfigError, match="crop copies to classical models"):
+        check_augment(config, "torch")
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
         ("{speed_factors: [0.9, 1.1]}", "set copies: 2 and leave speed_p at 0"),
         ("{speed_factors: [0.9], copies: 1, speed_p: 0.5}", "leave speed_p at 0"),
         ("{speed_factors: [2.5], copies: 1}", r"in \[0.5, 2\] and differ from 1"),
@@ -175,14 +230,19 @@ def test_runner_scores_with_tta_and_the_bundle_does_the_same(tmp_path):
     csv_path = write_toy_corpus(tmp_path / "toy", speakers=3, per_class=2)
     overrides = toy_overrides(
         csv_path, tmp_path, "features.name=stack", f"features.params={{parts: {json.dumps(PARTS)}}}",
-        "features.tta_speeds=[0.9, 1.1]", "model.name=ridge", "model.hparams={clip: 10.0}",
+        "features.tta_speeds=[0.9, 1.1]", f"features.tta_crops={CROPS}", "model.name=ridge",
+        "model.hparams={clip: 10.0}",
         "model.search={C: [0.3, 3.0], block_weights: [[1.0, 0.5], [1.0, 1.0]]}",
-        "preprocess.duration=null", "train.augment={speed_factors: [0.9, 1.1], copies: 2, allow_expensive: true}",
+        "preprocess.duration=null",
+        f"train.augment={{speed_factors: [0.9, 1.1], copies: 2, crops: {CROPS}, allow_expensive: true}}",
     )  # fmt: skip
     config = load_config(None, overrides)
     run_dir = run_experiment(config, cache_dir=tmp_path / "cache", progress=False)
     report = (run_dir / "report.md").read_text()
-    assert "also scored at speed 0.9, 1.1" in report and "speed copies at 0.9, 1.1" in report
+    assert "also scored as speed 0.9, speed 1.1, its 0.7 from 0, its 0.7 from 0.3" in report
+    assert (
+        "speed copies at 0.9, 1.1" in report and "crop copies (0.7 from 0, 0.7 from 0.3" in report
+    )
     assert "scored on their original recordings" in report
     data = prepare_data(resolve_config(config))
     splits = {f["name"]: f for f in json.loads((run_dir / "splits.json").read_text())["folds"]}
@@ -190,30 +250,34 @@ def test_runner_scores_with_tta_and_the_bundle_does_the_same(tmp_path):
         metrics = json.loads((fold_dir / "metrics.json").read_text())
         bundle = load_bundle(fold_dir / "bundle")
         assert bundle.extra["tta_speeds"] == [0.9, 1.1]
+        assert bundle.extra["tta_crops"] == [[0.0, 0.7], [0.3, 0.7]]
         assert metrics["training"]["search"]["best"]["block_weights"] in ([1.0, 0.5], [1.0, 1.0])
-        assert metrics["training"]["augmented_rows"] == 2 * len(splits[fold_dir.name]["train"])
+        assert metrics["training"]["augmented_rows"] == 4 * len(splits[fold_dir.name]["train"])
         tested = [u for u in data.utterances if u.id in set(splits[fold_dir.name]["test"])]
         # from raw audio through the bundle alone: the same predictions as the runner's
         result = evaluate_bundle(bundle.path, tested)
         assert result["report"]["confusion"] == metrics["report"]["confusion"]
-    # predict_signals = the geometric mean of the three versions' probabilities
+    # predict_signals = the geometric mean of the five versions' probabilities
     scorer = BundleModel.load(sorted((run_dir / "folds").iterdir())[0] / "bundle")
     signals = [sf.read(data.utterances[i].path, dtype="float32")[0] for i in (0, 5)]
     preprocess = scorer.inputs[0].build_preprocess()
     extractor = scorer.inputs[0].build_extractor()
     views = []
-    for factor in (1.0, 0.9, 1.1):
+    expected = (View(speed=0.9), View(speed=1.1), View(crop=(0.0, 0.7)), View(crop=(0.3, 0.7)))
+    assert scorer.tta_views == expected
+    for view in (None, *expected):
         items = [preprocess(s, 16000) for s in signals]
-        if factor != 1.0:
-            items = [speed_view(s, 16000, factor, preprocess) for s in items]
+        if view is not None:
+            items = [view(s, 16000, preprocess) for s in items]
         views.append(scorer.predict_features([extractor(s, 16000) for s in items]))
     np.testing.assert_allclose(
         scorer.predict_signals(signals, 16000), combine_views(views), atol=1e-6
     )
-    assert not np.allclose(views[0], combine_views(views))  # the speed versions do count
+    assert not np.allclose(views[0], combine_views(views))  # the other versions do count
+    assert not np.allclose(combine_views(views[:3]), combine_views(views))  # crops too
     # the Recognizer (CLI, server, GUI, live) applies them too
     recognizer = Recognizer.load(scorer.bundle.path)
-    assert recognizer.tta_speeds == (0.9, 1.1)
+    assert recognizer.tta_views == expected
     predictions = recognizer.predict_batch(signals, sampling_rate=16000)
     got = np.array([list(p.probabilities.values()) for p in predictions])
     np.testing.assert_allclose(got, combine_views(views), atol=1e-6)

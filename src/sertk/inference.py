@@ -39,17 +39,15 @@ import numpy as np
 
 from sertk.errors import BundleError, FeatureError, SertkError
 from sertk.normalization import normalize_per_speaker
+from sertk.views import View, bundle_views, combine_views
 
 __all__ = [
-    "NORMALIZATION_KEY", "TTA_KEY", "BundleModel", "FeatureInput", "bundle_normalization",
-    "bundle_tta_speeds", "combine_views", "extract_signals", "normalize_per_speaker",
-    "predict_with_speeds", "speaker_step", "speed_view",
+    "NORMALIZATION_KEY", "BundleModel", "FeatureInput", "bundle_normalization", "extract_signals",
+    "normalize_per_speaker", "predict_with_views", "speaker_step",
 ]  # fmt: skip
 
 # bundle.extra key naming the feature-normalisation protocol ("global" or "speaker")
 NORMALIZATION_KEY = "feature_normalization"
-# bundle.extra key listing test-time speed factors (features.tta_speeds); absent or [] for none
-TTA_KEY = "tta_speeds"
 
 
 def bundle_normalization(bundle: Any) -> str:
@@ -61,29 +59,6 @@ def bundle_normalization(bundle: Any) -> str:
             "upgrade sertk"
         )
     return value
-
-
-def bundle_tta_speeds(bundle: Any) -> tuple[float, ...]:
-    """The bundle's test-time speed factors (``()`` for none); BundleError for bad values."""
-    value = (bundle.extra or {}).get(TTA_KEY) or []
-    ok = isinstance(value, list) and all(
-        isinstance(v, int | float) and not isinstance(v, bool) and 0.5 <= v <= 2 for v in value
-    )
-    if not ok:
-        raise BundleError(
-            f"{bundle.path}: {TTA_KEY} must be a list of speed factors in [0.5, 2], got {value!r}"
-        )
-    return tuple(float(v) for v in value)
-
-
-def combine_views(probabilities: Sequence[np.ndarray]) -> np.ndarray:
-    """Test-time augmentation: the normalised geometric mean float32 ``[n, classes]`` of the
-    probabilities of several versions of the same utterances. For a softmax over scores (ridge,
-    logistic regression, a network's logits) it is the softmax of the mean scores."""
-    logs = np.mean([np.log(np.maximum(p.astype(np.float64), 1e-30)) for p in probabilities], 0)
-    logs -= logs.max(axis=1, keepdims=True)
-    out = np.exp(logs)
-    return (out / out.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,7 +102,7 @@ class BundleModel:
         if self.kind not in ("torch", "classical"):
             raise BundleError(f"{bundle.path}: cannot run a {bundle.kind!r} bundle")
         self.normalization = bundle_normalization(bundle)
-        self.tta_speeds = bundle_tta_speeds(bundle)
+        self.tta_views = bundle_views(bundle)
         self.inputs = (FeatureInput(dict(bundle.features), dict(bundle.preprocess)),)
         self.model = bundle.build_model()
         if self.kind == "torch":
@@ -152,7 +127,7 @@ class BundleModel:
         self.inputs = tuple(self.members[keys.index(key)].inputs[0] for key in unique)
         speaker = any(m.normalization == "speaker" for m in self.members)
         self.normalization = "speaker" if speaker else "global"
-        self.tta_speeds = ()  # members apply their own (predict_signals)
+        self.tta_views: tuple[View, ...] = ()  # members apply their own (predict_signals)
 
     @classmethod
     def load(cls, path: str | Path, *, device: str = "cpu") -> BundleModel:
@@ -267,17 +242,17 @@ class BundleModel:
         ]
 
     def extract(
-        self, signals: Sequence[np.ndarray], sampling_rate: int, *, speed: float = 1.0
+        self, signals: Sequence[np.ndarray], sampling_rate: int, *, view: View | None = None
     ) -> list[list[np.ndarray]]:
         """Features of ``signals`` (each ``[samples]`` or ``[channels, samples]`` at
         ``sampling_rate``) for every input: ``result[i][k]`` is utterance ``k`` of ``inputs[i]``.
-        ``speed`` != 1: of the preprocessed signals speed-perturbed by that factor (TTA)."""
+        ``view``: of that version of the preprocessed signals (test-time augmentation)."""
         result = []
         for index, item in enumerate(self.inputs):
             if index not in self._extractors:
                 self._extractors[index] = (item.build_preprocess(), item.build_extractor())
             preprocess, extractor = self._extractors[index]
-            result.append(extract_signals(preprocess, extractor, signals, sampling_rate, speed))
+            result.append(extract_signals(preprocess, extractor, signals, sampling_rate, view))
         return result
 
     def predict_signals(
@@ -288,15 +263,15 @@ class BundleModel:
         speakers: Sequence[str] | None = None,
     ) -> np.ndarray:
         """Probabilities float32 ``[n, classes]`` of raw signals: preprocess + extract + predict
-        (and, with test-time speeds, the same for each speed version, combined)."""
-        if self.kind == "ensemble" and any(m.tta_speeds for m in self.members):
+        (and, with test-time views, the same for each view, combined)."""
+        if self.kind == "ensemble" and any(m.tta_views for m in self.members):
             members = [
                 member.predict_signals(signals, sampling_rate, speakers=speakers) @ matrix
                 for member, matrix in zip(self.members, self._matrices, strict=True)
             ]
             combined = sum(w * p for w, p in zip(self.weights, members, strict=True))
             return np.asarray(combined, dtype=np.float32)
-        return predict_with_speeds(self, signals, sampling_rate, speakers)
+        return predict_with_views(self, signals, sampling_rate, speakers)
 
 
 def speaker_step(
@@ -318,10 +293,10 @@ def speaker_step(
 
 def extract_signals(
     preprocess: Any, extractor: Any, signals: Sequence[np.ndarray], sampling_rate: int,
-    speed: float = 1.0,
+    view: View | None = None,
 ) -> list[np.ndarray]:  # fmt: skip
-    """Features of raw ``signals``: ``preprocess``, then (``speed`` != 1, test-time
-    augmentation) the speed version of each, then ``extractor`` (batched when it can)."""
+    """Features of raw ``signals``: ``preprocess``, then (``view``, test-time augmentation)
+    that version of each, then ``extractor`` (batched when it can)."""
     if isinstance(signals, np.ndarray) or len(signals) == 0:
         raise SertkError(
             "signals must be a non-empty list of arrays, one per utterance; wrap a single "
@@ -329,43 +304,22 @@ def extract_signals(
         )
     rate = preprocess.sampling_rate
     processed = [preprocess(signal, sampling_rate) for signal in signals]
-    if speed != 1.0:
-        processed = [speed_view(x, rate, speed, preprocess) for x in processed]
+    if view is not None:
+        processed = [view(x, rate, preprocess) for x in processed]
     batch = getattr(extractor, "extract_batch", None)
     if batch is not None and len(processed) > 1:
         return list(batch(processed, rate))
     return [extractor(signal, rate) for signal in processed]
 
 
-def predict_with_speeds(
+def predict_with_views(
     scorer: Any, signals: Sequence[np.ndarray], sampling_rate: int,
     speakers: Sequence[str] | None,
 ) -> np.ndarray:  # fmt: skip
-    """``scorer.predict_inputs`` of the signals and of each ``scorer.tta_speeds`` version,
-    combined by :func:`combine_views` (just the first without test-time speeds)."""
+    """``scorer.predict_inputs`` of the signals and of each of ``scorer.tta_views``, combined
+    by :func:`~sertk.views.combine_views` (just the first without test-time views)."""
     views = [
-        scorer.predict_inputs(scorer.extract(signals, sampling_rate, speed=s), speakers=speakers)
-        for s in (1.0, *scorer.tta_speeds)
+        scorer.predict_inputs(scorer.extract(signals, sampling_rate, view=v), speakers=speakers)
+        for v in (None, *scorer.tta_views)
     ]
     return views[0] if len(views) == 1 else combine_views(views)
-
-
-def speed_view(
-    signal: np.ndarray, sampling_rate: int, factor: float, preprocess: Any
-) -> np.ndarray:
-    """A preprocessed signal speed-perturbed by ``factor`` and, when the preprocessing crops to
-    a fixed length, cropped/padded back to it (centre for a random crop)."""
-    from sertk.augment import change_speed
-
-    return fit_length(change_speed(signal, factor, sampling_rate=sampling_rate), preprocess)
-
-
-def fit_length(signal: np.ndarray, preprocess: Any) -> np.ndarray:
-    """``signal`` cropped/padded to the preprocessing's fixed length, if it has one (centre for
-    a random crop): for waveforms changed after preprocessing (augmentation, TTA)."""
-    from sertk.audio import crop_or_pad
-
-    if preprocess.num_samples is None:
-        return signal
-    policy = "center" if preprocess.crop == "random" else preprocess.crop
-    return crop_or_pad(signal, preprocess.num_samples, policy=policy)

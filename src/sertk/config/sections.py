@@ -100,6 +100,22 @@ def _check_speeds(name: str, factors: tuple[float, ...]) -> None:
         raise ConfigError(f"{name} repeats a factor: {list(factors)}")
 
 
+def _check_crops(name: str, crops: tuple[tuple[float, ...], ...]) -> None:
+    """ConfigError unless every crop is ``[start, length]`` with 0 <= start, 0 < length < 1 and
+    start + length <= 1 (fractions of the utterance's length), none repeated."""
+    for crop in crops:
+        if len(crop) != 2:
+            raise ConfigError(f"{name}: each crop is [start, length], got {list(crop)}")
+        start, length = crop
+        if not (0 <= start and 0 < length < 1 and start + length <= 1 + 1e-9):
+            raise ConfigError(
+                f"{name}: a crop [start, length] needs 0 <= start, 0 < length < 1 and "
+                f"start + length <= 1 (fractions of the utterance), got {list(crop)}"
+            )
+    if len(set(crops)) != len(crops):
+        raise ConfigError(f"{name} repeats a crop: {[list(c) for c in crops]}")
+
+
 @dataclasses.dataclass(frozen=True)
 class FeatureConfig:
     """Feature extractor: ``FEATURES[name](**params)``.
@@ -115,15 +131,19 @@ class FeatureConfig:
     class probabilities are the normalised geometric mean over all versions (for a linear
     model: the mean of its scores). Stored in the bundle, so every prediction (test folds,
     ``sertk predict``, the server) does the same; costs one extraction per version.
+    ``tta_crops``: more such versions, each a part of the utterance ``[start, length]`` as
+    fractions of its length (e.g. ``[[0, 0.7], [0.15, 0.7], [0.3, 0.7]]``).
     """
 
     name: str = "logmel"
     params: dict[str, Any] = dataclasses.field(default_factory=dict)
     normalization: Literal["global", "speaker"] = "global"
     tta_speeds: tuple[float, ...] = ()
+    tta_crops: tuple[tuple[float, ...], ...] = ()
 
     def __post_init__(self) -> None:
         _check_speeds("features.tta_speeds", self.tta_speeds)
+        _check_crops("features.tta_crops", self.tta_crops)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -172,7 +192,9 @@ class TrainAugmentConfig:
     waveform copies of every training utterance join the training rows; ``speed_factors``
     (classical only) makes copy ``k`` the utterance at speed ``speed_factors[k]`` (Kaldi-style
     speed perturbation, e.g. ``[0.9, 1.1]`` to match ``features.tta_speeds``), before any
-    other enabled waveform step. Every draw is seeded
+    other enabled waveform step. ``crops`` (classical only) adds, for each ``[start, length]``
+    (fractions of the utterance's length), that part of every training utterance as one more
+    training row, e.g. the crops of ``features.tta_crops``. Every draw is seeded
     by ``(train.seed, epoch or copy, utterance)``; validation and test data are never augmented.
     """
 
@@ -195,8 +217,10 @@ class TrainAugmentConfig:
     copies: int = 1
     allow_expensive: bool = False
     speed_factors: tuple[float, ...] = ()
+    crops: tuple[tuple[float, ...], ...] = ()
 
     def __post_init__(self) -> None:
+        _check_crops("train.augment.crops", self.crops)
         if self.copies < 1:
             raise ConfigError("train.augment.copies must be >= 1")
         if self.speed_factors:
@@ -209,7 +233,7 @@ class TrainAugmentConfig:
         changed = any(
             getattr(self, f.name) != f.default
             for f in dataclasses.fields(self)
-            if f.name not in ("copies", "allow_expensive", "speed_factors")
+            if f.name not in ("copies", "allow_expensive", "speed_factors", "crops")
         )
         if changed:  # defaults are valid; check the rest (imports sertk.augment only then)
             try:
@@ -222,7 +246,7 @@ class TrainAugmentConfig:
         from sertk.augment import AugmentConfig
 
         fields = dataclasses.asdict(self)
-        del fields["copies"], fields["allow_expensive"], fields["speed_factors"]
+        del fields["copies"], fields["allow_expensive"], fields["speed_factors"], fields["crops"]
         return AugmentConfig(**fields)
 
     @property

@@ -34,6 +34,11 @@ def check_augment(config: Any, kind: str) -> None:
                 "take augmented waveform copies instead (noise_p, gain_p, speed_p, ... with "
                 "train.augment.copies)"
             )
+    elif augment.crops:
+        raise ConfigError(
+            "train.augment.crops adds crop copies to classical models' training rows; neural "
+            "models crop through preprocess.duration and preprocess.crop"
+        )
     elif augment.speed_factors:
         raise ConfigError(
             "train.augment.speed_factors fixes the speed of classical models' copies; neural "
@@ -45,7 +50,8 @@ def check_augment(config: Any, kind: str) -> None:
             "augmentations every epoch"
         )
     name = config.features.name
-    if augment.waveform_enabled and name not in CHEAP_EXTRACTORS and not augment.allow_expensive:
+    copied = augment.waveform_enabled or bool(augment.crops)
+    if copied and name not in CHEAP_EXTRACTORS and not augment.allow_expensive:
         cost = "every epoch" if kind == "torch" else f"{augment.copies} time(s) per utterance"
         raise ConfigError(
             f"waveform augmentation re-extracts '{name}' features {cost}, which is expensive; "
@@ -83,27 +89,34 @@ def training_signals(ctx: Any, ids: Sequence[str]) -> list[np.ndarray]:
 
 
 def augmented_copies(ctx: Any, ids: Sequence[str]) -> tuple[list[np.ndarray], list[str]]:
-    """Features of ``train.augment.copies`` augmented copies of each of ``ids`` and, for each
-    row, the id of the utterance it copies. Copy ``k`` of an utterance is drawn with epoch
-    ``k``; the result is the same in every fold, memoised in ``ctx.copies``."""
+    """Features of ``train.augment.copies`` augmented copies and of the ``train.augment.crops``
+    of each of ``ids`` and, for each row, the id of the utterance it copies. Copy ``k`` of an
+    utterance is drawn with epoch ``k``; the result is the same in every fold, memoised in
+    ``ctx.copies``."""
     from sertk.augment import change_speed
-    from sertk.inference import fit_length
+    from sertk.views import View, fit_length
 
-    augmenter = build_augmenter(ctx.config)
-    if augmenter is None or not ctx.config.train.augment.waveform_enabled:
-        return [], []
-    factors = ctx.config.train.augment.speed_factors
+    augment = ctx.config.train.augment
+    augmenter = build_augmenter(ctx.config) if augment.waveform_enabled else None
+    keys: list[Any] = list(range(augment.copies)) if augmenter is not None else []
+    keys += [View(crop=crop) for crop in augment.crops]
     rate = ctx.preprocess.sampling_rate
+
+    def make(signal: np.ndarray, key: Any, uid: str) -> np.ndarray:
+        if isinstance(key, View):
+            return key(signal, rate, ctx.preprocess)
+        factors = augment.speed_factors
+        source = change_speed(signal, factors[key], sampling_rate=rate) if factors else signal
+        return fit_length(augmenter.waveform(source, rate, key, ctx.keys[uid]), ctx.preprocess)
+
     rows, sources = [], []
     for uid in ids:
-        missing = [k for k in range(ctx.config.train.augment.copies) if (uid, k) not in ctx.copies]
+        missing = [key for key in keys if (uid, key) not in ctx.copies]
         signal = load_signal(ctx, uid) if missing else None
-        for k in missing:
-            source = change_speed(signal, factors[k], sampling_rate=rate) if factors else signal
-            augmented = augmenter.waveform(source, rate, k, ctx.keys[uid])
-            ctx.copies[(uid, k)] = cached_features(ctx, fit_length(augmented, ctx.preprocess))
-        for k in range(ctx.config.train.augment.copies):
-            rows.append(ctx.normalize_speaker(ctx.copies[(uid, k)], uid))
+        for key in missing:
+            ctx.copies[(uid, key)] = cached_features(ctx, make(signal, key, uid))
+        for key in keys:
+            rows.append(ctx.normalize_speaker(ctx.copies[(uid, key)], uid))
             sources.append(uid)
     return rows, sources
 
@@ -125,20 +138,21 @@ def cached_features(ctx: Any, signal: np.ndarray) -> np.ndarray:
     return ctx.cache.put(key, ctx.extractor(signal, rate)) if features is None else features
 
 
-def speed_views(ctx: Any, ids: Sequence[str], factors: Sequence[float]) -> list[list[np.ndarray]]:
-    """Test-time augmentation: per factor, the features of ``ids`` speed-perturbed by it (from
-    the preprocessed waveform, as :meth:`sertk.inference.BundleModel.predict_signals` does),
-    per-speaker normalised over ``ids`` under the speaker protocol."""
-    from sertk.inference import normalize_per_speaker, speed_view
+def test_views(ctx: Any, ids: Sequence[str], views: Sequence[Any]) -> list[list[np.ndarray]]:
+    """Test-time augmentation: per :class:`sertk.views.View` (speed or crop), the features of
+    that version of ``ids`` (from the preprocessed waveform, as
+    :meth:`sertk.inference.BundleModel.predict_signals` does), per-speaker normalised over
+    ``ids`` under the speaker protocol."""
+    from sertk.inference import normalize_per_speaker
 
-    if not factors:
+    if not views:
         return []
     rate = ctx.preprocess.sampling_rate
-    signals = [load_signal(ctx, uid) for uid in ids]  # read once, whatever the factor count
-    views = []
-    for factor in factors:
-        items = [cached_features(ctx, speed_view(x, rate, factor, ctx.preprocess)) for x in signals]
+    signals = [load_signal(ctx, uid) for uid in ids]  # read once, whatever the view count
+    out = []
+    for view in views:
+        items = [cached_features(ctx, view(x, rate, ctx.preprocess)) for x in signals]
         if ctx.speaker_stats is not None:
             items = normalize_per_speaker(items, [ctx.utterances[uid].speaker for uid in ids])
-        views.append(items)
-    return views
+        out.append(items)
+    return out

@@ -109,7 +109,10 @@ def fit_classical(
         "epochs_run": None,
         "stopped_early": None,
         "class_weights": model.params.get("class_weight"),
-        "augment": None if not copies else {"copies": config.train.augment.copies},
+        "augment": None if not copies else {
+            "copies": config.train.augment.copies if config.train.augment.waveform_enabled else 0,
+            "crops": [list(crop) for crop in config.train.augment.crops],
+        },
         "train_utterances": len(train_ids),
         "valid_utterances": 0 if valid_ids is None else len(valid_ids),
         "validation": "joined the training rows (model selection: inner grouped CV)",

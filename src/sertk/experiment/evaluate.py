@@ -80,7 +80,7 @@ def evaluate_bundle(
     table = map_labels(sorted(counts), labels, bundle.label_map.get("mapping", {}), mapping)
     kept = _mappable(utterances, table, labels)
     speakers = [u.speaker for u in kept]
-    if scorer.tta_speeds or any(m.tta_speeds for m in getattr(scorer, "members", ())):
+    if scorer.tta_views or any(m.tta_views for m in getattr(scorer, "members", ())):
         # test-time augmentation works on waveforms: the bundle's own signal path
         from sertk.audio import load_audio
 

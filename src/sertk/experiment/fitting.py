@@ -22,8 +22,9 @@ import numpy as np
 from sertk.errors import ConfigError
 from sertk.experiment.augmentation import build_augmenter, training_signals
 from sertk.experiment.datasets import FeatureSet, WaveformSet
-from sertk.inference import NORMALIZATION_KEY, TTA_KEY
+from sertk.inference import NORMALIZATION_KEY
 from sertk.normalization import apply_statistics
+from sertk.views import CROPS_KEY, TTA_KEY
 
 PROTOCOLS = {
     "global": "speaker-independent",
@@ -49,7 +50,7 @@ class FitContext:
     speaker_stats: dict[str, dict[str, np.ndarray]] | None = None  # speaker protocol only
     cache: Any = None  # FeatureCache for augmented copies
     signals: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
-    copies: dict[tuple[str, int], np.ndarray] = dataclasses.field(default_factory=dict)
+    copies: dict[tuple[str, Any], np.ndarray] = dataclasses.field(default_factory=dict)
 
     def normalize_speaker(self, features: np.ndarray, uid: str) -> np.ndarray:
         """``features`` of utterance ``uid`` under the run's protocol (per-speaker z-norm)."""
@@ -170,14 +171,12 @@ def _save(ctx: FitContext, path: Path, model, stats, training: dict, extra) -> P
 
 def bundle_extra(ctx: FitContext, extra: dict[str, Any] | None) -> dict[str, Any]:
     """``bundle.extra`` of a run's bundles: protocol (read by inference), run name, fold."""
-    normalization = ctx.config.features.normalization
+    features = ctx.config.features
+    normalization = features.normalization
     return {
         NORMALIZATION_KEY: normalization,
-        **(
-            {TTA_KEY: list(ctx.config.features.tta_speeds)}
-            if ctx.config.features.tta_speeds
-            else {}
-        ),
+        **({TTA_KEY: list(features.tta_speeds)} if features.tta_speeds else {}),
+        **({CROPS_KEY: [list(c) for c in features.tta_crops]} if features.tta_crops else {}),
         "protocol": PROTOCOLS[normalization],
         "run": ctx.run_name,
         **(extra or {}),

@@ -235,11 +235,14 @@ def _setup_section(config: Any, summary: dict[str, Any]) -> list[str]:
     )  # fmt: skip
     lines.append(f"- imbalance correction: {imbalance}")
     lines.append(f"- augmentation (training utterances only): {_augment_text(train.augment)}")
-    if config.features.tta_speeds:
+    views = [f"speed {v:g}" for v in config.features.tta_speeds] + [
+        f"its {length:g} from {start:g}" for start, length in config.features.tta_crops
+    ]
+    if views:
         lines.append(
-            f"- test-time augmentation: every test utterance also scored at speed "
-            f"{', '.join(f'{v:g}' for v in config.features.tta_speeds)}; probabilities = "
-            "normalised geometric mean over the versions (stored in the bundles)"
+            f"- test-time augmentation: every test utterance also scored as {', '.join(views)} "
+            "(crops: fractions of its length); probabilities = normalised geometric mean over "
+            "the versions (stored in the bundles)"
         )
     lines.append("- resolved config: `config.yaml`; versions and machine: `env.json`")
     final = summary.get("final_model")
@@ -256,7 +259,7 @@ def _grid(search: dict[str, Any]) -> str:
 
 
 def _augment_text(augment: Any) -> str:
-    if not (augment.waveform_enabled or augment.features_enabled):
+    if not (augment.waveform_enabled or augment.features_enabled or augment.crops):
         return "none"
     steps = [
         f"{step} p={getattr(augment, step + '_p')}"
@@ -265,4 +268,7 @@ def _augment_text(augment: Any) -> str:
     ]
     if augment.speed_factors:
         steps.insert(0, f"speed copies at {', '.join(f'{v:g}' for v in augment.speed_factors)}")
+    if augment.crops:
+        crops = ", ".join(f"{length:g} from {start:g}" for start, length in augment.crops)
+        steps.append(f"crop copies ({crops} of each utterance)")
     return ", ".join(steps) + " (config.yaml: train.augment)"

@@ -256,11 +256,11 @@ def _scorer(ctx: FitContext, bundle_path: Path) -> Any:
 
 
 def _score(scorer: Any, ctx: FitContext, ids) -> Any:
-    """Probabilities of ``ids`` from cached features, plus the bundle's test-time speed views."""
-    from sertk.experiment.augmentation import speed_views
-    from sertk.inference import combine_views
+    """Probabilities of ``ids`` from cached features, plus the bundle's test-time views."""
+    from sertk.experiment.augmentation import test_views
+    from sertk.views import combine_views
 
-    views = [[ctx.features[uid] for uid in ids], *speed_views(ctx, ids, scorer.tta_speeds)]
+    views = [[ctx.features[uid] for uid in ids], *test_views(ctx, ids, scorer.tta_views)]
     scores = [scorer.predict_features(view, speaker_normalized=True) for view in views]
     return scores[0] if len(scores) == 1 else combine_views(scores)
 

@@ -25,13 +25,8 @@ import numpy as np
 
 from sertk.errors import FeatureError, SertkError
 from sertk.export.runner import OnnxBundle, OnnxFeatureInput, load_onnx_bundle, make_session
-from sertk.inference import (
-    bundle_normalization,
-    bundle_tta_speeds,
-    extract_signals,
-    predict_with_speeds,
-    speaker_step,
-)
+from sertk.inference import bundle_normalization, extract_signals, predict_with_views, speaker_step
+from sertk.views import View, bundle_views
 
 
 def pad_batch(items: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -56,7 +51,7 @@ class OnnxBundleModel:
         self.kind = bundle.kind  # of the bundle it was exported from ("torch")
         self.labels: tuple[str, ...] = tuple(bundle.labels)
         self.normalization = bundle_normalization(bundle)
-        self.tta_speeds = bundle_tta_speeds(bundle)
+        self.tta_views = bundle_views(bundle)
         self.batch_size = batch_size
         self.threads = threads
         self.inputs = (OnnxFeatureInput(bundle.features, bundle.preprocess, bundle, threads),)
@@ -159,14 +154,14 @@ class OnnxBundleModel:
         return probabilities, (attention if self.has_attention else None)
 
     def extract(
-        self, signals: Sequence[np.ndarray], sampling_rate: int, *, speed: float = 1.0
+        self, signals: Sequence[np.ndarray], sampling_rate: int, *, view: View | None = None
     ) -> list[list[np.ndarray]]:
         """``[features of each signal]`` (one input): the bundle's preprocessing + extractor
-        (``speed`` != 1: of the preprocessed signals speed-perturbed by it, for TTA)."""
+        (``view``: of that version of the preprocessed signals, for TTA)."""
         if self._extractor is None:
             item = self.inputs[0]
             self._extractor = (item.build_preprocess(), item.build_extractor())
-        return [extract_signals(*self._extractor, signals, sampling_rate, speed)]
+        return [extract_signals(*self._extractor, signals, sampling_rate, view)]
 
     def predict_signals(
         self,
@@ -176,5 +171,5 @@ class OnnxBundleModel:
         speakers: Sequence[str] | None = None,
     ) -> np.ndarray:
         """Probabilities float32 ``[n, classes]`` of raw signals: preprocess + extract + predict
-        (with the bundle's test-time speeds: every speed version, combined)."""
-        return predict_with_speeds(self, signals, sampling_rate, speakers)
+        (with the bundle's test-time views: every view, combined)."""
+        return predict_with_views(self, signals, sampling_rate, speakers)

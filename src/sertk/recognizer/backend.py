@@ -2,7 +2,7 @@
 
 - :func:`check_backend` and :func:`load_scorer`: the scorer of a bundle (``BundleModel`` with
   torch, ``OnnxBundleModel`` with onnxruntime) and one feature extractor per model input;
-- :func:`speed_views`: the preprocessed signals speed-perturbed for test-time augmentation;
+- :func:`view_signals`: a view of the preprocessed signals (speed, crop) for test-time augmentation;
 - :func:`score_attention`: probabilities plus per-item attention weights, per backend;
 - :func:`check_batch_options`: the arguments of ``predict_batch`` that hold for any bundle;
 - :func:`is_audio_source`: what ``load_audio`` reads, as opposed to an in-memory signal.
@@ -76,17 +76,13 @@ def build_extractor(features: dict[str, Any], device: str) -> Any:
     return build_extractor(features, device=device)
 
 
-def speed_views(inputs: Any, signals: dict[int, list], features: dict, speed: float) -> dict:
-    """Hop 2b (test-time speeds): the preprocessed signals of the items still in play (those
-    in ``features``), speed-perturbed by ``speed`` (and re-cropped to a fixed length, if the
-    bundle crops). ``inputs`` are the recognizer's ``(Preprocess, extractor)`` pairs."""
-    from sertk.inference import speed_view
-
+def view_signals(inputs: Any, signals: dict[int, list], features: dict, view: Any) -> dict:
+    """Hop 2b (test-time views): ``view`` (a :class:`sertk.views.View`: speed or crop) of the
+    preprocessed signals of the items still in play (those in ``features``), re-cropped to a
+    fixed length if the bundle crops. ``inputs`` are the recognizer's ``(Preprocess, extractor)``
+    pairs."""
     return {
-        i: [
-            speed_view(x, p.sampling_rate, speed, p)
-            for x, (p, _) in zip(parts, inputs, strict=True)
-        ]
+        i: [view(x, p.sampling_rate, p) for x, (p, _) in zip(parts, inputs, strict=True)]
         for i, parts in signals.items()
         if i in features
     }

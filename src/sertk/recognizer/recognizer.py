@@ -39,7 +39,7 @@ from sertk.recognizer.backend import (
     is_audio_source,
     load_scorer,
     score_attention,
-    speed_views,
+    view_signals,
 )
 from sertk.recognizer.prediction import Prediction, Timeline
 from sertk.recognizer.resolve import resolve_bundle
@@ -83,13 +83,13 @@ class Recognizer:
         )
         self.preprocess, self.extractor = self.inputs[0]
         self.speaker_adapted = self.scorer.normalization == "speaker"
-        # test-time augmentation: each item is also scored at these speeds (hops 2b-4)
-        self.tta_speeds: tuple[float, ...] = tuple(self.scorer.tta_speeds)
-        if any(m.tta_speeds for m in getattr(self.scorer, "members", ())):
+        # test-time augmentation: each item is also scored in these views (hops 2b-4)
+        self.tta_views: tuple[Any, ...] = tuple(self.scorer.tta_views)
+        if any(m.tta_views for m in getattr(self.scorer, "members", ())):
             raise BundleError(
-                f"{bundle.path}: an ensemble whose members use test-time speeds "
-                "(tta_speeds) cannot be run by the Recognizer; ensemble bundles trained without "
-                "them, or predict with the member bundles"
+                f"{bundle.path}: an ensemble whose members use test-time views "
+                "(tta_speeds, tta_crops) cannot be run by the Recognizer; ensemble bundles "
+                "trained without them, or predict with the member bundles"
             )
 
     @classmethod
@@ -177,7 +177,7 @@ class Recognizer:
         self._check_batch_options(items, speakers, attention, on_error, batch_size)
         results: list[Any] = [None] * len(items)
         features: dict[int, list[np.ndarray]] = {}  # item -> one array per model input
-        views: dict[float, dict] = {speed: {} for speed in self.tta_speeds}  # the same, per speed
+        views: dict[Any, dict] = {view: {} for view in self.tta_views}  # the same, per view
         durations: dict[int, float] = {}
         for start in range(0, len(items), batch_size):
             signals = {}
@@ -189,8 +189,8 @@ class Recognizer:
                         raise
                     results[i] = error
             features.update(self._extract(signals, results, on_error))
-            for speed, found in views.items():
-                found.update(self._extract(speed_views(self.inputs, signals, features, speed),
+            for view, found in views.items():
+                found.update(self._extract(view_signals(self.inputs, signals, features, view),
                                            results, on_error))  # fmt: skip
         good = [i for i in sorted(features) if all(i in found for found in views.values())]
         if not good:
@@ -199,7 +199,7 @@ class Recognizer:
         per_input = [[features[i][k] for i in good] for k in range(len(self.inputs))]
         probabilities, weights = self._score(per_input, chosen, attention)
         if views:  # the attention weights stay those of the original
-            from sertk.inference import combine_views
+            from sertk.views import combine_views
 
             probabilities = combine_views([probabilities] + [
                 self._score([[found[i][k] for i in good] for k in range(len(self.inputs))],
