@@ -241,19 +241,24 @@ class BundleModel:
             )
         ]
 
-    def extract(
-        self, signals: Sequence[np.ndarray], sampling_rate: int, *, view: View | None = None
-    ) -> list[list[np.ndarray]]:
+    def extract(self, signals: Sequence[np.ndarray], sampling_rate: int) -> list[list[np.ndarray]]:
         """Features of ``signals`` (each ``[samples]`` or ``[channels, samples]`` at
-        ``sampling_rate``) for every input: ``result[i][k]`` is utterance ``k`` of ``inputs[i]``.
-        ``view``: of that version of the preprocessed signals (test-time augmentation)."""
-        result = []
+        ``sampling_rate``) for every input: ``result[i][k]`` is utterance ``k`` of ``inputs[i]``."""
+        return self.extract_views(signals, sampling_rate, (None,))[0]
+
+    def extract_views(
+        self, signals: Sequence[np.ndarray], sampling_rate: int, views: Sequence[View | None]
+    ) -> list[list[list[np.ndarray]]]:
+        """:meth:`extract` for each of ``views`` (None: the signals themselves; a
+        :class:`~sertk.views.View` of the preprocessed signals for test-time augmentation),
+        preprocessing each signal once: ``result[v][i][k]``."""
+        per_input = []
         for index, item in enumerate(self.inputs):
             if index not in self._extractors:
                 self._extractors[index] = (item.build_preprocess(), item.build_extractor())
             preprocess, extractor = self._extractors[index]
-            result.append(extract_signals(preprocess, extractor, signals, sampling_rate, view))
-        return result
+            per_input.append(extract_signals(preprocess, extractor, signals, sampling_rate, views))
+        return [[features[v] for features in per_input] for v in range(len(views))]
 
     def predict_signals(
         self,
@@ -293,10 +298,11 @@ def speaker_step(
 
 def extract_signals(
     preprocess: Any, extractor: Any, signals: Sequence[np.ndarray], sampling_rate: int,
-    view: View | None = None,
-) -> list[np.ndarray]:  # fmt: skip
-    """Features of raw ``signals``: ``preprocess``, then (``view``, test-time augmentation)
-    that version of each, then ``extractor`` (batched when it can)."""
+    views: Sequence[View | None] = (None,),
+) -> list[list[np.ndarray]]:  # fmt: skip
+    """Features of raw ``signals`` for each of ``views``: ``preprocess`` (once), then that
+    version of each signal (None: itself; a View for test-time augmentation), then
+    ``extractor`` (batched when it can). ``result[v][k]`` is utterance ``k`` in view ``v``."""
     if isinstance(signals, np.ndarray) or len(signals) == 0:
         raise SertkError(
             "signals must be a non-empty list of arrays, one per utterance; wrap a single "
@@ -304,12 +310,15 @@ def extract_signals(
         )
     rate = preprocess.sampling_rate
     processed = [preprocess(signal, sampling_rate) for signal in signals]
-    if view is not None:
-        processed = [view(x, rate, preprocess) for x in processed]
     batch = getattr(extractor, "extract_batch", None)
-    if batch is not None and len(processed) > 1:
-        return list(batch(processed, rate))
-    return [extractor(signal, rate) for signal in processed]
+    out = []
+    for view in views:
+        items = processed if view is None else [view(x, rate, preprocess) for x in processed]
+        if batch is not None and len(items) > 1:
+            out.append(list(batch(items, rate)))
+        else:
+            out.append([extractor(x, rate) for x in items])
+    return out
 
 
 def predict_with_views(
@@ -319,7 +328,7 @@ def predict_with_views(
     """``scorer.predict_inputs`` of the signals and of each of ``scorer.tta_views``, combined
     by :func:`~sertk.views.combine_views` (just the first without test-time views)."""
     views = [
-        scorer.predict_inputs(scorer.extract(signals, sampling_rate, view=v), speakers=speakers)
-        for v in (None, *scorer.tta_views)
+        scorer.predict_inputs(features, speakers=speakers)
+        for features in scorer.extract_views(signals, sampling_rate, (None, *scorer.tta_views))
     ]
     return views[0] if len(views) == 1 else combine_views(views)

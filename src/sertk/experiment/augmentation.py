@@ -50,9 +50,9 @@ def check_augment(config: Any, kind: str) -> None:
             "augmentations every epoch"
         )
     name = config.features.name
-    copied = augment.waveform_enabled or bool(augment.crops)
-    if copied and name not in CHEAP_EXTRACTORS and not augment.allow_expensive:
-        cost = "every epoch" if kind == "torch" else f"{augment.copies} time(s) per utterance"
+    copies = (augment.copies if augment.waveform_enabled else 0) + len(augment.crops)
+    if copies and name not in CHEAP_EXTRACTORS and not augment.allow_expensive:
+        cost = "every epoch" if kind == "torch" else f"{copies} time(s) per utterance"
         raise ConfigError(
             f"waveform augmentation re-extracts '{name}' features {cost}, which is expensive; "
             "set train.augment.allow_expensive: true to accept that, or use feature masking "

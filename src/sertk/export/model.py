@@ -153,15 +153,21 @@ class OnnxBundleModel:
                     attention[i] = np.ascontiguousarray(result["attention"][row, :n, :n])
         return probabilities, (attention if self.has_attention else None)
 
-    def extract(
-        self, signals: Sequence[np.ndarray], sampling_rate: int, *, view: View | None = None
-    ) -> list[list[np.ndarray]]:
-        """``[features of each signal]`` (one input): the bundle's preprocessing + extractor
-        (``view``: of that version of the preprocessed signals, for TTA)."""
+    def extract(self, signals: Sequence[np.ndarray], sampling_rate: int) -> list[list[np.ndarray]]:
+        """``[features of each signal]`` (one input): the bundle's preprocessing + extractor."""
+        return self.extract_views(signals, sampling_rate, (None,))[0]
+
+    def extract_views(
+        self, signals: Sequence[np.ndarray], sampling_rate: int, views: Sequence[View | None]
+    ) -> list[list[list[np.ndarray]]]:
+        """:meth:`extract` for each of ``views`` (as ``BundleModel.extract_views``)."""
         if self._extractor is None:
             item = self.inputs[0]
             self._extractor = (item.build_preprocess(), item.build_extractor())
-        return [extract_signals(*self._extractor, signals, sampling_rate, view)]
+        return [
+            [features]
+            for features in extract_signals(*self._extractor, signals, sampling_rate, views)
+        ]
 
     def predict_signals(
         self,

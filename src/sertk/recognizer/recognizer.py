@@ -165,8 +165,10 @@ class Recognizer:
         is read, preprocessed and turned into features ``batch_size`` items at a time (the
         extractor's ``extract_batch``); the model then runs over all of them in batches.
         ``speakers`` (one id per item) is required by a speaker-adapted bundle, whose
-        per-speaker statistics use all items of a speaker in this call; other bundles ignore it. ``on_error="return"`` puts the SertkError of an unreadable
-        item in its place instead of raising it.
+        per-speaker statistics use all items of a speaker in this call; other bundles ignore it.
+        ``on_error="return"`` puts the SertkError of an unreadable item in its place instead of
+        raising it. With test-time views, each item is also scored in every view and the
+        probabilities combined (attention weights stay those of the item itself).
         """
         if isinstance(items, np.ndarray) or is_audio_source(items):
             raise SertkError(
@@ -196,16 +198,16 @@ class Recognizer:
         if not good:
             return results
         chosen = None if speakers is None else [speakers[i] for i in good]
-        per_input = [[features[i][k] for i in good] for k in range(len(self.inputs))]
-        probabilities, weights = self._score(per_input, chosen, attention)
-        if views:  # the attention weights stay those of the original
+
+        def per_input(found: dict[int, list[np.ndarray]]) -> list[list[np.ndarray]]:
+            return [[found[i][k] for i in good] for k in range(len(self.inputs))]
+
+        probabilities, weights = self._score(per_input(features), chosen, attention)
+        if views:
             from sertk.views import combine_views
 
-            probabilities = combine_views([probabilities] + [
-                self._score([[found[i][k] for i in good] for k in range(len(self.inputs))],
-                            chosen, False)[0]
-                for found in views.values()
-            ])  # fmt: skip
+            others = [self._score(per_input(found), chosen, False)[0] for found in views.values()]
+            probabilities = combine_views([probabilities, *others])
         rate = (self.extractor.frame_rate or None) if attention else None
         for row, i in enumerate(good):
             results[i] = Prediction.from_probabilities(
