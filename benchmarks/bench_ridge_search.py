@@ -1,6 +1,6 @@
 """The ridge inner-CV search: one Gram decomposition per split (``RidgePath``) vs a refit per C.
 
-Times ``sertk.classical.fit._search`` for ``kind="ridge"`` on the shape of the fusion recipes
+Times ``sertk.classical.search._search`` for ``kind="ridge"`` on the shape of the fusion recipes
 (EmoDB: ~1400 training rows incl. speed copies, 9171 feature columns in two blocks, 7 classes,
 4 speaker-grouped inner splits, 5 values of C x 3 block weights) against the same search with
 the fast path switched off (scikit-learn refits every candidate), checks that both choose the
@@ -17,7 +17,7 @@ from unittest import mock
 
 import numpy as np
 
-from sertk.classical import fit as fitting
+from sertk.classical import search as fitting
 from sertk.classical._params import expand_search, resolve_params
 
 

@@ -378,3 +378,41 @@ def test_damaged_ridge_arrays_or_clip_raise_bundle_error():
         ClassicalModel.from_arrays({**arrays, "calibration_temperature": np.ones(2)}, meta)
     with pytest.raises(BundleError, match="meta clip"):
         ClassicalModel.from_arrays(arrays, {**meta, "clip": -1})
+
+
+@pytest.mark.parametrize("classes", [2, 4])
+@pytest.mark.parametrize("plain", [True, False])  # one decomposition for every C / a refit per C
+def test_ridge_temperature_reuses_the_search_scores_without_refitting(classes, plain, monkeypatch):
+    from sertk.classical import _ridge
+    from sertk.classical._params import resolve_params
+    from sertk.classical.fit import _fit, build_pipeline, grouped_splits
+
+    x, y, speaker = blobs(classes=classes, spread=5.0, per_class=30)
+    scored = np.arange(y.size) % 4 != 0  # every fourth row is an unscored "copy"
+    params = {"clip": 4.0} if plain else {"clip": 4.0, "class_weight": "balanced"}
+    fits = []
+    original_fit = _ridge.ScaledRidgeClassifier.fit
+    monkeypatch.setattr(
+        _ridge.ScaledRidgeClassifier,
+        "fit",
+        lambda self, *a, **k: fits.append(1) or original_fit(self, *a, **k),
+    )
+    model = fit_classifier(
+        x, y, kind="ridge", num_classes=classes, groups=speaker, params=params,
+        search={"C": [0.03, 0.3, 3.0]}, scored=scored,
+    )  # fmt: skip
+    splits, _ = grouped_splits(speaker, 5, required=True)
+    assert len(fits) == (1 if plain else 1 + 3 * len(splits))  # the final fit (+ the search's)
+    # the temperature the refits of the chosen C gave (every held-out row, copies included)
+    merged = {**resolve_params("ridge", params), **model.search["best"]}
+    out_of_fold = np.zeros((y.size, *(() if classes == 2 else (classes,))))
+    for train, valid in splits:
+        fitted = _fit(
+            build_pipeline("ridge", merged, 0, x.shape[1]), x[train], y[train], "ridge", merged
+        )
+        out_of_fold[valid] = fitted.decision_function(x[valid])
+    expected = _ridge.fit_temperature(out_of_fold, y)
+    calibration = model.meta["calibration"]
+    assert calibration["temperature"] == pytest.approx(expected["temperature"], rel=1e-7)
+    assert calibration["log_loss"] == pytest.approx(expected["log_loss"], rel=1e-9)
+    assert calibration["log_loss_t1"] == pytest.approx(expected["log_loss_t1"], rel=1e-9)

@@ -9,6 +9,7 @@ from sertk.errors import FeatureError
 from sertk.features import build_extractor
 from sertk.features.emotion import EmotionFunctionals
 from sertk.features.handcrafted import BASE_COLUMNS, STATISTICS, Functionals, Lld, yin
+from sertk.features.statistics import PERCENTILES, masked_statistics, sorted_percentiles
 
 SR = 16000
 
@@ -218,3 +219,66 @@ def test_emotion_functionals_are_registered_and_rebuild_from_config():
     np.testing.assert_array_equal(rebuilt(sine(220), SR), extractor(sine(220), SR))
     with pytest.raises(FeatureError, match="unknown option"):
         build_extractor({"name": "emotion_functionals", "n_mfcc": 13})
+
+
+@pytest.mark.parametrize("rows", [1, 2, 3, 10, 101, 301])
+def test_sorted_percentiles_equal_numpy_exactly(rows):
+    rng = np.random.default_rng(rows)
+    values = np.round(rng.standard_normal((rows, 7)) * 3, 1)  # rounding makes ties
+    ordered = np.sort(values, axis=0)
+    for q in [PERCENTILES, (0, 50, 100), (12.5, 33.3, 99.9)]:
+        assert np.array_equal(sorted_percentiles(ordered, q), np.percentile(values, q, axis=0))
+
+
+def test_masked_statistics_match_plain_numpy_per_column():
+    from scipy.stats import kurtosis, skew
+
+    rng = np.random.default_rng(3)
+    values = rng.standard_normal((200, 6)) * [1, 2, 3, 4, 5, 6] + np.arange(200)[:, None] * 0.01
+    mask = np.ones_like(values, dtype=bool)
+    mask[:, 2] = mask[:, 4] = rng.random(200) > 0.4  # two columns share one mask
+    mask[:, 5] = rng.random(200) > 0.8  # one column has a mask of its own
+    mask[:, 1] = False  # no frame at all: zeros
+    out = dict(zip(STATISTICS, masked_statistics(values, mask), strict=True))
+    for column in (0, 2, 3, 4, 5):
+        rows = np.flatnonzero(mask[:, column])
+        kept = values[rows, column]
+        pct = np.percentile(kept, PERCENTILES)
+        expected = {
+            "mean": kept.mean(), "std": kept.std(), "range": pct[4] - pct[0],
+            "slope": np.polyfit(rows, kept, 1)[0], "skew": skew(kept), "kurtosis": kurtosis(kept),
+            **{f"p{q}": p for q, p in zip(PERCENTILES, pct, strict=True)},
+        }  # fmt: skip
+        for name, value in expected.items():
+            assert out[name][column] == pytest.approx(value, rel=1e-9, abs=1e-12), (name, column)
+    assert all(out[name][1] == 0.0 for name in STATISTICS)
+    assert masked_statistics(values[:0], mask[:0]).shape == (len(STATISTICS), 6)
+
+
+def test_one_lld_instance_serves_several_sampling_rates():
+    # the mel filters are cached per (rate, FFT size): 44.1 and 48 kHz share a 2048-point FFT
+    shared = Lld()
+    for rate in (44100, 48000, 16000, 22050, 44100):
+        signal = sine(180, 0.5, sr=rate)
+        np.testing.assert_array_equal(shared(signal, rate), Lld()(signal, rate))
+
+
+def test_extractors_give_the_same_features_from_several_threads():
+    from concurrent.futures import ThreadPoolExecutor
+
+    extractor = EmotionFunctionals()  # one instance; its scratch arrays are per thread
+    rng = np.random.default_rng(5)
+    signals = [sine(110 + 40 * k, 1.0 + 0.25 * k) for k in range(8)]
+    signals = [s + 0.05 * rng.standard_normal(len(s)).astype(np.float32) for s in signals]
+    serial = [extractor(signal, SR) for signal in signals]
+    with ThreadPoolExecutor(4) as pool:
+        threaded = list(pool.map(lambda signal: extractor(signal, SR), signals * 3))
+    for k, features in enumerate(threaded):
+        np.testing.assert_array_equal(features, serial[k % len(signals)])
+
+
+def test_functionals_reject_non_finite_llds():
+    lld = Lld()(sine(200), SR)
+    lld[3, 0] = np.nan
+    with pytest.raises(FeatureError, match="NaN"):
+        Functionals().from_lld(lld)

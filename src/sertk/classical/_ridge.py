@@ -100,11 +100,18 @@ class RidgePath:
             self.left = (z_valid @ z.T) @ vectors
             self.right = vectors.T @ targets
 
-    def predict(self, c: float) -> np.ndarray:
-        """Predicted classes of the validation rows for ``C = c`` (ValueError unless > 0)."""
+    def decide(self, c: float) -> tuple[np.ndarray, np.ndarray]:
+        """The validation rows' ``decision_function`` for ``C = c`` (``[rows, classes]``, or
+        ``[rows]``, the second class's score, with two classes, as scikit-learn's) and their
+        predicted classes ``[rows]``. ValueError unless ``c`` > 0."""
         shrink = 1.0 / (np.maximum(self.eigenvalues, 0.0) + self.dim / check_c(c))
         scores = self.left @ (shrink[:, None] * self.right)
-        return self.classes[np.argmax(scores, axis=1)]
+        predicted = self.classes[np.argmax(scores, axis=1)]
+        return (scores[:, 1] if len(self.classes) == 2 else scores), predicted
+
+    def predict(self, c: float) -> np.ndarray:
+        """Predicted classes of the validation rows for ``C = c`` (ValueError unless > 0)."""
+        return self.decide(c)[1]
 
 
 class TemperatureCalibrated:

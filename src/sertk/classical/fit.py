@@ -4,7 +4,8 @@ Pipeline: ``StandardScaler`` (fit on the training rows only) -> optional clip of
 standardised values to +-``clip`` (outliers of heavy-tailed functionals) -> optional ``PCA`` or
 ``LinearDiscriminantAnalysis`` -> the classifier. Hyper-parameters come from an inner
 cross-validation over the *training speakers* (``groups``), scored by UA; the chosen values and
-every candidate's per-fold UA are recorded in ``model.search``.
+every candidate's per-fold UA are recorded in ``model.search``. The pipeline is built in
+:mod:`sertk.classical.pipeline`, the inner CV in :mod:`sertk.classical.search`.
 
 Probabilities. ``logreg`` and ``random_forest`` use scikit-learn's own. The SVMs (``LinearSVC``
 and ``SVC(kernel="rbf")``) have none, so they are wrapped in
@@ -14,32 +15,33 @@ folds), the pipeline itself refit on all training rows. Their ``predict`` is the
 probabilities, so labels and probabilities always agree (they may differ from the raw SVM's votes
 on borderline rows). The inner search scores the uncalibrated SVM (its own ``predict``).
 ``ridge`` (:mod:`sertk.classical._ridge`) gets ``softmax(decision / T)`` with one temperature
-fitted on out-of-fold decision values of the same splits: its labels stay the ridge argmax.
+fitted on out-of-fold decision values of the same splits (after a search, the chosen C's scores
+from the search itself, no refits): its labels stay the ridge argmax.
 ``SVC(probability=True)`` is not used: scikit-learn 1.9 deprecates it, its Platt folds ignore
 speakers, and its ``predict`` (libsvm votes) can disagree with its ``predict_proba``.
 """
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
 
 from sertk.classical._checks import check_features, check_groups, check_labels
-from sertk.classical._params import (
-    COMMON,
-    check_kind,
-    check_pipeline_options,
-    column_weights,
-    expand_search,
-    resolve_params,
-)
+from sertk.classical._params import check_kind, expand_search, resolve_params
 from sertk.classical.export import export_estimator
 from sertk.classical.model import FORMAT, FORMAT_VERSION, ClassicalModel
+from sertk.classical.pipeline import build_pipeline, fit_pipeline
+from sertk.classical.search import (
+    Split,
+    _search,  # noqa: F401 (re-exported: the older two-value search)
+    grouped_splits,
+    search_candidates,
+    unweighted_accuracy,  # noqa: F401 (re-exported)
+)
 from sertk.errors import ConfigError, FoldError
 
-Split = tuple[np.ndarray, np.ndarray]
+_fit = fit_pipeline  # its older name here, as tests import it
 
 
 def fit_classifier(
@@ -77,21 +79,24 @@ def fit_classifier(
         raise ConfigError(f"inner_folds must be an integer >= 2, got {inner_folds!r}")
     params = resolve_params(kind, params)
     grid = expand_search(kind, search)
-    record = None
+    record = out_of_fold = None
     if grid:
         splits, split_record = grouped_splits(groups, inner_folds, required=True)
         if scored is not None:  # inner validation scores only these rows (e.g. not copies)
             scored = np.asarray(scored, dtype=bool).reshape(-1)
             if scored.shape != y.shape or not scored.any():
                 raise ConfigError("scored must be a boolean mask over the rows, not all False")
-            splits = [(train, valid[scored[valid]]) for train, valid in splits]
-            if any(valid.size == 0 for _, valid in splits):
+            if any(not scored[valid].any() for _, valid in splits):
                 raise FoldError("an inner split has no scored validation rows")
-        best, record = _search(x, y, kind, params, grid, splits, seed)
+        best, record, out_of_fold = search_candidates(
+            x, y, kind, params, grid, splits, seed, scored=scored
+        )
         record["scored_rows"] = "all" if scored is None else int(scored.sum())
         record["splits"] = split_record
         params = {**params, **best}
-    estimator, calibration = _fit_final(x, y, groups, kind, params, seed, inner_folds)
+    estimator, calibration = _fit_final(
+        x, y, groups, kind, params, seed, inner_folds, out_of_fold=out_of_fold
+    )
     arrays, extra = export_estimator(estimator, kind)
     meta = {
         "format": FORMAT,
@@ -125,201 +130,44 @@ def _training_summary(y: np.ndarray, groups: np.ndarray | None, num_classes: int
     }
 
 
-def grouped_splits(
-    groups: np.ndarray | None, inner_folds: int, *, required: bool
-) -> tuple[list[Split], list[dict[str, list]]]:
-    """Speaker-grouped inner splits of the training rows and their record (group names)."""
-    from sklearn.model_selection import GroupKFold, LeaveOneGroupOut
-
-    names = None if groups is None else np.unique(groups)
-    if names is None or names.size < 2:
-        if not required:
-            return [], []
-        found = "no groups were given" if names is None else f"only speaker {names[0]!r} was given"
-        raise FoldError(
-            "a hyper-parameter search needs an inner cross-validation over training speakers, "
-            f"but {found}; pass groups= with at least 2 distinct speaker ids, or drop search="
-        )
-    splitter = LeaveOneGroupOut() if names.size <= inner_folds else GroupKFold(inner_folds)
-    index = np.arange(groups.shape[0])
-    splits = [(train, valid) for train, valid in splitter.split(index, groups=groups)]
-    record = [
-        {"train_groups": _names(groups[train]), "valid_groups": _names(groups[valid])}
-        for train, valid in splits
-    ]
-    return splits, record
-
-
-def _names(groups: np.ndarray) -> list[Any]:
-    values = np.unique(groups).tolist()
-    return [v if isinstance(v, str | int) and not isinstance(v, bool) else str(v) for v in values]
-
-
-def build_pipeline(kind: str, params: dict[str, Any], seed: int, dim: int) -> Any:
-    """The unfitted scikit-learn ``Pipeline`` (scale -> clip -> weight blocks -> project ->
-    classify) for ``params`` and ``dim`` input columns."""
-    from sklearn.decomposition import PCA
-    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
-    from sklearn.ensemble import RandomForestClassifier
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import FunctionTransformer, StandardScaler
-    from sklearn.svm import SVC, LinearSVC
-
-    from sertk.classical._ridge import ScaledRidgeClassifier
-
-    steps: list[tuple[str, Any]] = [("scale", StandardScaler())]
-    if params["clip"] is not None:
-        bounds = {"a_min": -params["clip"], "a_max": params["clip"]}
-        steps.append(("clip", FunctionTransformer(np.clip, kw_args=bounds)))
-    if params["blocks"] is not None:
-        factors = column_weights(params["blocks"], params["block_weights"], dim)
-        steps.append(("weight", FunctionTransformer(_weigh, kw_args={"factors": factors})))
-    if params["projection"] == "pca":
-        steps.append(("project", PCA(n_components=params["n_components"], random_state=seed)))
-    elif params["projection"] == "lda":
-        steps.append(("project", LinearDiscriminantAnalysis(n_components=params["n_components"])))
-    own = {k: v for k, v in params.items() if k not in COMMON or k == "class_weight"}
-    classifier = {
-        "linear_svm": lambda: LinearSVC(**own, random_state=seed),
-        "svm": lambda: SVC(kernel="rbf", **own, random_state=seed),
-        "logreg": lambda: LogisticRegression(**own, random_state=seed),
-        "random_forest": lambda: RandomForestClassifier(**own, n_jobs=1, random_state=seed),
-        "ridge": lambda: ScaledRidgeClassifier(**own),
-    }[kind]()
-    steps.append(("classify", classifier))
-    return Pipeline(steps)
-
-
-def _weigh(x: np.ndarray, factors: np.ndarray) -> np.ndarray:
-    """Column weights of feature blocks (``column_weights``) applied to ``x`` ``[n, dim]``."""
-    return x * factors
-
-
-def _fit(estimator: Any, x: np.ndarray, y: np.ndarray, kind: str, params: dict) -> Any:
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)
-            return estimator.fit(x, y)
-    except ValueError as error:  # includes sklearn's InvalidParameterError
-        raise ConfigError(f"cannot fit {kind} with params {params}: {error}") from None
-
-
-def _search(
-    x: np.ndarray, y: np.ndarray, kind: str, params: dict, grid: list[dict], splits: list[Split],
-    seed: int,
-) -> tuple[dict[str, Any], dict[str, Any]]:  # fmt: skip
-    """Mean inner-CV UA of every candidate; the first best one wins."""
-    merged_grid = [{**params, **candidate} for candidate in grid]
-    for merged in merged_grid:
-        check_pipeline_options(merged)
-    fold_ua: list[list[float]] = [[] for _ in grid]
-    for train, valid in splits:
-        if np.unique(y[train]).size < 2:
-            raise FoldError(
-                "an inner training split holds a single class; give more speakers or "
-                "fewer inner_folds"
-            )
-        paths: dict[str, Any] = {}  # ridge: one decomposition per split for every C
-        for scores, merged in zip(fold_ua, merged_grid, strict=True):
-            if _ridge_path_applies(kind, merged):
-                predicted = _ridge_path(paths, x, y, train, valid, merged, seed)
-            else:
-                pipeline = build_pipeline(kind, merged, seed, x.shape[1])
-                predicted = _fit(pipeline, x[train], y[train], kind, merged).predict(x[valid])
-            scores.append(unweighted_accuracy(y[valid], predicted))
-    candidates = [
-        {"params": candidate, "fold_ua": scores, "mean_ua": float(np.mean(scores))}
-        for candidate, scores in zip(grid, fold_ua, strict=True)
-    ]
-    best = int(np.argmax([c["mean_ua"] for c in candidates]))
-    grid_record = {key: [c[key] for c in grid] for key in grid[0]}
-    grid_record = {key: _unique(values) for key, values in grid_record.items()}
-    record = {
-        "scoring": "ua",
-        "grid": grid_record,
-        "candidates": candidates,
-        "best": dict(grid[best]),
-        "best_ua": candidates[best]["mean_ua"],
-    }
-    return dict(grid[best]), record
-
-
-def _unique(values: list[Any]) -> list[Any]:
-    """``values`` without repeats, in order (values may be lists)."""
-    out: list[Any] = []
-    for value in values:
-        if value not in out:
-            out.append(value)
-    return out
-
-
-def _ridge_path_applies(kind: str, params: dict[str, Any]) -> bool:
-    if kind != "ridge":
-        return False
-    plain = params["class_weight"] is None and not params["fit_intercept"]
-    return plain and params["projection"] == "none"
-
-
-def _ridge_path(paths: dict, x, y, train, valid, params: dict, seed: int) -> Any:
-    """Ridge predictions of one inner split for ``params["C"]``, sharing the decomposition
-    (``RidgePath``, kept in ``paths``) with every other C of the same pipeline options."""
-    import json
-
-    from sertk.classical._ridge import RidgePath, check_c
-
-    try:
-        c = check_c(params["C"])
-    except ValueError as error:  # the message refitting would give (_fit)
-        raise ConfigError(f"cannot fit ridge with params {params}: {error}") from None
-    key = json.dumps({k: v for k, v in params.items() if k != "C"}, sort_keys=True)
-    if key not in paths:
-        steps = build_pipeline("ridge", params, seed, x.shape[1])[:-1]
-        paths[key] = RidgePath(steps, x[train], y[train], x[valid])
-    return paths[key].predict(c)
-
-
-def unweighted_accuracy(true: np.ndarray, pred: np.ndarray) -> float:
-    """Mean recall over the classes present in ``true`` (sertk.metrics' UA)."""
-    recalls = [float(np.mean(pred[true == c] == c)) for c in np.unique(true)]
-    return float(np.mean(recalls))
-
-
 def _fit_final(
     x: np.ndarray, y: np.ndarray, groups: np.ndarray | None, kind: str, params: dict,
-    seed: int, inner_folds: int,
+    seed: int, inner_folds: int, *, out_of_fold: np.ndarray | None = None,
 ) -> tuple[Any, dict[str, Any] | None]:  # fmt: skip
     if kind == "ridge":
-        return _fit_ridge(x, y, groups, params, seed, inner_folds)
+        return _fit_ridge(x, y, groups, params, seed, inner_folds, out_of_fold)
     pipeline = build_pipeline(kind, params, seed, x.shape[1])
     if kind not in ("linear_svm", "svm"):
-        return _fit(pipeline, x, y, kind, params), None
+        return fit_pipeline(pipeline, x, y, kind, params), None
     from sklearn.calibration import CalibratedClassifierCV
 
     splits, calibration = _calibration_splits(y, groups, inner_folds, seed, "sigmoid")
     estimator = CalibratedClassifierCV(pipeline, method="sigmoid", cv=splits, ensemble=False)
-    return _fit(estimator, x, y, kind, params), calibration
+    return fit_pipeline(estimator, x, y, kind, params), calibration
 
 
 def _fit_ridge(
     x: np.ndarray, y: np.ndarray, groups: np.ndarray | None, params: dict, seed: int,
-    inner_folds: int,
+    inner_folds: int, out_of_fold: np.ndarray | None,
 ) -> tuple[Any, dict[str, Any]]:  # fmt: skip
     """The ridge pipeline on all rows plus a softmax temperature fitted on its out-of-fold
-    decision values (speaker-grouped splits, else stratified)."""
+    decision values (speaker-grouped splits, else stratified). After a search, those are the
+    chosen candidate's scores from the search, whose splits are these same speaker splits;
+    without one, the pipeline is fitted once per split for them."""
     from sertk.classical._ridge import TemperatureCalibrated, fit_temperature
 
     splits, calibration = _calibration_splits(y, groups, inner_folds, seed, "temperature")
-    out_of_fold = None
-    for train, valid in splits:
-        fitted = _fit(
-            build_pipeline("ridge", params, seed, x.shape[1]), x[train], y[train], "ridge", params
-        )
-        decision = fitted.decision_function(x[valid])
-        if out_of_fold is None:
-            out_of_fold = np.zeros((y.shape[0], *decision.shape[1:]))
-        out_of_fold[valid] = decision
-    pipeline = _fit(build_pipeline("ridge", params, seed, x.shape[1]), x, y, "ridge", params)
+    if out_of_fold is None:
+        for train, valid in splits:
+            pipeline = build_pipeline("ridge", params, seed, x.shape[1])
+            fitted = fit_pipeline(pipeline, x[train], y[train], "ridge", params)
+            decision = fitted.decision_function(x[valid])
+            if out_of_fold is None:
+                out_of_fold = np.zeros((y.shape[0], *decision.shape[1:]))
+            out_of_fold[valid] = decision
+    pipeline = fit_pipeline(
+        build_pipeline("ridge", params, seed, x.shape[1]), x, y, "ridge", params
+    )
     temperature = fit_temperature(out_of_fold, y)
     return TemperatureCalibrated(pipeline, temperature["temperature"]), {
         **calibration,

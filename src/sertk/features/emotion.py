@@ -24,19 +24,11 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from scipy.fft import rfft
 
 from sertk.errors import FeatureError
-from sertk.features.handcrafted import (
-    BASE_COLUMNS,
-    STATISTICS,
-    Lld,
-    delta,
-    frame_signal,
-    masked_statistics,
-    mel_filterbank,
-    mono_float64,
-)
+from sertk.features.frames import delta, mel_filterbank, mono_float64
+from sertk.features.handcrafted import BASE_COLUMNS, Lld
+from sertk.features.statistics import STATISTICS, masked_statistics
 
 
 class EmotionFunctionals:
@@ -78,12 +70,11 @@ class EmotionFunctionals:
     def __call__(self, signal: np.ndarray, sampling_rate: int) -> np.ndarray:
         """Utterance vector ``[1, dim]`` float32 of a ``[samples]`` (or multichannel) signal."""
         x = mono_float64(signal, sampling_rate)
-        lld = self.lld(x, sampling_rate).astype(np.float64)
-        hop, length = round(0.010 * sampling_rate), round(0.025 * sampling_rate)
-        n_fft = 1 << int(np.ceil(np.log2(length)))
-        frames = frame_signal(x, length, hop) * np.hanning(length + 2)[1:-1]
+        lld, power = self.lld.describe(x, sampling_rate)  # the log-mels share the LLDs' spectrum
+        lld = lld.astype(np.float64)
+        n_fft = 2 * (power.shape[1] - 1)
         fbank = mel_filterbank(sampling_rate, n_fft, self.n_mels, 0.0, sampling_rate / 2)
-        mel = np.log(np.abs(rfft(frames, n_fft, axis=1)) ** 2 @ fbank.T + 1e-8)
+        mel = np.log(power @ fbank.T + 1e-8)
         voiced = lld[:, self._voiced] > 0.5
         f0, n_base = self._f0, len(BASE_COLUMNS) + self.lld.n_mfcc
         lld[:, f0] = np.where(voiced, 12 * np.log2(np.maximum(lld[:, f0], 1.0) / 55.0), 0.0)
