@@ -2,9 +2,11 @@
 
 Audio blocks go into a fixed ring buffer (``feed``, from any thread; ``start(source)`` runs a
 feeder thread over a source from :mod:`sertk.live.sources`). A worker thread analyses the newest
-``window`` seconds every ``hop`` seconds of *audio* time: a voice-activity gate first (silence is
-reported as silence, without calling the model), then ``predict``, then an exponential moving
-average of the probabilities over consecutive speech windows.
+``window`` seconds every ``hop`` seconds of *audio* time, from the moment a full window has
+arrived (a stream that ends sooner is analysed once, whole): a voice-activity gate first
+(silence is reported as silence, without calling the model), then ``predict``, then the
+probabilities are averaged over the last ``smooth`` seconds of speech (:mod:`sertk.smoothing`,
+the definition timelines use too).
 
 Real-time mode (default) keeps latency bounded: when analysis is slower than the audio, the
 worker jumps to the newest due window and reports how many it skipped. ``deterministic=True``
@@ -27,6 +29,7 @@ from __future__ import annotations
 import collections
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -38,6 +41,7 @@ from sertk.live import _checks
 from sertk.live.buffer import RingBuffer
 from sertk.live.result import SILENCE, Result, save_history
 from sertk.live.vad import EnergyGate, level_db
+from sertk.smoothing import LIVE_SMOOTH, average_over_span, check_smooth, seconds_from_weight
 
 Predict = Callable[[np.ndarray, int], Any]
 
@@ -45,11 +49,14 @@ Predict = Callable[[np.ndarray, int], Any]
 class StreamingEngine:
     """Windowed, gated, smoothed emotion analysis of a live stream (see the module docstring).
 
-    ``buffer``, ``window`` and ``hop`` are seconds (``buffer >= window + hop``); ``smoothing`` is
-    the weight of the newest window in the moving average (1 = none); ``vad`` is True (an
-    :class:`EnergyGate`), False (score every window) or any ``gate(window, sampling_rate) -> bool``;
+    ``buffer``, ``window`` and ``hop`` are seconds (``buffer >= window + hop``); ``smooth`` is
+    the span in seconds over which probabilities are averaged, ending at each result (0: none);
+    ``vad`` is True (an :class:`EnergyGate`), False (score every window) or any
+    ``gate(window, sampling_rate) -> bool`` (its ``reset()``, if any, is called on start);
     ``history`` is the most results kept (None keeps all: unbounded). ``on_result(result)`` and
-    ``on_error(exception)`` run on the worker thread.
+    ``on_error(exception)`` run on the worker thread. ``smoothing`` (the weight of the newest
+    window in an exponential average) is deprecated: it is converted to ``smooth`` with a
+    DeprecationWarning, for one release.
     """
 
     def __init__(
@@ -61,17 +68,18 @@ class StreamingEngine:
         buffer: float = 5.0,
         window: float = 3.0,
         hop: float = 0.5,
-        smoothing: float = 0.5,
+        smooth: float = LIVE_SMOOTH,
         vad: bool | Callable[[np.ndarray, int], bool] = True,
         deterministic: bool = False,
         on_result: Callable[[Result], Any] | None = None,
         on_error: Callable[[BaseException], Any] | None = None,
         history: int | None = 10_000,
+        smoothing: float | None = None,
     ) -> None:
         self.labels = _checks.labels(labels)
         self.sampling_rate = _checks.rate(sampling_rate)
         self.window, self.hop, self.buffer = _checks.timing(window, hop, buffer)
-        self.smoothing = _checks.fraction("smoothing", smoothing)
+        self.smooth = _live_smooth(smooth, smoothing, hop=self.hop)
         self.gate = _checks.gate(vad, EnergyGate)
         self.deterministic = bool(deterministic)
         self.predict, self.on_result, self.on_error = predict, on_result, on_error
@@ -103,10 +111,11 @@ class StreamingEngine:
 
     def _reset_state(self) -> None:
         self._arrivals: collections.deque[tuple[int, float]] = collections.deque()
-        self._next_end = self._hop_n  # absolute sample index where the next window ends
+        self._next_end = self._window_n  # absolute sample index where the next window ends
         self._last_end = 0
         self._ended = self._stopping = False
-        self._average: np.ndarray | None = None
+        self._track: collections.deque[tuple[float, np.ndarray]] = collections.deque()
+        self._track_start = 0.0  # where the oldest kept speech result's stretch begins
         self._threads: list[threading.Thread] = []
         self._source: Any = None
         self._done = threading.Event()
@@ -154,6 +163,9 @@ class StreamingEngine:
         ``end_of_stream`` is called when it runs out). Without a source, call ``feed``."""
         if self._threads:
             raise SertkError("the engine is already started; stop() it and make a new one")
+        reset = getattr(self.gate, "reset", None)
+        if callable(reset):
+            reset()  # a gate that learns the background starts afresh with the stream
         if source is not None:
             rate = getattr(source, "sampling_rate", self.sampling_rate)
             if rate != self.sampling_rate:
@@ -286,14 +298,13 @@ class StreamingEngine:
             began = time.perf_counter()
             row = _checks.probability_row(self.predict(samples, rate), self.labels)
             self._note_inference(time.perf_counter() - began)
-            previous = self._average
-            alpha = self.smoothing
-            self._average = row if previous is None else alpha * row + (1 - alpha) * previous
-            best = int(self._average.argmax())
-            label, confidence = self.labels[best], float(self._average[best])
-            probabilities = dict(zip(self.labels, map(float, self._average), strict=True))
+            average = self._smoothed(end / rate, row)
+            best = int(average.argmax())
+            label, confidence = self.labels[best], float(average[best])
+            probabilities = dict(zip(self.labels, map(float, average), strict=True))
         else:
-            self._average = None  # a new stretch of speech starts afresh
+            self._track.clear()  # a new stretch of speech starts afresh
+            self._track_start = end / rate
         return Result(
             time=end / rate,
             start=(end - len(samples)) / rate,
@@ -306,6 +317,22 @@ class StreamingEngine:
             skipped=skipped,
             wall_time=time.time(),
         )
+
+    def _smoothed(self, now: float, row: np.ndarray) -> np.ndarray:
+        """``row`` averaged with the speech results of the last ``smooth`` seconds, as
+        :func:`sertk.smoothing.average_over_span` with ``causal=True``: each result holds since
+        the one before it; the first of a stretch of speech for the hop before it."""
+        track = self._track
+        if not track:
+            self._track_start = max(self._track_start, now - self.hop)
+        track.append((now, row))
+        while len(track) > 1 and track[0][0] <= now - self.smooth:  # no longer in the span
+            self._track_start = track.popleft()[0]
+        times = [at for at, _ in track]
+        rows = np.stack([value for _, value in track])
+        return average_over_span(
+            rows, bounds=[self._track_start, *times], at=times, span=self.smooth, causal=True
+        )[-1]
 
     def _note_inference(self, seconds: float) -> None:
         inference = self._inference
@@ -348,3 +375,17 @@ class StreamingEngine:
     def save_history(self, path: str | Path) -> Path:
         """Write the history to ``.csv`` or ``.jsonl`` (see :func:`sertk.live.save_history`)."""
         return save_history(path, self.history, labels=self.labels)
+
+
+def _live_smooth(smooth: Any, smoothing: Any, *, hop: float) -> float:
+    """``smooth`` in seconds, or the deprecated ``smoothing`` weight converted to it."""
+    if smoothing is None:
+        return check_smooth(smooth)
+    span, note = seconds_from_weight(smoothing, hop=hop)
+    warnings.warn(
+        f"StreamingEngine(smoothing={smoothing!r}) (a weight) is deprecated and goes away in the "
+        f"next release; use smooth=SECONDS (probabilities averaged over that span): {note}",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return span
