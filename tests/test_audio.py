@@ -582,17 +582,27 @@ def test_import_is_light():
     assert result.stdout.strip() == "[]"
 
 
-@pytest.mark.corpora
-def test_a_real_speaker_35_db_quieter_keeps_its_speech(corpora_dir):
-    """Two EmoDB speakers, the second attenuated by 35 dB, with background noise between them:
-    both are speech, the quiet one over the stretch it has when heard alone at full level."""
+def quiet_speaker_recording(corpora_dir) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """Two EmoDB speakers (speaker 03 angry, speaker 08 fearful), the second attenuated by 35 dB,
+    over a -90 dBFS background: ``(recording, quiet clip at full level, where it starts, where
+    it ends)`` (seconds)."""
     loud, _ = load_audio(corpora_dir / "emodb" / "wav" / "03a01Wa.flac")
     quiet, _ = load_audio(corpora_dir / "emodb" / "wav" / "08a01Ab.flac")
     rng = np.random.default_rng(0)
     gap = lambda seconds: rng.normal(0, 3e-5, round(seconds * SR)).astype(np.float32)  # noqa: E731
     attenuated = quiet * np.float32(10 ** (-35 / 20))
     recording = np.concatenate([gap(1.0), loud, gap(1.5), attenuated, gap(1.0)])
-    start = 1.0 + len(loud) / SR + 1.5  # where the quiet speaker begins
+    start = 1.0 + len(loud) / SR + 1.5
+    return recording, quiet, start, start + len(quiet) / SR
+
+
+@pytest.mark.corpora
+def test_a_real_speaker_35_db_quieter_keeps_its_speech(corpora_dir):
+    """Two EmoDB speakers, the second attenuated by 35 dB, with background noise between them:
+    both are speech, the quiet one over the stretch it has when heard alone at full level."""
+    recording, quiet, start, _ = quiet_speaker_recording(corpora_dir)
+    rng = np.random.default_rng(1)
+    gap = lambda seconds: rng.normal(0, 3e-5, round(seconds * SR)).astype(np.float32)  # noqa: E731
     regions = speech_regions(recording, SR, min_duration=0.5)
     assert len(regions) == 2
     alone = speech_regions(np.concatenate([gap(1.0), quiet, gap(1.0)]), SR, min_duration=0.5)

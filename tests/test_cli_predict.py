@@ -157,6 +157,24 @@ def test_plot_one_file_and_several_says_where_and_names_file_and_model(
     assert png_title(timeline) == f"{tmp_path / 'long.wav'} · model default"
 
 
+@pytest.mark.corpora
+def test_a_timeline_keeps_a_speaker_35_db_quieter(capsys, corpora_dir, tmp_path):
+    """The default model's timeline of two real speakers 35 dB apart: the quiet one is speech
+    with an emotion (the rule before this, relative to the loudest frame, made it silence)."""
+    from test_audio import quiet_speaker_recording
+
+    recording, _, start, end = quiet_speaker_recording(corpora_dir)
+    sf.write(tmp_path / "two.wav", recording, RATE)
+    code, out, _ = run(capsys, tmp_path / "two.wav", "--timeline", "--format", "json")
+    assert code == 0
+    (record,) = json.loads(out)
+    speech = [s for s in record["segments"] if s["speech"]]
+    assert [s["label"] for s in record["segments"]][0] == "silence"
+    heard = sum(max(0.0, min(s["end"], end) - max(s["start"], start)) for s in speech)
+    assert heard > 0.85 * (end - start)  # the quiet speaker is speech, labelled with emotions
+    assert all(s["label"] != "silence" for s in speech)
+
+
 def test_plot_names_for_several_files_stay_distinct(tmp_path):
     files = [tmp_path / "a" / "x.wav", tmp_path / "b" / "x.flac", tmp_path / "y.wav"]
     names = [path.name for path in plot_paths(str(tmp_path / "out.png"), files).values()]

@@ -223,6 +223,23 @@ def test_nothing_is_scored_before_a_full_window_and_a_short_file_is_scored_whole
     assert [r.label for r in results] == ["angry", "angry"]
 
 
+@pytest.mark.corpora
+def test_live_analysis_keeps_a_speaker_35_db_quieter(corpora_dir, tmp_path):
+    """The live gate, with the timeline's rule, on two real speakers 35 dB apart (the old
+    -45 dBFS gate called the quiet one silence throughout)."""
+    from test_audio import quiet_speaker_recording
+
+    from sertk.recognizer import Recognizer
+
+    recording, _, start, end = quiet_speaker_recording(corpora_dir)
+    sf.write(tmp_path / "two.wav", recording, RATE)
+    engine = StreamingEngine.from_recognizer(Recognizer.load("default"), deterministic=True)
+    results = engine.run(FileSource(tmp_path / "two.wav", realtime=False))
+    inside = [r for r in results if start + 0.5 <= r.time <= end]
+    assert len(inside) >= 2 and all(r.speech and r.label != "silence" for r in inside)
+    assert not results[-1].speech  # and the background after it is silence
+
+
 def test_deterministic_runs_repeat_exactly_and_a_last_short_hop_is_analysed(tmp_path, recognizer):
     path = write_script(tmp_path / "odd.wav", [(0.3, None), (3.2, "happy"), (0.2, None)])
     runs = [
