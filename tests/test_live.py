@@ -143,6 +143,11 @@ def test_energy_gate_learns_the_background_and_keeps_a_speaker_35_db_quieter():
     assert not gate(hum, RATE)  # loud, but the background: the old -45 dBFS gate said speech
     voice = np.concatenate([hum[: 2 * RATE], hum[2 * RATE :] + sine(1.0, 700.0, amplitude=0.3)])
     assert gate(voice, RATE)  # 10 dB and more above the background it learned
+    talking = hum + sine(3.0, 700.0, amplitude=0.3)  # a window with no pause in the voice,
+    for _ in range(3):  # windows every 0.5 s: each is judged against the carried background
+        assert gate(talking, RATE, new=RATE // 2)
+    gate.reset()
+    assert not gate(talking, RATE)  # (afresh, a window-long steady sound is the background)
     quiet = sine(3.0, None) + np.concatenate([sine(2.0, None), sine(1.0, 300.0)]) * 10 ** (-35 / 20)
     loud = sine(3.0, None) + np.concatenate([sine(2.0, None), sine(1.0, 300.0)])
     for signal in (loud, quiet):  # -13 and -48 dBFS over a -70 dBFS background

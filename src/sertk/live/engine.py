@@ -116,6 +116,7 @@ class StreamingEngine:
         self._ended = self._stopping = False
         self._track: collections.deque[tuple[float, np.ndarray]] = collections.deque()
         self._track_start = 0.0  # where the oldest kept speech result's stretch begins
+        self._gated_until = 0  # the end (sample) of the last window the gate saw
         self._threads: list[threading.Thread] = []
         self._source: Any = None
         self._done = threading.Event()
@@ -292,7 +293,7 @@ class StreamingEngine:
 
     def _analyse(self, end: int, samples: np.ndarray, skipped: int, arrival: float) -> Result:
         rate = self.sampling_rate
-        speech = self.gate is None or bool(self.gate(samples, rate))
+        speech = self.gate is None or self._gate(samples, end)
         label, confidence, probabilities = SILENCE, None, None
         if speech:
             began = time.perf_counter()
@@ -317,6 +318,14 @@ class StreamingEngine:
             skipped=skipped,
             wall_time=time.time(),
         )
+
+    def _gate(self, samples: np.ndarray, end: int) -> bool:
+        """The gate's verdict; an :class:`EnergyGate` follows the stream (it is told how many
+        samples are new since the window it saw last)."""
+        if isinstance(self.gate, EnergyGate):
+            new, self._gated_until = end - self._gated_until, end
+            return self.gate(samples, self.sampling_rate, new=new)
+        return bool(self.gate(samples, self.sampling_rate))
 
     def _smoothed(self, now: float, row: np.ndarray) -> np.ndarray:
         """``row`` averaged with the speech results of the last ``smooth`` seconds, as

@@ -26,9 +26,11 @@ class EnergyGate:
     The span counts as speech when at least ``min_speech`` seconds of its frames are speech by
     the one rule of :mod:`sertk.audio.speech` (the rule of :func:`sertk.audio.speech_regions`,
     which splits timelines): at least ``floor_db`` dBFS and ``margin_db`` dB above the noise
-    floor. The noise floor is tracked over the whole window, starting from the estimate the
-    previous call ended with (windows arrive in order), so a steady background is learned as
-    the stream goes on and the first window's leading silence counts; ``reset()`` forgets it.
+    floor. The gate follows the stream: each call tracks the noise floor over the ``new``
+    samples at the end of the window (those the previous call did not see; all of them when
+    not given, and on the first call, whose leading silence then counts), carrying the estimate
+    and the decisions of the last ``span`` seconds from call to call, as
+    :func:`sertk.audio.speech_frames` does block by block; ``reset()`` forgets them.
     Looking at the end of the window, not all of it, makes the display fall back to "silence"
     soon after the speaker stops instead of a whole window later; a span of about a second
     bridges the pauses between words. ``threshold_db`` is the old name of ``floor_db``
@@ -74,6 +76,7 @@ class EnergyGate:
         self.floor_db, self.margin_db = float(floor_db), float(margin_db)
         self.min_speech, self.span = float(min_speech), float(span)
         self.noise_db: float | None = None  # the carried noise-floor estimate (dBFS)
+        self._recent = np.zeros(0, bool)  # decisions of the frames of the last span seconds
 
     def __repr__(self) -> str:
         return (
@@ -82,14 +85,35 @@ class EnergyGate:
         )
 
     def reset(self) -> None:
-        """Forget the noise-floor estimate (a new stream starts)."""
+        """Forget the noise-floor estimate and the recent decisions (a new stream starts)."""
         self.noise_db = None
+        self._recent = np.zeros(0, bool)
 
-    def __call__(self, window: np.ndarray, sampling_rate: int) -> bool:
-        """True when the end of float32 ``[samples]`` ``window`` holds enough speech."""
-        if len(window) == 0:
-            return False
-        levels, frame, hop = frame_levels(window, sampling_rate)
+    def __call__(self, window: np.ndarray, sampling_rate: int, *, new: int | None = None) -> bool:
+        """True when the last ``span`` seconds of float32 ``[samples]`` ``window`` hold enough
+        speech; ``new``: how many samples at its end arrived since the previous call."""
+        new = len(window) if new is None or self.noise_db is None else min(new, len(window))
+        if new > 0:
+            self._track(window, sampling_rate, new)
+        frame, hop = round(0.025 * sampling_rate), round(0.010 * sampling_rate)
+        regions = frame_regions(
+            self._recent,
+            frame=frame,
+            hop=hop,
+            sampling_rate=sampling_rate,
+            samples=(len(self._recent) - 1) * hop + frame,
+            merge_gap=0.1,
+            min_duration=0.05,
+        )
+        return sum(end - start for start, end in regions) >= self.min_speech
+
+    def _track(self, window: np.ndarray, sampling_rate: int, new: int) -> None:
+        """Decide the frames of the ``new`` samples (with a frame's context before them) and
+        keep the decisions of the last ``span`` seconds."""
+        frame, hop = round(0.025 * sampling_rate), round(0.010 * sampling_rate)
+        piece = window[max(0, len(window) - new - (frame - hop)) :]
+        levels, _, _ = frame_levels(piece, sampling_rate)
+        levels = levels[: max(1, (len(piece) - frame) // hop + 1)]  # full frames only
         active, noise = decide(
             levels,
             hop_s=hop / sampling_rate,
@@ -98,15 +122,5 @@ class EnergyGate:
             noise_db=self.noise_db,
         )
         self.noise_db = float(noise[-1])
-        span = min(len(window), max(1, round(self.span * sampling_rate)))
-        first = -(-(len(window) - span) // hop)  # the first frame starting inside the span
-        regions = frame_regions(
-            active[first:],
-            frame=frame,
-            hop=hop,
-            sampling_rate=sampling_rate,
-            samples=len(window) - first * hop,
-            merge_gap=0.1,
-            min_duration=0.05,
-        )
-        return sum(end - start for start, end in regions) >= self.min_speech
+        keep = max(1, round(self.span * sampling_rate / hop))
+        self._recent = np.concatenate([self._recent, active])[-keep:]
