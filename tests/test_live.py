@@ -159,6 +159,27 @@ def test_energy_gate_learns_the_background_and_keeps_a_speaker_35_db_quieter():
     assert old.floor_db == -45.0
 
 
+def test_live_and_timeline_follow_the_background_at_the_same_pace():
+    """One rule, one noise-floor estimate rising at most 3 dB/s: a steady voice 28 dB over the
+    background stays speech for (28 - 10) / 3 = 6 s without a pause, live as in a timeline."""
+    from sertk.audio import speech_regions
+
+    hum = sine(7.0, 60.0, amplitude=0.02)  # -37 dBFS
+    voice = np.concatenate([sine(3.0, None), sine(4.0, 700.0, amplitude=0.5)])  # -9 dBFS
+    signal = hum + voice
+    engine = StreamingEngine(
+        lambda s, r: [0.9, 0.1], labels=["a", "b"], deterministic=True, history=None
+    )
+    results = engine.run(
+        IteratorSource([signal[i : i + 1600] for i in range(0, len(signal), 1600)])
+    )
+    assert [(r.time, r.speech) for r in results] == [(3.0, False)] + [
+        (3.5 + 0.5 * k, True) for k in range(8)
+    ]
+    ((start, end),) = speech_regions(signal, RATE)
+    assert (start, end) == (pytest.approx(3.0, abs=0.03), 7.0)
+
+
 def test_bad_engine_options_are_refused():
     predict = lambda signal, rate: [0.5, 0.5]  # noqa: E731
     cases = [
