@@ -21,7 +21,9 @@ The same number therefore means the same thing in ``sertk predict --timeline --s
 
 from __future__ import annotations
 
+import collections
 import math
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -126,3 +128,54 @@ def seconds_from_weight(weight: Any, *, hop: float) -> tuple[float, str]:
         span,
         f"read as {span:g} s (weight {weight:g} is about {windows:g} windows every {hop:g} s)",
     )
+
+
+class TrailingAverage:
+    """The live form of :func:`average_over_span` with ``causal=True``: rows arrive in time
+    order (``add``), each holding since the one before it (the first of a stretch of speech for
+    the ``hop`` before it); ``restart`` at a silence. Keeps only the rows of the last ``span``
+    seconds.
+
+    >>> average = TrailingAverage(span=1.0, hop=0.5)
+    >>> [average.add(t, np.array(row)).tolist() for t, row in [(3.0, [1.0, 0.0]), (3.5, [0.0, 1.0])]]
+    [[1.0, 0.0], [0.5, 0.5]]
+    """
+
+    def __init__(self, *, span: float, hop: float) -> None:
+        self.span, self.hop = check_smooth(span), float(hop)
+        self._rows: collections.deque[tuple[float, np.ndarray]] = collections.deque()
+        self._start = 0.0  # where the oldest kept row's stretch begins
+
+    @staticmethod
+    def span_of(smooth: Any, smoothing: Any, *, hop: float) -> float:
+        """``smooth`` in seconds, or the deprecated live ``smoothing`` weight converted to it
+        (with a DeprecationWarning)."""
+        if smoothing is None:
+            return check_smooth(smooth)
+        span, note = seconds_from_weight(smoothing, hop=hop)
+        warnings.warn(
+            f"StreamingEngine(smoothing={smoothing!r}) (a weight) is deprecated and goes away in "
+            f"the next release; use smooth=SECONDS (probabilities averaged over that span): {note}",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        return span
+
+    def restart(self, at: float) -> None:
+        """A silence at ``at`` seconds: the next row starts a new stretch."""
+        self._rows.clear()
+        self._start = at
+
+    def add(self, at: float, row: np.ndarray) -> np.ndarray:
+        """``row`` (``[classes]``, at ``at`` seconds) averaged with the rows of the last
+        ``span`` seconds."""
+        if not self._rows:
+            self._start = max(self._start, at - self.hop)
+        self._rows.append((at, np.asarray(row, dtype=np.float64)))
+        while len(self._rows) > 1 and self._rows[0][0] <= at - self.span:  # out of the span
+            self._start = self._rows.popleft()[0]
+        times = [time for time, _ in self._rows]
+        rows = np.stack([value for _, value in self._rows])
+        return average_over_span(
+            rows, bounds=[self._start, *times], at=times, span=self.span, causal=True
+        )[-1]

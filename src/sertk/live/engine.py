@@ -29,7 +29,6 @@ from __future__ import annotations
 import collections
 import threading
 import time
-import warnings
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -41,7 +40,7 @@ from sertk.live import _checks
 from sertk.live.buffer import RingBuffer
 from sertk.live.result import SILENCE, Result, save_history
 from sertk.live.vad import EnergyGate, level_db
-from sertk.smoothing import LIVE_SMOOTH, average_over_span, check_smooth, seconds_from_weight
+from sertk.smoothing import LIVE_SMOOTH, TrailingAverage
 
 Predict = Callable[[np.ndarray, int], Any]
 
@@ -79,7 +78,7 @@ class StreamingEngine:
         self.labels = _checks.labels(labels)
         self.sampling_rate = _checks.rate(sampling_rate)
         self.window, self.hop, self.buffer = _checks.timing(window, hop, buffer)
-        self.smooth = _live_smooth(smooth, smoothing, hop=self.hop)
+        self.smooth = TrailingAverage.span_of(smooth, smoothing, hop=self.hop)
         self.gate = _checks.gate(vad, EnergyGate)
         self.deterministic = bool(deterministic)
         self.predict, self.on_result, self.on_error = predict, on_result, on_error
@@ -114,8 +113,7 @@ class StreamingEngine:
         self._next_end = self._window_n  # absolute sample index where the next window ends
         self._last_end = 0
         self._ended = self._stopping = False
-        self._track: collections.deque[tuple[float, np.ndarray]] = collections.deque()
-        self._track_start = 0.0  # where the oldest kept speech result's stretch begins
+        self._average = TrailingAverage(span=self.smooth, hop=self.hop)
         self._gated_until = 0  # the end (sample) of the last window the gate saw
         self._threads: list[threading.Thread] = []
         self._source: Any = None
@@ -299,13 +297,12 @@ class StreamingEngine:
             began = time.perf_counter()
             row = _checks.probability_row(self.predict(samples, rate), self.labels)
             self._note_inference(time.perf_counter() - began)
-            average = self._smoothed(end / rate, row)
+            average = self._average.add(end / rate, row)
             best = int(average.argmax())
             label, confidence = self.labels[best], float(average[best])
             probabilities = dict(zip(self.labels, map(float, average), strict=True))
         else:
-            self._track.clear()  # a new stretch of speech starts afresh
-            self._track_start = end / rate
+            self._average.restart(end / rate)  # a new stretch of speech starts afresh
         return Result(
             time=end / rate,
             start=(end - len(samples)) / rate,
@@ -326,22 +323,6 @@ class StreamingEngine:
             new, self._gated_until = end - self._gated_until, end
             return self.gate(samples, self.sampling_rate, new=new)
         return bool(self.gate(samples, self.sampling_rate))
-
-    def _smoothed(self, now: float, row: np.ndarray) -> np.ndarray:
-        """``row`` averaged with the speech results of the last ``smooth`` seconds, as
-        :func:`sertk.smoothing.average_over_span` with ``causal=True``: each result holds since
-        the one before it; the first of a stretch of speech for the hop before it."""
-        track = self._track
-        if not track:
-            self._track_start = max(self._track_start, now - self.hop)
-        track.append((now, row))
-        while len(track) > 1 and track[0][0] <= now - self.smooth:  # no longer in the span
-            self._track_start = track.popleft()[0]
-        times = [at for at, _ in track]
-        rows = np.stack([value for _, value in track])
-        return average_over_span(
-            rows, bounds=[self._track_start, *times], at=times, span=self.smooth, causal=True
-        )[-1]
 
     def _note_inference(self, seconds: float) -> None:
         inference = self._inference
@@ -384,17 +365,3 @@ class StreamingEngine:
     def save_history(self, path: str | Path) -> Path:
         """Write the history to ``.csv`` or ``.jsonl`` (see :func:`sertk.live.save_history`)."""
         return save_history(path, self.history, labels=self.labels)
-
-
-def _live_smooth(smooth: Any, smoothing: Any, *, hop: float) -> float:
-    """``smooth`` in seconds, or the deprecated ``smoothing`` weight converted to it."""
-    if smoothing is None:
-        return check_smooth(smooth)
-    span, note = seconds_from_weight(smoothing, hop=hop)
-    warnings.warn(
-        f"StreamingEngine(smoothing={smoothing!r}) (a weight) is deprecated and goes away in the "
-        f"next release; use smooth=SECONDS (probabilities averaged over that span): {note}",
-        DeprecationWarning,
-        stacklevel=3,
-    )
-    return span
