@@ -14,10 +14,12 @@ from sertk.audio import (
     check_signal,
     crop_or_pad,
     denoise,
+    frame_levels,
     load_audio,
     normalize_loudness,
     normalize_peak,
     resample,
+    speech_frames,
     speech_regions,
     trim_silence,
 )
@@ -399,6 +401,86 @@ def test_speech_regions_find_bursts_in_noise():
     assert abs(regions[0][0] - 0.5) < 0.05 and abs(regions[1][1] - 2.5) < 0.05
     with pytest.raises(ConfigError, match="threshold_db must be"):
         speech_regions(noise, SR, threshold_db=10.0)
+    for bad, message in [({"floor_db": 3.0}, "floor_db must be"), ({"margin_db": -1}, "margin_db")]:
+        with pytest.raises(ConfigError, match=message):
+            speech_regions(noise, SR, **bad)
+
+
+def two_speakers(gap_db: float) -> tuple[np.ndarray, list[tuple[float, float]]]:
+    """Two "speakers" (300 Hz bursts with a 4 Hz syllable rhythm) ``gap_db`` apart, over a
+    -80 dBFS background: the loud one at 1-3 s, stressing one syllable 12 dB louder (at 2.0 s),
+    the quiet one at 4-6 s."""
+    t = np.arange(7 * SR) / SR
+    rhythm = 0.55 + 0.45 * np.cos(2 * np.pi * 4 * t)
+    rhythm = np.where((t >= 2.0) & (t < 2.25), 4 * rhythm, rhythm)
+    voice = 0.2 * np.sin(2 * np.pi * 300 * t) * rhythm
+    level = np.where((t >= 1) & (t < 3), 1.0, 0.0) + np.where(
+        (t >= 4) & (t < 6), 10 ** (-gap_db / 20), 0.0
+    )
+    noise = np.random.default_rng(0).normal(0, 1e-4, t.size)
+    return (voice * level + noise).astype(np.float32), [(1.0, 3.0), (4.0, 6.0)]
+
+
+@pytest.mark.parametrize("gap_db", [35.0, 50.0])
+def test_speech_regions_keep_a_speaker_35_db_quieter(gap_db):
+    signal, truth = two_speakers(gap_db)
+    regions = speech_regions(signal, SR)
+    assert len(regions) == 2
+    for (start, end), (true_start, true_end) in zip(regions, truth, strict=True):
+        assert abs(start - true_start) < 0.03 and abs(end - true_end) < 0.03
+    assert speech_regions(signal, SR, floor_db=-40.0) == regions[:1]  # the absolute floor
+    # the old rule, kept for one release: within 40 dB of the loudest frame, the stressed
+    # syllable's, loses the quiet speaker
+    with pytest.warns(DeprecationWarning, match="relative to the loudest frame drops quiet"):
+        assert speech_regions(signal, SR, threshold_db=-40.0) == regions[:1]
+    with pytest.warns(DeprecationWarning, match="called margin_db now"):
+        assert speech_regions(signal, SR, noise_margin_db=10.0) == regions
+
+
+def test_speech_regions_learn_a_steady_background():
+    """A loud hum (-29 dBFS) is background once the estimate has settled on it; bursts 15 dB
+    above it are speech. (The relative-to-the-loudest rule called all of it one region.)"""
+    t = np.arange(12 * SR) / SR
+    hum = 0.05 * np.sin(2 * np.pi * 60 * t)
+    gate = np.zeros_like(t)
+    for start in (2.0, 5.0, 8.0):
+        gate[(t >= start) & (t < start + 1.5)] = 1.0
+    signal = (hum + 0.3 * np.sin(2 * np.pi * 700 * t) * gate).astype(np.float32)
+    regions = speech_regions(signal, SR)
+    assert [(round(s, 1), round(e, 1)) for s, e in regions] == [(2.0, 3.5), (5.0, 6.5), (8.0, 9.5)]
+
+
+def test_speech_frames_run_block_by_block_with_a_carried_noise_floor():
+    signal, _ = two_speakers(35.0)
+    levels, frame, hop = frame_levels(signal, SR)
+    assert levels.dtype == np.float32 and (frame, hop) == (400, 160)
+    start = -85.0  # the estimate the first block starts from
+    whole, noise = speech_frames(levels, hop_s=0.01, noise_db=start)
+    assert np.array_equal(whole, speech_frames(levels, hop_s=0.01)[0])  # the same as afresh
+    carried, pieces = start, []
+    for first in range(0, len(levels), 37):
+        active, estimate = speech_frames(levels[first : first + 37], hop_s=0.01, noise_db=carried)
+        pieces.append(active)
+        carried = float(estimate[-1])
+    assert np.array_equal(np.concatenate(pieces), whole)
+    assert noise[-1] == pytest.approx(carried, abs=1e-4)
+
+
+def test_speech_detection_works_in_float32_without_float64_copies():
+    """10 minutes of audio (38 MB of float32): the detector's working memory stays a small
+    fraction of it (the old one held three float64 copies, about 300 MB)."""
+    import tracemalloc
+
+    signal, _ = two_speakers(20.0)
+    long = np.tile(signal, 86)[: 600 * SR]
+    tracemalloc.start()
+    try:
+        regions = speech_regions(long, SR)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(regions) == 2 * 86  # two speakers in each 7 s copy
+    assert peak < long.nbytes / 8
 
 
 def test_denoise_improves_snr_and_keeps_shape():
@@ -500,6 +582,46 @@ def test_import_is_light():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def quiet_speaker_recording(corpora_dir) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """Two EmoDB speakers (speaker 03 angry, speaker 08 fearful), the second attenuated by 35 dB,
+    over a -90 dBFS background: ``(recording, quiet clip at full level, where it starts, where
+    it ends)`` (seconds)."""
+    loud, _ = load_audio(corpora_dir / "emodb" / "wav" / "03a01Wa.flac")
+    quiet, _ = load_audio(corpora_dir / "emodb" / "wav" / "08a01Ab.flac")
+    rng = np.random.default_rng(0)
+    gap = lambda seconds: rng.normal(0, 3e-5, round(seconds * SR)).astype(np.float32)  # noqa: E731
+    attenuated = quiet * np.float32(10 ** (-35 / 20))
+    recording = np.concatenate([gap(1.0), loud, gap(1.5), attenuated, gap(1.0)])
+    start = 1.0 + len(loud) / SR + 1.5
+    return recording, quiet, start, start + len(quiet) / SR
+
+
+@pytest.mark.corpora
+def test_a_real_speaker_35_db_quieter_keeps_its_speech(corpora_dir):
+    """Two EmoDB speakers, the second attenuated by 35 dB, with background noise between them:
+    both are speech, the quiet one over the stretch it has when heard alone at full level."""
+    recording, quiet, start, _ = quiet_speaker_recording(corpora_dir)
+    rng = np.random.default_rng(1)
+    gap = lambda seconds: rng.normal(0, 3e-5, round(seconds * SR)).astype(np.float32)  # noqa: E731
+    regions = speech_regions(recording, SR, min_duration=0.5)
+    assert len(regions) == 2
+    alone = speech_regions(np.concatenate([gap(1.0), quiet, gap(1.0)]), SR, min_duration=0.5)
+    (alone_start, alone_end), (found_start, found_end) = alone[0], regions[1]
+    assert found_start - start >= alone_start - 1.0 - 0.15  # within 0.15 s of the loud version
+    assert found_end - start <= alone_end - 1.0 + 0.15
+    covered = (found_end - found_start) / (alone_end - alone_start)
+    assert covered > 0.85
+    # the rule before (within 40 dB of the loudest frame, at least -60 dBFS) lost that speaker:
+    # fragments of 0.4 and 0.25 s, under the timeline's shortest speech region (0.5 s)
+    with pytest.warns(DeprecationWarning):
+        old = speech_regions(recording, SR, threshold_db=-40.0, floor_db=-60.0)
+    assert sum(end - begin for begin, end in old if begin >= start - 0.2) < 0.7
+    with pytest.warns(DeprecationWarning):
+        assert speech_regions(recording, SR, threshold_db=-40, floor_db=-60, min_duration=0.5) == [
+            old[0]
+        ]
 
 
 @pytest.mark.corpora

@@ -99,28 +99,80 @@ def test_timeline_in_every_format(capsys, bundle, clips, tmp_path):
     assert code == 0 and out.startswith(f"{long}  (15.00 s)")
     assert "silence" in out and any(label in out for label in LABELS)
     code, out, _ = run(capsys, long, "--model", bundle, "--timeline", "--format", "json",
-                       "--smoothing", "median")  # fmt: skip
+                       "--smooth", "3")  # fmt: skip
     (record,) = json.loads(out)
-    assert record["file"] == str(long) and record["smoothing"] == "median"
+    assert record["file"] == str(long) and record["smooth"] == 3.0
     kinds = [segment["speech"] for segment in record["segments"]]
     assert kinds[0] is False and True in kinds
     code, out, _ = run(capsys, long, "--model", bundle, "--timeline", "--format", "csv",
-                       "--window", "2", "--smoothing", "3")  # fmt: skip
+                       "--window", "2", "--smooth", "1.5", "--vad-floor", "-60",
+                       "--vad-margin", "6")  # fmt: skip
     rows = list(csv.DictReader(io.StringIO(out)))
     assert code == 0 and rows[0]["label"] == "silence" and rows[0]["neutral"] == ""
     assert list(rows[0]) == ["file", "start", "end", "label", "confidence", "speech", *LABELS]
     assert float(rows[-1]["end"]) == pytest.approx(15.0)
 
 
-def test_plot_one_file_and_several(capsys, bundle, clips, tmp_path):
-    code, _, _ = run(capsys, clips / "a.wav", "--model", bundle, "--plot", tmp_path / "one.png")
-    assert code == 0 and (tmp_path / "one.png").read_bytes()[:8] == PNG
-    code, _, _ = run(capsys, clips, "--model", bundle, "--plot", tmp_path / "out" / "many.png")
+def test_the_old_smoothing_still_works_with_a_deprecation_message(capsys, bundle, clips, tmp_path):
+    long = tmp_path / "long.wav"
+    args = [long, "--model", bundle, "--timeline", "--format", "json", "--hop", "0.5"]
+    _, new, err = run(capsys, *args, "--smooth", "1.5")
+    assert err == ""
+    for old in ("3", "median"):
+        code, out, err = run(capsys, *args, "--smoothing", old)
+        assert code == 0 and json.loads(out) == json.loads(new)  # 3 windows of 0.5 s: 1.5 s
+        assert err.startswith(
+            f"sertk predict: deprecated: --smoothing (a number of windows) is now --smooth "
+            f"SECONDS; --smoothing {old} read as 1.5 s (3 windows every 0.5 s)"
+        )
+    code, _, err = run(capsys, *args, "--smooth", "2", "--smoothing", "3")
+    assert code == 2 and "give --smooth (seconds) or the deprecated --smoothing, not both" in err
+
+
+def png_title(path: Path) -> str:
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return image.info.get("Title", "")
+
+
+def test_plot_one_file_and_several_says_where_and_names_file_and_model(
+    capsys, bundle, clips, tmp_path
+):
+    one = tmp_path / "one.png"
+    code, _, err = run(capsys, clips / "a.wav", "--model", bundle, "--plot", one)
+    assert code == 0 and one.read_bytes()[:8] == PNG
+    assert err == f"sertk predict: wrote {one}\n"
+    assert png_title(one) == f"{clips / 'a.wav'} · model {bundle}"
+    code, _, err = run(capsys, clips, "--model", bundle, "--plot", tmp_path / "out" / "many.png")
     assert code == 0
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["many-a.png", "many-b.png"]
-    code, _, _ = run(capsys, tmp_path / "long.wav", "--model", bundle, "--timeline", "--plot",
-                     tmp_path / "timeline.png")  # fmt: skip
-    assert code == 0 and (tmp_path / "timeline.png").read_bytes()[:8] == PNG
+    assert err.splitlines() == [
+        f"sertk predict: wrote {tmp_path / 'out' / name}" for name in ("many-a.png", "many-b.png")
+    ]
+    assert png_title(tmp_path / "out" / "many-b.png") == f"{clips / 'b.flac'} · model {bundle}"
+    timeline = tmp_path / "timeline.png"
+    code, _, err = run(capsys, tmp_path / "long.wav", "--timeline", "--plot", timeline)
+    assert code == 0 and timeline.read_bytes()[:8] == PNG and str(timeline) in err
+    assert png_title(timeline) == f"{tmp_path / 'long.wav'} · model default"
+
+
+@pytest.mark.corpora
+def test_a_timeline_keeps_a_speaker_35_db_quieter(capsys, corpora_dir, tmp_path):
+    """The default model's timeline of two real speakers 35 dB apart: the quiet one is speech
+    with an emotion (the rule before this, relative to the loudest frame, made it silence)."""
+    from test_audio import quiet_speaker_recording
+
+    recording, _, start, end = quiet_speaker_recording(corpora_dir)
+    sf.write(tmp_path / "two.wav", recording, RATE)
+    code, out, _ = run(capsys, tmp_path / "two.wav", "--timeline", "--format", "json")
+    assert code == 0
+    (record,) = json.loads(out)
+    speech = [s for s in record["segments"] if s["speech"]]
+    assert [s["label"] for s in record["segments"]][0] == "silence"
+    heard = sum(max(0.0, min(s["end"], end) - max(s["start"], start)) for s in speech)
+    assert heard > 0.85 * (end - start)  # the quiet speaker is speech, labelled with emotions
+    assert all(s["label"] != "silence" for s in speech)
 
 
 def test_plot_names_for_several_files_stay_distinct(tmp_path):
@@ -143,6 +195,10 @@ def test_output_file(capsys, bundle, clips, tmp_path):
         (["--hop", "0"], "--hop must be a number of seconds > 0"),
         (["--window", "1", "--hop", "2"], "must not exceed --window"),
         (["--smoothing", "mode"], "smoothing must be"),
+        (["--smooth", "-1"], "--smooth must be a number of seconds >= 0"),
+        (["--vad-margin", "-1"], "--vad-margin must be a finite number in [0.0, 120.0], got -1.0"),
+        (["--vad-floor", "3"], "--vad-floor must be a finite number in [-120.0, 0.0], got 3.0"),
+        (["--device", "gpu0"], "--device must be a compute device (cpu, cuda or cuda:N)"),
         (["--batch-size", "0"], "--batch-size must be a positive integer"),
         (["--model", "/nonexistent/bundle"], "no model bundle at"),
     ],

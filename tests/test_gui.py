@@ -47,7 +47,7 @@ needs_qt = pytest.mark.skipif(not HAVE_QT, reason="PySide6 missing: pip install 
 RATE = 16000
 TONES = {"neutral": 200.0, "happy": 700.0, "angry": 2500.0}
 LABELS = list(TONES)
-SCRIPT = [(2.0, "neutral"), (1.5, None), (2.5, "angry")]
+SCRIPT = [(0.5, None), (3.0, "neutral"), (1.5, None), (3.0, "angry")]  # 8 s
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -183,7 +183,9 @@ def test_a_file_fed_session_updates_every_widget_with_the_engine_results(
     )
     session, history = run_file_session(window, script_wav)
 
-    assert len(history) == 12 and not session.engine.error  # 6 s at a 0.5 s hop
+    # 8 s at a 0.5 s hop, from the first full window (3 s)
+    assert len(history) == 11 and not session.engine.error
+    assert [r.time for r in history] == [3.0 + 0.5 * k for k in range(11)]
     labels = [r.label for r in history]
     assert {"neutral", "silence", "angry"} <= set(labels)
     assert labels[-1] == "angry" and labels[0] == "neutral"
@@ -223,7 +225,7 @@ def test_a_file_fed_session_updates_every_widget_with_the_engine_results(
 @needs_qt
 def test_a_silent_moment_shows_silence_and_empty_bars(window, tmp_path):
     session, history = run_file_session(
-        window, write_script(tmp_path / "end.wav", [(2.0, "happy"), (2.0, None)])
+        window, write_script(tmp_path / "end.wav", [(0.5, None), (3.0, "happy"), (2.0, None)])
     )
     assert history[0].label == "happy" and history[-1].label == "silence"
     assert window.panel.emotion.text() == "silence"
@@ -305,7 +307,7 @@ def test_open_file_analysis_fills_the_timeline_and_the_table(
     )
     window.open_action.trigger()
     pump(lambda: window.mode == "file" or window.error_banner.text())
-    expected = recognizer.timeline(script_wav, hop=window.hop)
+    expected = recognizer.timeline(script_wav, hop=window.hop, smooth=window.smooth, vad=window.vad)
     assert len(runs) == 1 and runs[0] != threading.get_ident()  # analysed off the UI thread
 
     assert [tuple(s) for s in window.timeline.segments] == [
@@ -313,15 +315,15 @@ def test_open_file_analysis_fills_the_timeline_and_the_table(
     ]
     assert window.timeline.visible_range() == (0.0, expected.duration)
     assert [row[1] for row in window.table.rows()] == [s.label for s in expected.segments]
-    assert [s.label for s in expected.segments] == ["neutral", "silence", "angry"]
+    assert [s.label for s in expected.segments] == ["silence", "neutral", "silence", "angry"]
     label, confidence, probabilities = summarise(expected)
     assert window.panel.emotion.text() == label
     assert window.panel.bars.values == probabilities
     assert "whole file" in window.panel.confidence.text()
 
-    window.table.selectRow(2)  # a row shows its own probabilities
+    window.table.selectRow(3)  # a row shows its own probabilities
     assert window.panel.emotion.text() == "angry"
-    assert window.panel.bars.values == expected.segments[2].probabilities
+    assert window.panel.bars.values == expected.segments[3].probabilities
 
     with open(window.save_history(tmp_path / "segments.csv"), newline="") as stream:
         rows = list(csv.DictReader(stream))
@@ -394,14 +396,40 @@ def test_the_model_chooser_browses_to_a_bundle_and_goes_back_after_a_bad_one(
 
 
 @needs_qt
-def test_unreadable_files_and_missing_microphones_are_reported(app, bundle, tmp_path):
+def test_a_missing_microphone_is_reported_with_the_devices_there_are(app, bundle):
+    from sertk.errors import AudioError
     from sertk.gui.main_window import MainWindow
+    from sertk.live import format_devices, list_devices
 
-    window = MainWindow(model=str(bundle), device="no-such-microphone-xyz")
+    try:
+        devices = list_devices()
+    except AudioError as error:
+        pytest.skip(f"no PortAudio here ({error}); the missing-package path is tested below")
+    window = MainWindow(model=str(bundle), audio_input="no-such-microphone-xyz")
     pump(lambda: window.recognizer is not None)
     window.start()
-    message = window.error_banner.text()
-    assert message and ("no audio input device" in message or "sounddevice" in message)
+    assert window.error_banner.text() == (
+        "no audio input device has 'no-such-microphone-xyz' in its name.\n"
+        f"{format_devices(devices)}"
+    )
+    assert window.session is None
+    window.close()
+    settle()
+
+
+@needs_qt
+def test_a_missing_sounddevice_package_and_unreadable_files_are_reported(
+    app, bundle, tmp_path, monkeypatch
+):
+    from sertk.gui.main_window import MainWindow
+
+    monkeypatch.setitem(sys.modules, "sounddevice", None)  # import sounddevice -> ImportError
+    window = MainWindow(model=str(bundle))
+    pump(lambda: window.recognizer is not None)
+    window.start()
+    assert window.error_banner.text() == (
+        "live microphone input needs the sounddevice package: pip install 'sertk[live]'"
+    )
     assert window.session is None
 
     text = tmp_path / "notes.wav"
@@ -464,6 +492,17 @@ def test_gui_without_pyside6_says_how_to_install(monkeypatch, capsys):
 def test_gui_refuses_bad_options_and_a_missing_display(monkeypatch, capsys):
     assert main(["gui", "--hop", "0"]) == 2
     assert "--hop must be a positive" in capsys.readouterr().err
+    assert main(["gui", "--smooth", "-2"]) == 2
+    assert "--smooth must be a number of seconds >= 0" in capsys.readouterr().err
+    assert main(["gui", "--device", "nonsense-gpu", "--input", "1"]) == 2
+    assert "'nonsense-gpu' is not a compute device" in capsys.readouterr().err
+    # the old spelling of the microphone, taken as --input with a message
+    assert main(["gui", "--device", "USB mic", "--hop", "0"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "sertk gui: deprecated: --device USB mic names an audio input, not a compute device; use "
+        "--input USB mic (--device is the compute device: cpu, cuda or cuda:N)",
+        "sertk gui: error: --hop must be a positive number of seconds, got 0.0",
+    ]
     if HAVE_QT and sys.platform == "linux":
         monkeypatch.delenv("QT_QPA_PLATFORM")
         monkeypatch.delenv("DISPLAY", raising=False)
@@ -553,7 +592,7 @@ def test_a_real_window_under_xvfb(bundle, script_wav, tmp_path):
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["platform"] == "xcb" and report["exposed"]
-    assert report["rows"] == report["results"] == 12
+    assert report["rows"] == report["results"] == 11
 
 
 # --- screenshots for the docs --------------------------------------------------------------

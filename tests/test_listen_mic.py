@@ -183,7 +183,10 @@ def test_engine_reports_silence_and_the_emotion_from_the_microphone(virtual_mic,
         return "angry" in labels and labels[-3:] == ["silence"] * 3
 
     with engine.start(MicrophoneSource(sampling_rate=RATE)):
-        virtual_mic.play(np.concatenate([pcm(1.0, None), pcm(2.0, TONES["angry"]), pcm(2.5, None)]))
+        # the first result comes once a full window (3 s) has been recorded: silence, since
+        # nothing is played before it (the fifo writer sends digital silence meanwhile)
+        labels.append(results.get(timeout=30).label)
+        virtual_mic.play(np.concatenate([pcm(2.0, TONES["angry"]), pcm(2.5, None)]))
         deadline = time.monotonic() + 30
         while not finished() and time.monotonic() < deadline:
             try:
@@ -200,7 +203,7 @@ def test_engine_reports_silence_and_the_emotion_from_the_microphone(virtual_mic,
 def test_sertk_listen_records_from_the_microphone(virtual_mic, bundle, tmp_path):
     output = tmp_path / "history.csv"
     command = [sys.executable, "-m", "sertk", "listen", "--model", str(bundle)]
-    command += ["--duration", "3", "--output", str(output)]
+    command += ["--duration", "6", "--output", str(output)]
     process = subprocess.Popen(
         command,
         env={**os.environ, **virtual_mic.env},
@@ -213,14 +216,16 @@ def test_sertk_listen_records_from_the_microphone(virtual_mic, bundle, tmp_path)
         while "listening to" not in header and process.poll() is None:
             header = process.stderr.readline()
         assert "listening to microphone" in header, header + process.stderr.read()
-        virtual_mic.play(pcm(4.0, TONES["happy"]))
+        first = process.stdout.readline()  # once a full window (3 s) has been recorded
+        virtual_mic.play(pcm(2.5, TONES["happy"]))
         out, err = process.communicate(timeout=60)
     finally:
         process.kill()
         virtual_mic.clear()
     assert process.returncode == 0, err
-    lines = out.splitlines()  # stdout is a pipe: one line per result
-    assert lines and all(line.split()[1] in ("happy", "silence") for line in lines)
+    assert first.split()[1] == "silence" and float(first.split()[0].rstrip("s")) >= 3.0
+    lines = [first, *out.splitlines()]  # stdout is a pipe: one line per result
+    assert all(line.split()[1] in ("happy", "silence") for line in lines)
     assert "happy" in out
     rows = output.read_text().splitlines()
     assert rows[0].startswith("time,start,label") and len(rows) == len(lines) + 1

@@ -25,7 +25,8 @@ from sertk.features.cache import FeatureCache, extract_utterances
 from sertk.models import build_model
 from sertk.plotting import plot_prediction
 from sertk.recognizer import SILENCE, Prediction, Recognizer, Timeline, resolve_bundle
-from sertk.recognizer.timeline import parse_smoothing, plan_windows, smooth
+from sertk.recognizer.timeline import plan_windows
+from sertk.smoothing import average_over_span, seconds_from_windows
 
 LABELS = ["neutral", "happy", "angry"]
 RATE = 16000
@@ -234,7 +235,10 @@ def test_speaker_adapted_bundle_needs_several_utterances(tmp_path):
     assert together[0].probabilities != pytest.approx(apart[0].probabilities, abs=1e-6)
     with pytest.raises(SertkError, match="pass speaker="):
         recognizer.timeline(np.concatenate(signals), sampling_rate=RATE)
-    timeline = recognizer.timeline(np.concatenate(signals), sampling_rate=RATE, speaker="a")
+    pause = np.zeros(RATE // 2, np.float32)  # the background the speech detector learns first
+    timeline = recognizer.timeline(
+        np.concatenate([pause, *signals]), sampling_rate=RATE, speaker="a"
+    )
     assert any(segment.speech for segment in timeline.segments)
 
 
@@ -395,17 +399,25 @@ def test_plan_windows_align_the_tail_to_the_region_end():
         plan_windows([(0.0, 3.0)], window=1.0, hop=1.5)
 
 
-def test_smoothing_rules():
-    assert parse_smoothing(0) == ("mean", 1) and parse_smoothing(5) == ("mean", 5)
-    assert parse_smoothing("median") == ("median", 3) and parse_smoothing("mean:4") == ("mean", 4)
+def test_smoothing_averages_over_a_span_of_seconds():
+    spike = np.array([[0.9, 0.1], [0.9, 0.1], [0.1, 0.9], [0.9, 0.1], [0.9, 0.1]])
+    centres = np.arange(5) + 0.5
+    bounds = np.arange(6.0)  # each window stands for one second
+    smoothed = average_over_span(spike, bounds=bounds, at=centres, span=3.0)
+    np.testing.assert_allclose(smoothed[2], [0.633333, 0.366667], atol=1e-5)  # 3 windows
+    np.testing.assert_allclose(smoothed[0], [0.9, 0.1])  # the span is cut at the region's edge
+    np.testing.assert_allclose(average_over_span(spike, bounds=bounds, at=centres, span=0), spike)
+    half = average_over_span(spike, bounds=bounds, at=centres, span=2.0)[2]  # 1 + 2 halves
+    np.testing.assert_allclose(half, [0.5, 0.5])
+    causal = average_over_span(spike, bounds=bounds, at=bounds[1:], span=3.0, causal=True)
+    np.testing.assert_allclose(causal[3], [0.633333, 0.366667], atol=1e-5)  # the last 3
+    # the old forms: a number of windows (or median) at a hop, read as seconds
+    assert seconds_from_windows(3, hop=0.5) == (1.5, "read as 1.5 s (3 windows every 0.5 s)")
+    assert seconds_from_windows("median", hop=1.0)[0] == 3.0
+    assert seconds_from_windows(1, hop=1.0)[0] == seconds_from_windows("0", hop=1.0)[0] == 0.0
     for bad in (-1, "mode", "median:x", 1.5, True):
         with pytest.raises(ConfigError, match="smoothing must be"):
-            parse_smoothing(bad)
-    spike = np.array([[0.9, 0.1], [0.9, 0.1], [0.1, 0.9], [0.9, 0.1], [0.9, 0.1]])
-    np.testing.assert_allclose(smooth(spike, "mean", 3)[2], [0.633333, 0.366667], atol=1e-5)
-    np.testing.assert_allclose(smooth(spike, "mean", 3)[0], [0.9, 0.1])  # shrinking edge
-    np.testing.assert_allclose(smooth(spike, "median", 3)[2], [0.9, 0.1])
-    np.testing.assert_allclose(smooth(spike, "mean", 1), spike)
+            seconds_from_windows(bad, hop=1.0)
 
 
 def test_timeline_smoothing_removes_a_one_window_flip(gru, monkeypatch):
@@ -419,24 +431,27 @@ def test_timeline_smoothing_removes_a_one_window_flip(gru, monkeypatch):
     raw = gru.timeline(signal, sampling_rate=RATE, hop=1.0)
     assert [s.label for s in raw.segments] == [SILENCE, "neutral", "angry", "neutral", SILENCE]
     assert raw.windows[3].label == "angry"
-    for smoothing in (3, "median"):
-        smoothed = gru.timeline(signal, sampling_rate=RATE, hop=1.0, smoothing=smoothing)
-        assert [s.label for s in smoothed.segments] == [SILENCE, "neutral", SILENCE]
-        assert smoothed.windows[3].label == "angry"  # window rows keep the raw output
+    smoothed = gru.timeline(signal, sampling_rate=RATE, hop=1.0, smooth=3.0)
+    assert [s.label for s in smoothed.segments] == [SILENCE, "neutral", SILENCE]
+    assert smoothed.windows[3].label == "angry"  # window rows keep the raw output
     merged = smoothed.segments[1]
     assert (merged.start, merged.end) == pytest.approx((1.0, 7.0), abs=0.05)
+    for old in (3, "median"):  # the old forms, for one release: windows at the hop
+        with pytest.warns(DeprecationWarning, match=r"use smooth=SECONDS.*read as 3 s"):
+            again = gru.timeline(signal, sampling_rate=RATE, hop=1.0, smoothing=old)
+        assert again == smoothed
 
 
 def test_timeline_rows_and_json(gru):
     signal, _ = recording()
-    timeline = gru.timeline(signal, sampling_rate=RATE, smoothing=2)
+    timeline = gru.timeline(signal, sampling_rate=RATE, smooth=2.0)
     rows = timeline.to_rows()
     assert len(rows) == len(timeline.segments)
     assert list(rows[0]) == ["start", "end", "label", "confidence", "speech", *LABELS]
     assert rows[0]["label"] == SILENCE and rows[0]["neutral"] is None
     assert len(timeline.to_rows(windows=True)) == len(timeline.windows)
     document = json.loads(json.dumps(timeline.to_dict()))
-    assert document["smoothing"] == 2 and len(document["segments"]) == len(rows)
+    assert document["smooth"] == 2.0 and len(document["segments"]) == len(rows)
 
 
 def test_timeline_rejects_bad_options(gru):
@@ -445,9 +460,13 @@ def test_timeline_rejects_bad_options(gru):
         ({"hop": 0}, "hop must be a number of seconds > 0"),
         ({"window": -1}, "window must be"),
         ({"window": 1.0, "hop": 2.0}, "must not exceed window"),
+        ({"smooth": -1}, "smooth must be a number of seconds >= 0"),
         ({"smoothing": "mode"}, "smoothing must be"),
+        ({"smooth": 2.0, "smoothing": 3}, "not both"),
         ({"min_speech": -0.1}, "min_speech"),
         ({"vad": {"min_duration": 1}}, "min_speech="),
+        ({"vad": {"floor": -70}}, r"vad= takes floor_db, margin_db, frame_ms, hop_ms, merge_gap"),
+        ({"vad": {"margin_db": -1}}, "margin_db must be"),
     ]:
         with pytest.raises(ConfigError, match=message):
             gru.timeline(signal, sampling_rate=RATE, **options)

@@ -203,7 +203,7 @@ def test_timeline_separates_sections_and_silence(client, reference):
     assert response.status_code == 200, response.text
     timeline = response.json()
     expected = reference.timeline(data, hop=0.5).to_dict()
-    assert timeline["hop"] == 0.5 and timeline["window"] == 1.0 and timeline["smoothing"] == 0
+    assert timeline["hop"] == 0.5 and timeline["window"] == 1.0 and timeline["smooth"] == 0
     assert timeline["duration"] == pytest.approx(7.0)
     assert [s["label"] for s in timeline["segments"]] == [s["label"] for s in expected["segments"]]
     speech = [s["label"] for s in timeline["segments"] if s["speech"]]
@@ -216,8 +216,14 @@ def test_timeline_separates_sections_and_silence(client, reference):
 
 def test_timeline_smoothing_is_passed_on(client):
     data = encode(sections(), "wav")
-    smoothed = post_file(client, data, path="/v1/timeline", params={"smoothing": "median:3"})
-    assert smoothed.status_code == 200 and smoothed.json()["smoothing"] == "median:3"
+    smoothed = post_file(client, data, path="/v1/timeline", params={"smooth": 1.5, "hop": 0.5})
+    assert smoothed.status_code == 200 and smoothed.json()["smooth"] == 1.5
+    assert "Deprecation" not in smoothed.headers
+    # the old form (windows), for one release: the same result, with a deprecation header
+    old = post_file(client, data, path="/v1/timeline", params={"smoothing": "3", "hop": 0.5})
+    assert old.status_code == 200 and old.json() == smoothed.json()
+    assert old.headers["Deprecation"] == "true"
+    assert "smoothing= is deprecated; use smooth=SECONDS" in old.headers["Warning"]
 
 
 def test_labels_and_model_info(client, bundle):
@@ -251,7 +257,7 @@ def test_openapi_documents_uploads_and_errors(client):
         "/ErrorOut"
     )
     params = {p["name"] for p in schema["paths"]["/v1/timeline"]["post"]["parameters"]}
-    assert params == {"window", "hop", "smoothing"}
+    assert params == {"window", "hop", "smooth", "smoothing"}
     docs = client.get("/docs")
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
 
@@ -339,6 +345,7 @@ def test_too_long_audio(small_url):
         ({"hop": "nan"}, "hop must be"),
         ({"window": "0.5", "hop": "1"}, "must not exceed window"),
         ({"smoothing": "lots"}, "smoothing must be"),
+        ({"smooth": "-1"}, "smooth must be a number of seconds >= 0"),
         ({"hop": "0.001", "window": "0.01"}, "use a larger hop"),
     ],
 )

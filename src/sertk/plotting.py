@@ -9,6 +9,8 @@
 - for a :class:`~sertk.recognizer.Timeline`: the waveform with the segments coloured by label
   (silence grey) and the per-window class probabilities as a stacked area over time.
 
+``title`` (``sertk predict --plot`` passes the file and the model) heads the picture.
+
 Figures are built with ``matplotlib.figure.Figure`` (the Agg canvas, no pyplot), so plotting
 never touches a GUI backend or global matplotlib state.
 
@@ -125,11 +127,14 @@ def plot_prediction(
     sampling_rate: int,
     prediction_or_timeline: Any,
     labels: Sequence[str],
+    *,
+    title: str | None = None,
 ) -> Path:
     """Write the explain PNG for a Prediction or a Timeline of ``signal``; returns the path.
 
     ``signal`` is ``[samples]`` or ``[channels, samples]`` (drawn mono); ``labels`` fix the
-    colours and the bar order (normally ``recognizer.labels``).
+    colours and the bar order (normally ``recognizer.labels``); ``title`` heads the figure
+    (say which recording and which model it shows).
     """
     array = check_signal(signal, sampling_rate)
     array = array.mean(axis=0) if array.ndim == 2 else array
@@ -145,7 +150,9 @@ def plot_prediction(
         raise SertkError(
             f"plot_prediction needs a Prediction or a Timeline, got {type(result).__name__}"
         )
+    if title:
+        figure.suptitle(title, fontsize=10)
     path = Path(path_out)
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
+    figure.savefig(path, dpi=110, metadata={"Title": title} if title else None)
     return path

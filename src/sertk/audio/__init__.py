@@ -1,4 +1,5 @@
-"""Audio foundation: reading files, validating signals, pure preprocessing and ``Preprocess``.
+"""Audio foundation: reading files, validating signals, pure preprocessing, speech detection and
+``Preprocess``.
 
 Audio is always ``(signal, sampling_rate)`` with ``signal`` float32 ``[samples]`` (mono) or
 ``[channels, samples]``. Bad signals and files raise :class:`~sertk.errors.AudioError`; bad options
@@ -16,7 +17,6 @@ from sertk.audio.dsp import (
     denoise,
     normalize_loudness,
     normalize_peak,
-    speech_regions,
     trim_silence,
 )
 from sertk.audio.loading import (
@@ -28,6 +28,7 @@ from sertk.audio.loading import (
     resample,
 )
 from sertk.audio.preprocess import NORMALIZATIONS, Preprocess
+from sertk.audio.speech import frame_levels, speech_frames, speech_regions
 
 __all__ = [
     "CROP_POLICIES",
@@ -39,10 +40,12 @@ __all__ = [
     "check_signal",
     "crop_or_pad",
     "denoise",
+    "frame_levels",
     "load_audio",
     "normalize_loudness",
     "normalize_peak",
     "resample",
+    "speech_frames",
     "speech_regions",
     "trim_silence",
 ]

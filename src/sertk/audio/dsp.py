@@ -10,33 +10,13 @@ import math
 
 import numpy as np
 
+from sertk.audio._checks import as_signal, number
 from sertk.audio.loading import check_rate
-from sertk.errors import AudioError, ConfigError
+from sertk.audio.speech import frame_levels
+from sertk.errors import ConfigError
 
 CROP_POLICIES = ("start", "center", "random")
 _SILENCE_RMS = 1e-8  # about -160 dBFS: below this a signal is treated as digital silence
-
-
-def _as_signal(signal: object) -> np.ndarray:
-    array = np.asarray(signal)
-    if array.dtype.kind != "f":
-        raise AudioError(
-            f"signal: expected float samples, got dtype {array.dtype}; "
-            "convert integer PCM with sertk.audio.check_signal"
-        )
-    if array.ndim not in (1, 2):
-        raise AudioError(
-            f"signal: expected shape [samples] or [channels, samples], got {array.shape}"
-        )
-    return array.astype(np.float32, copy=False)
-
-
-def _number(name: str, value: object, *, low: float = -math.inf, high: float = math.inf) -> float:
-    """``value`` as a float in ``[low, high]``, else ConfigError."""
-    if isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool):
-        if math.isfinite(value) and low <= value <= high:
-            return float(value)
-    raise ConfigError(f"{name} must be a finite number in [{low}, {high}], got {value!r}")
 
 
 def crop_or_pad(
@@ -55,7 +35,7 @@ def crop_or_pad(
     >>> crop_or_pad(np.ones(3, dtype=np.float32), 5, policy="center")
     array([0., 1., 1., 1., 0.], dtype=float32)
     """
-    array = _as_signal(signal)
+    array = as_signal(signal)
     if isinstance(length, bool) or not isinstance(length, int | np.integer) or length < 1:
         raise ConfigError(f"length must be a positive number of samples, got {length!r}")
     if policy not in CROP_POLICIES:
@@ -77,8 +57,8 @@ def crop_or_pad(
 
 def normalize_peak(signal: np.ndarray, *, peak: float = 0.99) -> np.ndarray:
     """Scale so the largest absolute sample (over all channels) is ``peak``; silence stays zero."""
-    array = _as_signal(signal)
-    peak = _number("peak", peak, low=1e-6, high=1e6)
+    array = as_signal(signal)
+    peak = number("peak", peak, low=1e-6, high=1e6)
     top = float(np.max(np.abs(array))) if array.size else 0.0
     if top == 0.0:
         return array.copy()
@@ -94,45 +74,25 @@ def normalize_loudness(
     LUFS (no K-weighting, no gating). No clipping is applied: peaks may exceed 1.0 when the crest
     factor is above ``-target_db`` dB. Silence (RMS below -160 dBFS) is returned unchanged.
     """
-    array = _as_signal(signal)
+    array = as_signal(signal)
     check_rate(sampling_rate)
-    target_db = _number("target_db", target_db, low=-120.0, high=0.0)
+    target_db = number("target_db", target_db, low=-120.0, high=0.0)
     rms = float(np.sqrt(np.mean(np.square(array, dtype=np.float64)))) if array.size else 0.0
     if rms < _SILENCE_RMS:
         return array.copy()
     return (array * np.float32(10.0 ** (target_db / 20.0) / rms)).astype(np.float32)
 
 
-def _frame_db(
-    array: np.ndarray, sampling_rate: int, frame_ms: float, hop_ms: float
-) -> tuple[np.ndarray, int, int]:
-    """Per-frame RMS level in dBFS (channels pooled), frame length and hop in samples."""
-    check_rate(sampling_rate)
-    frame_ms = _number("frame_ms", frame_ms, low=0.1, high=10_000.0)
-    hop_ms = _number("hop_ms", hop_ms, low=0.1, high=10_000.0)
-    frame = max(1, round(frame_ms * sampling_rate / 1000))
-    hop = max(1, round(hop_ms * sampling_rate / 1000))
-    power = np.square(array, dtype=np.float64)
-    power = power.mean(axis=0) if power.ndim == 2 else power
-    count = 1 + max(0, math.ceil((len(power) - frame) / hop))
-    padded = np.zeros((count - 1) * hop + frame)
-    padded[: len(power)] = power
-    cumulative = np.concatenate([[0.0], np.cumsum(padded)])
-    starts = np.arange(count) * hop
-    mean = (cumulative[starts + frame] - cumulative[starts]) / frame
-    return 10.0 * np.log10(np.maximum(mean, 1e-20)), frame, hop
-
-
-def _active(
+def _trim_active(
     db: np.ndarray, threshold_db: float, floor_db: float, noise_margin_db: float | None
 ) -> np.ndarray:
-    """Frames loud enough to be sound (see speech_regions for the rule)."""
-    threshold_db = _number("threshold_db", threshold_db, low=-200.0, high=0.0)
-    floor_db = _number("floor_db", floor_db, low=-200.0, high=0.0)
+    """Frames loud enough to keep (see trim_silence for the rule)."""
+    threshold_db = number("threshold_db", threshold_db, low=-200.0, high=0.0)
+    floor_db = number("floor_db", floor_db, low=-200.0, high=0.0)
     peak = float(db.max())
     threshold = peak + threshold_db
     if noise_margin_db is not None:
-        margin = _number("noise_margin_db", noise_margin_db, low=0.0, high=200.0)
+        margin = number("noise_margin_db", noise_margin_db, low=0.0, high=200.0)
         noise = float(np.percentile(db, 5))
         if peak - noise >= 2 * margin:
             threshold = max(threshold, noise + margin)
@@ -152,68 +112,26 @@ def trim_silence(
 ) -> np.ndarray:
     """Cut leading and trailing silence, keeping ``margin_ms`` around the sound.
 
-    Frames count as sound by the rule of :func:`speech_regions`. A signal with no sound at all is
-    returned unchanged (an empty result would only fail later).
+    A frame (levels from :func:`sertk.audio.speech.frame_levels`) is sound when it is within
+    ``-threshold_db`` dB of the loudest frame, above ``floor_db`` dBFS and, when the quietest
+    frames (5th percentile) are at least ``2 * noise_margin_db`` below the loudest,
+    ``noise_margin_db`` above them. This is the rule bundles were trained with (``Preprocess``'s
+    ``trim_silence``), kept as it is so their features do not change; it looks at one utterance
+    at a time. Long recordings are split with :func:`sertk.audio.speech_regions` instead, whose
+    rule keeps quiet speakers. A signal with no sound at all is returned unchanged.
     """
-    array = _as_signal(signal)
-    margin_ms = _number("margin_ms", margin_ms, low=0.0, high=1e6)
+    array = as_signal(signal)
+    margin_ms = number("margin_ms", margin_ms, low=0.0, high=1e6)
     if array.shape[-1] == 0:
         return array.copy()
-    db, frame, hop = _frame_db(array, sampling_rate, frame_ms, hop_ms)
-    active = np.flatnonzero(_active(db, threshold_db, floor_db, noise_margin_db))
+    db, frame, hop = frame_levels(array, sampling_rate, frame_ms=frame_ms, hop_ms=hop_ms)
+    active = np.flatnonzero(_trim_active(db, threshold_db, floor_db, noise_margin_db))
     if len(active) == 0:
         return array.copy()
     margin = round(margin_ms * sampling_rate / 1000)
     start = max(0, active[0] * hop - margin)
     end = min(array.shape[-1], active[-1] * hop + frame + margin)
     return array[..., start:end].copy()
-
-
-def speech_regions(
-    signal: np.ndarray,
-    sampling_rate: int,
-    *,
-    threshold_db: float = -40.0,
-    floor_db: float = -60.0,
-    noise_margin_db: float | None = 6.0,
-    frame_ms: float = 25.0,
-    hop_ms: float = 10.0,
-    min_duration: float = 0.1,
-    merge_gap: float = 0.3,
-) -> list[tuple[float, float]]:
-    """Energy-based voice activity: ``[(start_s, end_s), ...]`` of the sound in ``signal``.
-
-    A frame (RMS level in dBFS, channels pooled) is active when it is within ``-threshold_db`` dB
-    of the loudest frame, above ``floor_db`` (so pure silence has no regions) and, when the
-    quietest frames (5th percentile, the noise) are at least ``2 * noise_margin_db`` below the
-    loudest, ``noise_margin_db`` above that noise (None turns this off). Regions closer than
-    ``merge_gap`` seconds are merged, then those shorter than ``min_duration`` seconds dropped.
-    It is an energy detector: a steady sound with no quieter stretches (a tone, noise alone)
-    counts as sound throughout.
-
-    >>> tone = np.sin(np.arange(8000, dtype=np.float32) / 3)
-    >>> speech_regions(np.concatenate([np.zeros(8000, np.float32), tone]), 16000)
-    [(0.48, 1.0)]
-    """
-    array = _as_signal(signal)
-    min_duration = _number("min_duration", min_duration, low=0.0, high=1e6)
-    merge_gap = _number("merge_gap", merge_gap, low=0.0, high=1e6)
-    if array.shape[-1] == 0:
-        return []
-    db, frame, hop = _frame_db(array, sampling_rate, frame_ms, hop_ms)
-    edges = np.diff(
-        np.concatenate([[0], _active(db, threshold_db, floor_db, noise_margin_db).astype(int), [0]])
-    )
-    duration = array.shape[-1] / sampling_rate
-    regions: list[tuple[float, float]] = []
-    for first, stop in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True):
-        start_s = float(first * hop / sampling_rate)
-        end_s = float(min(((stop - 1) * hop + frame) / sampling_rate, duration))
-        if regions and start_s - regions[-1][1] < merge_gap:
-            regions[-1] = (regions[-1][0], end_s)
-        else:
-            regions.append((start_s, end_s))
-    return [(start, end) for start, end in regions if end - start >= min_duration]
 
 
 def denoise(
@@ -233,14 +151,14 @@ def denoise(
     about -13 dB) bounds the attenuation, which limits musical noise. Signals shorter than one
     frame are returned unchanged.
     """
-    array = _as_signal(signal)
+    array = as_signal(signal)
     check_rate(sampling_rate)
     options = (
-        _number("noise_fraction", noise_fraction, low=1e-6, high=1.0),
-        _number("over_subtraction", over_subtraction, low=0.0, high=100.0),
-        _number("floor", floor, low=0.0, high=1.0),
+        number("noise_fraction", noise_fraction, low=1e-6, high=1.0),
+        number("over_subtraction", over_subtraction, low=0.0, high=100.0),
+        number("floor", floor, low=0.0, high=1.0),
     )
-    frame_ms = _number("frame_ms", frame_ms, low=1.0, high=1000.0)
+    frame_ms = number("frame_ms", frame_ms, low=1.0, high=1000.0)
     nperseg = 2 ** math.ceil(math.log2(max(16.0, frame_ms * sampling_rate / 1000)))
     if array.shape[-1] < nperseg:
         return array.copy()

@@ -10,7 +10,9 @@ import os
 import sys
 from pathlib import Path
 
+from sertk.cli import options
 from sertk.errors import ConfigError
+from sertk.smoothing import LIVE_SMOOTH, check_smooth
 
 INSTALL_HINT = "pip install 'sertk[gui]'"
 
@@ -24,24 +26,31 @@ def add_parser(subparsers) -> None:
         f"be saved; Open file… analyses a recording. Needs PySide6 ({INSTALL_HINT}).",
     )
     parser.add_argument(
-        "--model", default="default", help="model bundle folder (default: the shipped model)"
-    )
-    parser.add_argument("--device", help="input device: index or part of its name")
+        "--model", default="default", metavar="BUNDLE",
+        help="model bundle folder, run folder, or 'default' (the shipped model)",
+    )  # fmt: skip
+    parser.add_argument("--input", metavar="INPUT", help=options.input_help("listen"))
     parser.add_argument(
         "--file", type=Path, help="offer this recording as a live input, played in real time"
     )
     parser.add_argument(
-        "--hop", type=float, default=0.5, help="seconds between analyses (default 0.5)"
+        "--hop", type=float, default=0.5, metavar="S",
+        help="seconds between analyses, live and in files (default 0.5)",
+    )  # fmt: skip
+    options.add_smooth(
+        parser,
+        default=LIVE_SMOOTH,
+        where="up to each live result, around each window of a file",
+        old=False,
     )
+    options.add_vad(parser)
     parser.add_argument(
         "--autostart", action="store_true", help="start listening once the model is loaded"
     )
     parser.add_argument(
         "--quit-after", type=float, metavar="S", help="close the window after S seconds (demos)"
     )
-    parser.add_argument(
-        "--model-device", default="cpu", help="torch device for the model (default cpu)"
-    )
+    options.add_device(parser, audio=True)
     parser.set_defaults(run=run)
 
 
@@ -52,6 +61,9 @@ def _has_display() -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
+    device, audio_input = options.split_devices(args, "gui")
+    smooth = check_smooth(args.smooth, name="--smooth")
+    vad = options.vad_options(args, "gui")
     if not args.hop > 0:
         raise ConfigError(f"--hop must be a positive number of seconds, got {args.hop}")
     if args.quit_after is not None and not args.quit_after > 0:
@@ -76,10 +88,12 @@ def run(args: argparse.Namespace) -> int:
 
     return run_app(
         model=args.model,
-        device=args.device,
+        device=device,
+        audio_input=audio_input,
         file=args.file,
         hop=args.hop,
-        model_device=args.model_device,
+        smooth=smooth,
+        vad=vad,
         autostart=args.autostart,
         quit_after=args.quit_after,
     )

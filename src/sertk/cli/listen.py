@@ -15,7 +15,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from sertk.cli import options
 from sertk.errors import ConfigError
+from sertk.smoothing import LIVE_SMOOTH
 
 HISTORY_LIMIT = 20_000  # results kept for --output: ~2.8 hours at a 0.5 s hop
 
@@ -24,17 +26,16 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "listen",
         help="show the emotion of live speech (microphone, or a file played in real time)",
-        description="Analyse the newest --window seconds every --hop seconds and show the "
-        "emotion, its confidence, every class and the input level as you speak. Silence is "
-        "shown as silence. Ctrl-C stops and saves the history (--output).",
+        description="Analyse the newest --window seconds every --hop seconds, once a full window "
+        "has arrived, and show the emotion, its confidence, every class and the input level as "
+        "you speak. Silence is shown as silence. Ctrl-C stops and saves the history (--output).",
     )
     parser.add_argument(
-        "--model", default="default", help="model bundle folder (default: the shipped model)"
-    )
+        "--model", default="default", metavar="BUNDLE",
+        help="model bundle folder, run folder, or 'default' (the shipped model)",
+    )  # fmt: skip
     source = parser.add_mutually_exclusive_group()
-    source.add_argument(
-        "--device", help="input device: index or part of its name (see --list-devices)"
-    )
+    source.add_argument("--input", metavar="INPUT", help=options.input_help("listen"))
     source.add_argument(
         "--file", type=Path, help="play this recording in real time instead of a microphone"
     )
@@ -42,40 +43,29 @@ def add_parser(subparsers) -> None:
         "--list-devices", action="store_true", help="list the audio devices and exit"
     )
     parser.add_argument(
-        "--window",
-        type=float,
+        "--window", type=float, metavar="S",
         help="seconds analysed each step (default: the model's input length)",
-    )
+    )  # fmt: skip
     parser.add_argument(
-        "--hop", type=float, default=0.5, help="seconds between analyses (default 0.5)"
+        "--hop", type=float, default=0.5, metavar="S", help="seconds between analyses (default 0.5)"
     )
-    parser.add_argument(
-        "--smoothing",
-        type=float,
-        default=0.5,
-        help="weight of the newest window in the moving average, 1 = none (default 0.5)",
-    )
+    options.add_smooth(parser, default=LIVE_SMOOTH, where="up to each result")
     parser.add_argument(
         "--no-vad", action="store_true", help="score every window, silence included"
     )
-    parser.add_argument(
-        "--vad-threshold",
-        type=float,
-        default=-45.0,
-        help="dBFS below which input counts as silence (default -45; raise it in a noisy room)",
-    )
+    options.add_vad(parser, old_threshold=True)
     parser.add_argument(
         "--fast",
         action="store_true",
         help="with --file: analyse every hop as fast as possible instead of in real time",
     )
     parser.add_argument(
-        "-o", "--output", type=Path, help="save the history on exit: .csv or .jsonl"
+        "-o", "--output", type=Path, metavar="FILE", help="save the history on exit: .csv or .jsonl"
     )
-    parser.add_argument("--duration", type=float, help="stop after this many seconds of audio")
     parser.add_argument(
-        "--model-device", default="cpu", help="torch device for the model (default cpu)"
+        "--duration", type=float, metavar="S", help="stop after this many seconds of audio"
     )
+    options.add_device(parser, audio=True)
     parser.set_defaults(run=run)
 
 
@@ -86,6 +76,24 @@ def _check_options(args: argparse.Namespace) -> None:
         raise ConfigError(f"--duration must be a positive number of seconds, got {args.duration}")
     if args.fast and args.file is None:
         raise ConfigError("--fast only applies to --file (a microphone runs in real time)")
+
+
+def _smooth(args: argparse.Namespace) -> float:
+    """``--smooth``, or the deprecated ``--smoothing`` weight converted to seconds."""
+    from sertk.smoothing import seconds_from_weight
+
+    if args.smoothing is None:
+        return args.smooth
+    try:
+        weight = float(args.smoothing)
+    except ValueError:
+        weight = args.smoothing
+    span, note = seconds_from_weight(weight, hop=args.hop)
+    options.warn(
+        "listen",
+        f"--smoothing (a weight) is now --smooth SECONDS; --smoothing {args.smoothing} {note}",
+    )
+    return span
 
 
 def _engine(args: argparse.Namespace, recognizer: Any, results: queue.Queue) -> Any:
@@ -102,8 +110,8 @@ def _engine(args: argparse.Namespace, recognizer: Any, results: queue.Queue) -> 
         recognizer,
         window=window,
         hop=args.hop,
-        smoothing=args.smoothing,
-        vad=False if args.no_vad else EnergyGate(threshold_db=args.vad_threshold),
+        smooth=_smooth(args),
+        vad=False if args.no_vad else EnergyGate(**options.vad_options(args, "listen")),
         deterministic=args.fast,
         on_result=results.put,
         history=HISTORY_LIMIT,
@@ -118,11 +126,14 @@ def run(args: argparse.Namespace) -> int:
     if args.list_devices:
         print(format_devices(list_devices()))
         return 0
+    compute, audio_input = options.split_devices(args, "listen")
+    if args.file is not None and audio_input is not None:
+        raise ConfigError("give --file or an audio --input, not both")
     _check_options(args)
-    device = None if args.file is not None else resolve_device(args.device)  # fail fast
+    device = None if args.file is not None else resolve_device(audio_input)  # fail fast
     from sertk.recognizer import Recognizer
 
-    recognizer = Recognizer.load(args.model, device=args.model_device)
+    recognizer = Recognizer.load(args.model, device=compute)
     rate = recognizer.sampling_rate
     if args.file is not None:
         source = FileSource(args.file, sampling_rate=rate, realtime=not args.fast)
@@ -134,7 +145,8 @@ def run(args: argparse.Namespace) -> int:
     engine = _engine(args, recognizer, results)
     print(
         f"listening to {what} with {recognizer.bundle.path} (window {engine.window:g} s, hop "
-        f"{engine.hop:g} s); Ctrl-C stops",
+        f"{engine.hop:g} s, smooth {engine.smooth:g} s; the first result once {engine.window:g} s "
+        "have arrived); Ctrl-C stops",
         file=sys.stderr,
     )
     display = TerminalDisplay(recognizer.labels)

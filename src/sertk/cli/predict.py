@@ -2,7 +2,7 @@
 
     sertk predict clip.wav                               # the default model, a table
     sertk predict recordings/ --recursive --format csv --output predictions.csv
-    sertk predict meeting.wav --timeline --hop 0.5 --smoothing 3 --plot meeting.png
+    sertk predict meeting.wav --timeline --hop 0.5 --smooth 1.5 --plot meeting.png
 
 Folders expand to the audio files in them (``--recursive``: also in sub-folders). Files are read
 and predicted in batches with a progress bar on stderr. A file that cannot be read is reported on
@@ -10,9 +10,14 @@ stderr with its error and the others still go on; the exit status is then 1. Res
 stdout (or ``--output``): an aligned table, a JSON array, or CSV (one row per file, or per
 segment with ``--timeline``).
 
-``--plot OUT.png`` writes the explain picture (waveform, attention or timeline, probabilities);
-with several files it writes one picture per file, ``OUT-<file stem>.png`` beside ``OUT.png``
-(a file stem met again gets ``OUT-<file stem>-2.png`` and so on, in input order).
+``--timeline`` finds speech with an absolute floor (``--vad-floor`` dBFS) and a margin over the
+noise floor (``--vad-margin`` dB), and averages probabilities over ``--smooth`` seconds centred
+on each window: the same options, with the same meaning, as ``sertk listen`` and ``sertk gui``.
+
+``--plot OUT.png`` writes the explain picture (waveform, attention or timeline, probabilities),
+titled with the file and the model, and prints the path it wrote on stderr; with several files
+it writes one picture per file, ``OUT-<file stem>.png`` beside ``OUT.png`` (a file stem met again
+gets ``OUT-<file stem>-2.png`` and so on, in input order).
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ import json
 import sys
 from pathlib import Path
 from typing import Any
+
+from sertk.cli import options
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".aiff", ".aif", ".caf", ".w64")
 TOP = 3  # probabilities shown per file in the table
@@ -40,18 +47,18 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--timeline", action="store_true", help="segments over time per file")
     parser.add_argument("--window", type=float, metavar="S", help="timeline window (s)")
     parser.add_argument("--hop", type=float, default=1.0, metavar="S", help="timeline hop (s)")
-    parser.add_argument(
-        "--smoothing", default="0", metavar="N",
-        help="timeline smoothing: windows in a moving average, or median / median:N",
-    )  # fmt: skip
+    options.add_smooth(parser, default=0.0, where="centred on each timeline window")
+    options.add_vad(parser)
     parser.add_argument("--format", choices=("table", "json", "csv"), default="table")
     parser.add_argument("--plot", metavar="OUT.png", help="write the explain picture(s)")
-    parser.add_argument("--output", metavar="FILE", help="write results here instead of stdout")
+    parser.add_argument(
+        "-o", "--output", metavar="FILE", help="write results here instead of stdout"
+    )
     parser.add_argument("--recursive", action="store_true", help="also search sub-folders")
     parser.add_argument("--batch-size", type=int, default=16, metavar="N")
     parser.add_argument("--speaker", metavar="ID", help="all files are this speaker's (needed "
                         "by a speaker-adapted bundle)")  # fmt: skip
-    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    options.add_device(parser)
     parser.add_argument(
         "--backend",
         choices=("torch", "onnx"),
@@ -108,8 +115,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"sertk predict: {problem}", file=sys.stderr)
     if not files:
         raise SertkError("no audio files to predict; give files or folders that hold some")
-    smoothing = _check_options(args)
-    recognizer = Recognizer.load(args.model, device=args.device, backend=args.backend)
+    timeline = _check_options(args)
+    recognizer = Recognizer.load(
+        args.model, device=options.check_device(args.device or "cpu"), backend=args.backend
+    )
     if recognizer.speaker_adapted and args.speaker is None:
         raise SertkError(
             f"{recognizer.bundle.path} is speaker-adapted: give --speaker ID (all files are that "
@@ -125,10 +134,12 @@ def run(args: argparse.Namespace) -> int:
         for start in range(0, len(files), step):
             chunk = files[start : start + step]
             for file, result in zip(
-                chunk, _predict(recognizer, chunk, args, smoothing), strict=True
+                chunk, _predict(recognizer, chunk, args, timeline), strict=True
             ):
                 if not isinstance(result, SertkError) and args.plot:
                     result = _plot(recognizer, file, result, targets[file])
+                    if not isinstance(result, SertkError):
+                        bar.write(f"sertk predict: wrote {targets[file]}", file=sys.stderr)
                 if isinstance(result, SertkError):
                     failed += 1
                     message = str(result)  # AudioErrors already start with the file name
@@ -141,23 +152,32 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _check_options(args: argparse.Namespace) -> int | str:
-    """Fail early (exit 2) on bad --batch-size/--window/--hop/--smoothing; returns smoothing."""
+def _check_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Fail early (exit 2) on bad --batch-size/--window/--hop/--smooth; returns the timeline's
+    smoothing and speech detection options (``smooth``, ``vad``)."""
     from sertk.errors import ConfigError
-    from sertk.recognizer.timeline import check_seconds, parse_smoothing
+    from sertk.recognizer.timeline import check_seconds
+    from sertk.smoothing import check_smooth, seconds_from_windows
 
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size must be a positive integer, got {args.batch_size}")
-
-    smoothing = int(args.smoothing) if args.smoothing.isdigit() else args.smoothing
-    parse_smoothing(smoothing)
     hop = check_seconds("--hop", args.hop)
     if args.window is not None and hop > check_seconds("--window", args.window):
         raise ConfigError(f"--hop {hop} must not exceed --window {args.window}")
-    return smoothing
+    smooth = check_smooth(args.smooth, name="--smooth")
+    if args.smoothing is not None:
+        if smooth:
+            raise ConfigError("give --smooth (seconds) or the deprecated --smoothing, not both")
+        smooth, note = seconds_from_windows(args.smoothing, hop=hop)
+        options.warn(
+            "predict",
+            f"--smoothing (a number of windows) is now --smooth SECONDS; --smoothing "
+            f"{args.smoothing} {note}",
+        )
+    return {"smooth": smooth, "vad": options.vad_options(args, "predict")}
 
 
-def _predict(recognizer, files: list[Path], args, smoothing: int | str) -> list[Any]:
+def _predict(recognizer, files: list[Path], args, timeline: dict[str, Any]) -> list[Any]:
     """Predictions (or timelines) for ``files``; a SertkError in place of each one that failed."""
     from sertk.errors import SertkError
 
@@ -171,8 +191,8 @@ def _predict(recognizer, files: list[Path], args, smoothing: int | str) -> list[
     for file in files:
         try:
             results.append(recognizer.timeline(
-                file, window=args.window, hop=args.hop, smoothing=smoothing,
-                speaker=args.speaker, batch_size=args.batch_size,
+                file, window=args.window, hop=args.hop, speaker=args.speaker,
+                batch_size=args.batch_size, **timeline,
             ))  # fmt: skip
         except SertkError as error:
             results.append(error)
@@ -189,10 +209,19 @@ def _plot(recognizer, file: Path, result: Any, path: Path) -> Any:
         signal, rate = load_audio(file, sampling_rate=recognizer.sampling_rate)
         if not hasattr(result, "segments"):  # attention refers to the model input: show that
             signal = recognizer.preprocess(signal, rate)
-        plot_prediction(path, signal, rate, result, recognizer.labels)
+        title = f"{file} · model {_model_name(recognizer)}"
+        plot_prediction(path, signal, rate, result, recognizer.labels, title=title)
     except OSError as error:
         return SertkError(f"cannot write the plot {path}: {error}")
     return result
+
+
+def _model_name(recognizer) -> str:
+    """How the picture names the model: "default" or the bundle's path."""
+    from sertk.recognizer import DEFAULT_MODEL
+
+    path = Path(recognizer.bundle.path)
+    return "default" if path.resolve() == Path(DEFAULT_MODEL).resolve() else str(path)
 
 
 def _open_output(path: str):

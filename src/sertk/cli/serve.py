@@ -16,6 +16,8 @@ import argparse
 import importlib.util
 import sys
 
+from sertk.cli import options
+
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
@@ -38,10 +40,11 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--batch-wait-ms", type=float, default=5, metavar="MS",
                         help="how long a batch waits for more requests (default 5)")  # fmt: skip
     parser.add_argument(
-        "--worker-threads", "--workers-threads", type=int, metavar="N", dest="worker_threads",
+        "--worker-threads", type=int, metavar="N",
         help="CPU threads the inference worker's torch uses (default: torch's choice)",
     )  # fmt: skip
-    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--workers-threads", type=int, help=argparse.SUPPRESS)  # old spelling
+    options.add_device(parser)
     parser.add_argument(
         "--backend",
         choices=("torch", "onnx"),
@@ -70,6 +73,12 @@ def run(args: argparse.Namespace) -> int:
     from sertk.errors import ConfigError
 
     _check_installed()
+    device = options.check_device(args.device or "cpu")
+    if args.workers_threads is not None:
+        if args.worker_threads is not None:
+            raise ConfigError("give --worker-threads once (not --workers-threads too)")
+        options.warn("serve", f"--workers-threads is now --worker-threads {args.workers_threads}")
+        args.worker_threads = args.workers_threads
     if not 0 <= args.port <= 65535:
         raise ConfigError(f"--port must be between 0 and 65535, got {args.port}")
     if args.worker_threads is not None and args.worker_threads < 1:
@@ -81,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     from sertk.server import create_app
 
     recognizer = Recognizer.load(
-        args.model, device=args.device, backend=args.backend
+        args.model, device=device, backend=args.backend
     )  # fails before the port opens
     if args.worker_threads is not None:
         import torch

@@ -6,6 +6,7 @@ import os
 import signal
 import sys
 import traceback
+from collections.abc import Mapping
 from typing import Any
 
 from PySide6.QtCore import QTimer
@@ -13,6 +14,7 @@ from PySide6.QtWidgets import QApplication
 
 from sertk.gui.main_window import MainWindow
 from sertk.gui.workers import describe
+from sertk.smoothing import LIVE_SMOOTH
 
 # The model is loaded on one thread and run on the live engine's; with OpenMP's default
 # busy-waiting, each 3 s window then took 0.2-4.5 s instead of ~20 ms on a busy 2-core machine
@@ -53,25 +55,30 @@ def error_hook(window: MainWindow) -> Any:
 def run_app(
     *,
     model: str = "default",
-    device: int | str | None = None,
+    device: str = "cpu",
+    audio_input: int | str | None = None,
     file: str | os.PathLike | None = None,
     hop: float = 0.5,
-    model_device: str = "cpu",
+    smooth: float = LIVE_SMOOTH,
+    vad: Mapping[str, float] | None = None,
     autostart: bool = False,
     quit_after: float | None = None,
 ) -> int:
     """Show the main window and run the event loop until it is closed; returns the exit code.
 
-    ``autostart`` starts the live session once the model is loaded; ``quit_after`` closes the
-    window after that many seconds (demos, smoke tests).
+    The options are :class:`~sertk.gui.main_window.MainWindow`'s; ``autostart`` starts the live
+    session once the model is loaded; ``quit_after`` closes the window after that many seconds
+    (demos, smoke tests).
     """
     app = application()
     window = MainWindow(
         model=model,
         device=device,
+        audio_input=audio_input,
         file=file,
         hop=hop,
-        model_device=model_device,
+        smooth=smooth,
+        vad=vad,
         autostart=autostart,
     )
     previous, sys.excepthook = sys.excepthook, error_hook(window)

@@ -86,7 +86,7 @@ class InputChooser(QComboBox):
     def __init__(
         self,
         *,
-        device: int | str | None = None,
+        audio_input: int | str | None = None,
         file: str | os.PathLike | None = None,
         parent: QWidget | None = None,
     ) -> None:
@@ -95,8 +95,8 @@ class InputChooser(QComboBox):
         if file is not None:
             self.addItem(f"File: {Path(file).name} (played live)", ("file", str(file)))
         self._add_devices()
-        if device is not None:
-            self._select_device(device)
+        if audio_input is not None:
+            self._select_input(audio_input)
 
     def _add_devices(self) -> None:
         from sertk.live import format_devices, list_devices
@@ -113,15 +113,15 @@ class InputChooser(QComboBox):
         for d in inputs:
             self.addItem(f"{d['index']}: {d['name']}", ("device", d["index"]))
 
-    def _select_device(self, device: int | str) -> None:
-        wanted = int(device) if str(device).strip().isdigit() else device
+    def _select_input(self, audio_input: int | str) -> None:
+        wanted = int(audio_input) if str(audio_input).strip().isdigit() else audio_input
         for index in range(self.count()):
             kind, value = self.itemData(index)
             if kind == "device" and value is not None:
                 if value == wanted or (isinstance(wanted, str) and wanted in self.itemText(index)):
                     self.setCurrentIndex(index)
                     return
-        self.addItem(f"Device {device}", ("device", wanted))  # Start gives the precise error
+        self.addItem(f"Input {audio_input}", ("device", wanted))  # Start gives the precise error
         self.setCurrentIndex(self.count() - 1)
 
     def open_source(self, sampling_rate: int) -> Any:

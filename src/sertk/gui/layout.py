@@ -25,12 +25,12 @@ def _action(window: Any, text: str, icon: QStyle.StandardPixmap, slot) -> QActio
     return action
 
 
-def setup_ui(window: Any, *, device: int | str | None, file: str | os.PathLike | None) -> None:
+def setup_ui(window: Any, *, audio_input: int | str | None, file: str | os.PathLike | None) -> None:
     """Create the widgets of ``window`` as attributes (``start_action``, ``stop_action``,
     ``open_action``, ``model_combo``, ``input_combo``, ``error_banner``, ``panel``, ``table``,
     ``save_button``, ``timeline``, ``timeline_card``, ``latency_label``, ``skipped_label``,
     ``model_label``) and connect them to its slots."""
-    _toolbar(window, device, file)
+    _toolbar(window, audio_input, file)
     central = QWidget()
     central.setObjectName("central")
     layout = QVBoxLayout(central)
@@ -58,7 +58,7 @@ def setup_ui(window: Any, *, device: int | str | None, file: str | os.PathLike |
     _status_bar(window)
 
 
-def _toolbar(window: Any, device, file) -> None:
+def _toolbar(window: Any, audio_input, file) -> None:
     bar = window.addToolBar("Main")
     bar.setMovable(False)
     bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
@@ -68,7 +68,7 @@ def _toolbar(window: Any, device, file) -> None:
     window.open_action = _action(window, "Open file…", pixmap.SP_DialogOpenButton, window.open_file)
     window.model_combo = ModelChooser(window)
     window.model_combo.chosen.connect(window.load_model)
-    window.input_combo = InputChooser(device=device, file=file, parent=window)
+    window.input_combo = InputChooser(audio_input=audio_input, file=file, parent=window)
     for item in (window.start_action, window.stop_action, None, window.open_action, None):
         bar.addSeparator() if item is None else bar.addAction(item)
     for text, combo in (("Model", window.model_combo), ("Input", window.input_combo)):

@@ -9,6 +9,7 @@ the window's banner and status bar.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from sertk.gui.layout import LIVE_TITLE, setup_ui
 from sertk.gui.palette import STYLE_SHEET
 from sertk.gui.widgets import TimelineSegment
 from sertk.gui.workers import QUEUED, LiveSession, Tasks, describe
+from sertk.smoothing import LIVE_SMOOTH, check_smooth
 
 AUDIO_FILTER = "Audio (*.wav *.flac *.ogg *.opus *.mp3 *.m4a *.aac);;All files (*)"
 
@@ -29,24 +31,31 @@ AUDIO_FILTER = "Audio (*.wav *.flac *.ogg *.opus *.mp3 *.m4a *.aac);;All files (
 class MainWindow(QMainWindow):
     """The ``sertk gui`` window (see the module docstring).
 
-    ``model``: bundle name or path, loaded at once on a worker thread; ``device``: input device
-    (index or part of a name) preselected; ``file``: a recording offered as a live input (played
-    in real time); ``hop``: seconds between analyses, live and for files; ``autostart``: start
-    the live session as soon as the model is loaded.
+    ``model``: bundle name or path, loaded at once on a worker thread onto the compute
+    ``device`` (cpu, cuda, cuda:N); ``audio_input``: the microphone (index or part of a name)
+    preselected; ``file``: a recording offered as a live input (played in real time); ``hop``:
+    seconds between analyses, live and for files; ``smooth``: seconds over which probabilities
+    are averaged (up to each live result, centred on each window of a file; see
+    :mod:`sertk.smoothing`); ``vad``: the speech/silence threshold (``floor_db``,
+    ``margin_db``; see :mod:`sertk.audio.speech`), live and for files; ``autostart``: start the
+    live session as soon as the model is loaded.
     """
 
     def __init__(
         self,
         *,
         model: str | os.PathLike | None = "default",
-        device: int | str | None = None,
+        device: str = "cpu",
+        audio_input: int | str | None = None,
         file: str | os.PathLike | None = None,
         hop: float = 0.5,
-        model_device: str = "cpu",
+        smooth: float = LIVE_SMOOTH,
+        vad: Mapping[str, float] | None = None,
         autostart: bool = False,
     ) -> None:
         super().__init__()
-        self.hop, self.model_device, self.autostart = hop, model_device, autostart
+        self.hop, self.device, self.autostart = hop, device, autostart
+        self.smooth, self.vad = check_smooth(smooth), dict(vad or {})
         self.recognizer: Any = None
         self.session: LiveSession | None = None
         self.file_timeline: Any = None  # the Timeline shown in file mode
@@ -58,7 +67,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("sertk — speech emotion")
         self.setStyleSheet(STYLE_SHEET)
         self.resize(1080, 720)
-        setup_ui(self, device=device, file=file)
+        setup_ui(self, audio_input=audio_input, file=file)
         self._update_actions()
         if model is not None:
             self.load_model(model)
@@ -87,7 +96,7 @@ class MainWindow(QMainWindow):
         from sertk.recognizer import Recognizer
 
         self._loading += 1
-        generation, device = self._loading, self.model_device
+        generation, device = self._loading, self.device
         self._busy.add("model")
         self.statusBar().showMessage(f"loading model {name_or_path} …")
         self._update_actions()
@@ -144,7 +153,13 @@ class MainWindow(QMainWindow):
         self.stop()
         try:
             session = LiveSession(
-                self.recognizer, source, hop=self.hop, deterministic=deterministic, parent=self
+                self.recognizer,
+                source,
+                hop=self.hop,
+                smooth=self.smooth,
+                vad=self.vad,
+                deterministic=deterministic,
+                parent=self,
             )
         except SertkError as error:
             self.show_error(describe(error))
@@ -175,7 +190,7 @@ class MainWindow(QMainWindow):
             return  # a result of an earlier session, still in the queue
         self.panel.show_emotion(result.label, result.confidence, result.probabilities)
         self.panel.show_level(result.level_db)
-        self.timeline.add(result.time, result.label, result.confidence, hop=self.session.engine.hop)
+        self.timeline.add(result.time, result.label, result.confidence, start=result.start)
         self.table.add_result(result)
         self._skipped += result.skipped
         self.latency_label.setText(f"latency {result.latency_s * 1000:.0f} ms")
@@ -206,12 +221,13 @@ class MainWindow(QMainWindow):
             return
         self.stop()
         self._analysing += 1
-        generation, recognizer, hop = self._analysing, self.recognizer, self.hop
+        generation, recognizer = self._analysing, self.recognizer
+        options = {"hop": self.hop, "smooth": self.smooth, "vad": self.vad}
         self._busy.add("file")
         self.statusBar().showMessage(f"analysing {Path(path).name} …")
         self._update_actions()
         self.tasks.start(
-            lambda: recognizer.timeline(path, hop=hop),
+            lambda: recognizer.timeline(path, **options),
             done=lambda timeline: self._file_done(generation, path, timeline),
             failed=lambda message: self._file_failed(generation, path, message),
         )

@@ -192,10 +192,10 @@ class TimelineView(QWidget):
         self.duration = None
         self.update()
 
-    def add(self, end: float, label: str, confidence: float | None, *, hop: float) -> None:
-        """Live: the result at ``end`` seconds covers the stretch since the previous one (or
-        the last ``hop`` seconds for the first)."""
-        start = self._segments[-1].end if self._segments else max(0.0, end - hop)
+    def add(self, end: float, label: str, confidence: float | None, *, start: float) -> None:
+        """Live: the result at ``end`` seconds covers the stretch since the previous one (the
+        first one its whole window, from ``start``)."""
+        start = self._segments[-1].end if self._segments else max(0.0, start)
         self._segments.append(TimelineSegment(min(start, end), end, label, confidence))
         self.update()
 

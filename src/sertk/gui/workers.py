@@ -11,14 +11,15 @@ Errors become one-line messages (:func:`describe`) for the window, never traceba
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal
 
 from sertk.errors import SertkError
-from sertk.live import StreamingEngine, level_db
+from sertk.live import EnergyGate, StreamingEngine, level_db
+from sertk.smoothing import LIVE_SMOOTH
 
 HISTORY_LIMIT = 20_000  # live results kept (~2.8 hours at a 0.5 s hop)
 QUEUED = Qt.ConnectionType.QueuedConnection
@@ -110,8 +111,10 @@ class LiveSession(QObject):
 
     ``result(Result)`` per analysed hop, ``level(dBFS)`` per block of a real-time source,
     ``failed(message)`` when the source or the model fails, ``finished()`` once the engine has
-    stopped (end of the source, ``stop()`` or an error). ``deterministic`` analyses every hop
-    in order (a file fed as fast as it is read: demos and tests).
+    stopped (end of the source, ``stop()`` or an error). ``hop`` and ``smooth`` are the
+    engine's (seconds), ``vad`` the options of its :class:`sertk.live.EnergyGate`;
+    ``deterministic`` analyses every hop in order (a file fed as fast as it is read: demos and
+    tests).
     """
 
     result = Signal(object)
@@ -125,6 +128,8 @@ class LiveSession(QObject):
         source: Any,
         *,
         hop: float = 0.5,
+        smooth: float = LIVE_SMOOTH,
+        vad: Mapping[str, float] | None = None,
         deterministic: bool = False,
         parent: QObject | None = None,
     ) -> None:
@@ -133,6 +138,8 @@ class LiveSession(QObject):
         self.engine = StreamingEngine.from_recognizer(
             recognizer,
             hop=hop,
+            smooth=smooth,
+            vad=EnergyGate(**(vad or {})),
             deterministic=deterministic,
             on_result=self.result.emit,  # called on the engine's worker thread: emit only
             on_error=lambda error: self.failed.emit(describe(error)),

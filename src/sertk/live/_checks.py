@@ -52,12 +52,6 @@ def labels(values: Sequence[str]) -> tuple[str, ...]:
     return values
 
 
-def fraction(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
-        raise ConfigError(f"{name} must be a number in (0, 1] (1 = no smoothing), got {value!r}")
-    return float(value)
-
-
 def gate(vad: Any, default: Callable[[], Any]) -> Callable[[np.ndarray, int], bool] | None:
     if vad is True:
         return default()

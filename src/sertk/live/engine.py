@@ -2,9 +2,11 @@
 
 Audio blocks go into a fixed ring buffer (``feed``, from any thread; ``start(source)`` runs a
 feeder thread over a source from :mod:`sertk.live.sources`). A worker thread analyses the newest
-``window`` seconds every ``hop`` seconds of *audio* time: a voice-activity gate first (silence is
-reported as silence, without calling the model), then ``predict``, then an exponential moving
-average of the probabilities over consecutive speech windows.
+``window`` seconds every ``hop`` seconds of *audio* time, from the moment a full window has
+arrived (a stream that ends sooner is analysed once, whole): a voice-activity gate first
+(silence is reported as silence, without calling the model), then ``predict``, then the
+probabilities are averaged over the last ``smooth`` seconds of speech (:mod:`sertk.smoothing`,
+the definition timelines use too).
 
 Real-time mode (default) keeps latency bounded: when analysis is slower than the audio, the
 worker jumps to the newest due window and reports how many it skipped. ``deterministic=True``
@@ -38,6 +40,7 @@ from sertk.live import _checks
 from sertk.live.buffer import RingBuffer
 from sertk.live.result import SILENCE, Result, save_history
 from sertk.live.vad import EnergyGate, level_db
+from sertk.smoothing import LIVE_SMOOTH, TrailingAverage
 
 Predict = Callable[[np.ndarray, int], Any]
 
@@ -45,11 +48,14 @@ Predict = Callable[[np.ndarray, int], Any]
 class StreamingEngine:
     """Windowed, gated, smoothed emotion analysis of a live stream (see the module docstring).
 
-    ``buffer``, ``window`` and ``hop`` are seconds (``buffer >= window + hop``); ``smoothing`` is
-    the weight of the newest window in the moving average (1 = none); ``vad`` is True (an
-    :class:`EnergyGate`), False (score every window) or any ``gate(window, sampling_rate) -> bool``;
+    ``buffer``, ``window`` and ``hop`` are seconds (``buffer >= window + hop``); ``smooth`` is
+    the span in seconds over which probabilities are averaged, ending at each result (0: none);
+    ``vad`` is True (an :class:`EnergyGate`), False (score every window) or any
+    ``gate(window, sampling_rate) -> bool`` (its ``reset()``, if any, is called on start);
     ``history`` is the most results kept (None keeps all: unbounded). ``on_result(result)`` and
-    ``on_error(exception)`` run on the worker thread.
+    ``on_error(exception)`` run on the worker thread. ``smoothing`` (the weight of the newest
+    window in an exponential average) is deprecated: it is converted to ``smooth`` with a
+    DeprecationWarning, for one release.
     """
 
     def __init__(
@@ -61,17 +67,18 @@ class StreamingEngine:
         buffer: float = 5.0,
         window: float = 3.0,
         hop: float = 0.5,
-        smoothing: float = 0.5,
+        smooth: float = LIVE_SMOOTH,
         vad: bool | Callable[[np.ndarray, int], bool] = True,
         deterministic: bool = False,
         on_result: Callable[[Result], Any] | None = None,
         on_error: Callable[[BaseException], Any] | None = None,
         history: int | None = 10_000,
+        smoothing: float | None = None,
     ) -> None:
         self.labels = _checks.labels(labels)
         self.sampling_rate = _checks.rate(sampling_rate)
         self.window, self.hop, self.buffer = _checks.timing(window, hop, buffer)
-        self.smoothing = _checks.fraction("smoothing", smoothing)
+        self.smooth = TrailingAverage.span_of(smooth, smoothing, hop=self.hop)
         self.gate = _checks.gate(vad, EnergyGate)
         self.deterministic = bool(deterministic)
         self.predict, self.on_result, self.on_error = predict, on_result, on_error
@@ -103,10 +110,11 @@ class StreamingEngine:
 
     def _reset_state(self) -> None:
         self._arrivals: collections.deque[tuple[int, float]] = collections.deque()
-        self._next_end = self._hop_n  # absolute sample index where the next window ends
+        self._next_end = self._window_n  # absolute sample index where the next window ends
         self._last_end = 0
         self._ended = self._stopping = False
-        self._average: np.ndarray | None = None
+        self._average = TrailingAverage(span=self.smooth, hop=self.hop)
+        self._gated_until = 0  # the end (sample) of the last window the gate saw
         self._threads: list[threading.Thread] = []
         self._source: Any = None
         self._done = threading.Event()
@@ -154,6 +162,9 @@ class StreamingEngine:
         ``end_of_stream`` is called when it runs out). Without a source, call ``feed``."""
         if self._threads:
             raise SertkError("the engine is already started; stop() it and make a new one")
+        reset = getattr(self.gate, "reset", None)
+        if callable(reset):
+            reset()  # a gate that learns the background starts afresh with the stream
         if source is not None:
             rate = getattr(source, "sampling_rate", self.sampling_rate)
             if rate != self.sampling_rate:
@@ -280,20 +291,18 @@ class StreamingEngine:
 
     def _analyse(self, end: int, samples: np.ndarray, skipped: int, arrival: float) -> Result:
         rate = self.sampling_rate
-        speech = self.gate is None or bool(self.gate(samples, rate))
+        speech = self.gate is None or self._gate(samples, end)
         label, confidence, probabilities = SILENCE, None, None
         if speech:
             began = time.perf_counter()
             row = _checks.probability_row(self.predict(samples, rate), self.labels)
             self._note_inference(time.perf_counter() - began)
-            previous = self._average
-            alpha = self.smoothing
-            self._average = row if previous is None else alpha * row + (1 - alpha) * previous
-            best = int(self._average.argmax())
-            label, confidence = self.labels[best], float(self._average[best])
-            probabilities = dict(zip(self.labels, map(float, self._average), strict=True))
+            average = self._average.add(end / rate, row)
+            best = int(average.argmax())
+            label, confidence = self.labels[best], float(average[best])
+            probabilities = dict(zip(self.labels, map(float, average), strict=True))
         else:
-            self._average = None  # a new stretch of speech starts afresh
+            self._average.restart(end / rate)  # a new stretch of speech starts afresh
         return Result(
             time=end / rate,
             start=(end - len(samples)) / rate,
@@ -306,6 +315,14 @@ class StreamingEngine:
             skipped=skipped,
             wall_time=time.time(),
         )
+
+    def _gate(self, samples: np.ndarray, end: int) -> bool:
+        """The gate's verdict; an :class:`EnergyGate` follows the stream (it is told how many
+        samples are new since the window it saw last)."""
+        if isinstance(self.gate, EnergyGate):
+            new, self._gated_until = end - self._gated_until, end
+            return self.gate(samples, self.sampling_rate, new=new)
+        return bool(self.gate(samples, self.sampling_rate))
 
     def _note_inference(self, seconds: float) -> None:
         inference = self._inference

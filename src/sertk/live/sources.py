@@ -134,7 +134,7 @@ def format_devices(devices: list[dict[str, Any]]) -> str:
             "a headless machine run a sound server (PulseAudio, PipeWire); `sertk listen "
             "--file F` analyses a recording instead"
         )
-    lines = ["audio devices (> default input; use --device INDEX or part of a name):"]
+    lines = ["audio devices (> default input; use --input INDEX or part of a name):"]
     for d in devices:
         mark = ">" if d["default_input"] else " "
         lines.append(

@@ -112,7 +112,9 @@ class Timeline:
 
     ``segments`` tile ``[0, duration]`` in order: speech segments (adjacent windows with the same
     label merged) and silence segments. ``windows`` holds one row per window the model scored
-    (speech only), with its raw, unsmoothed probabilities. ``labels`` are the bundle's labels.
+    (speech only), with its raw, unsmoothed probabilities. ``labels`` are the bundle's labels;
+    ``window`` and ``hop`` the windows' length and spacing and ``smooth`` the span the segments'
+    probabilities were averaged over (seconds; see :mod:`sertk.smoothing`).
     """
 
     segments: tuple[Segment, ...]
@@ -121,7 +123,7 @@ class Timeline:
     labels: tuple[str, ...]
     window: float
     hop: float
-    smoothing: int | str
+    smooth: float
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict with the settings, ``segments`` and ``windows``."""
@@ -130,7 +132,7 @@ class Timeline:
             "labels": list(self.labels),
             "window": self.window,
             "hop": self.hop,
-            "smoothing": self.smoothing,
+            "smooth": self.smooth,
             "segments": [segment.to_dict() for segment in self.segments],
             "windows": [window.to_dict() for window in self.windows],
         }

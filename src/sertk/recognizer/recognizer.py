@@ -301,26 +301,29 @@ class Recognizer:
         sampling_rate: int | None = None,
         window: float | None = None,
         hop: float = 1.0,
-        smoothing: int | str = 0,
+        smooth: float = 0.0,
         min_speech: float = 0.5,
         speaker: str | None = None,
         vad: Mapping[str, Any] | None = None,
         batch_size: int = 16,
+        smoothing: int | str | None = None,
     ) -> Timeline:
         """Emotion over time of a long recording (a file or a signal with ``sampling_rate``).
 
-        Speech is found with :func:`sertk.audio.speech_regions` (``vad``: its threshold options);
-        regions shorter than ``min_speech`` seconds count as non-speech. Stretches without speech
-        become ``silence`` segments. Inside each region, windows of ``window`` seconds (default:
-        the bundle's crop duration, so the model sees each window whole) every ``hop`` seconds
-        are predicted in batches; ``smoothing`` (see
-        :func:`sertk.recognizer.timeline.parse_smoothing`: a number of windows for a moving
-        average, or ``"median"``) smooths probabilities within a region; adjacent windows with
-        the same label merge into segments. A window longer than the bundle's crop duration is
+        Speech is found with :func:`sertk.audio.speech_regions` (``vad``: its ``floor_db``, an
+        absolute floor in dBFS, and ``margin_db`` over the noise floor, the rule the live gate
+        uses); regions shorter than ``min_speech`` seconds count as non-speech. Stretches
+        without speech become ``silence`` segments. Inside each region, windows of ``window``
+        seconds (default: the bundle's crop duration, so the model sees each window whole)
+        every ``hop`` seconds are predicted in batches; probabilities are averaged over
+        ``smooth`` seconds centred on each window, within its region (see
+        :mod:`sertk.smoothing`; 0: none); adjacent windows with the same label merge into
+        segments. A window longer than the bundle's crop duration is
         cropped by the bundle's policy, as training utterances were. A speaker-adapted bundle
-        needs ``speaker`` (all windows are then that speaker's utterances).
+        needs ``speaker`` (all windows are then that speaker's utterances). ``smoothing`` (a
+        number of windows) is deprecated: it works, with a DeprecationWarning, for one release.
 
-        >>> for s in recognizer.timeline("meeting.wav", smoothing=3).segments:  # doctest: +SKIP
+        >>> for s in recognizer.timeline("meeting.wav", smooth=3.0).segments:  # doctest: +SKIP
         ...     print(f"{s.start:6.1f} {s.end:6.1f} {s.label}")
         """
         return recording_timeline(
@@ -329,6 +332,7 @@ class Recognizer:
             sampling_rate=sampling_rate,
             window=window,
             hop=hop,
+            smooth=smooth,
             smoothing=smoothing,
             min_speech=min_speech,
             speaker=speaker,

@@ -4,14 +4,16 @@ Pure functions over seconds and probability arrays (no audio, no model), so each
 read and tested on its own. :func:`recording_timeline` (behind :meth:`Recognizer.timeline`)
 strings them together with the recording and the recognizer:
 
-1. speech regions come from :func:`sertk.audio.speech_regions` (energy VAD); everything outside
-   them becomes a ``silence`` segment, never an emotion;
+1. speech regions come from :func:`sertk.audio.speech_regions` (energy VAD: an absolute floor in
+   dBFS plus a margin over the running noise floor, the rule the live gate uses); everything
+   outside them becomes a ``silence`` segment, never an emotion;
 2. :func:`plan_windows` lays windows of ``window`` seconds every ``hop`` seconds inside each region
    (a region shorter than a window gets one window, padded by the bundle's preprocessing as short
    training utterances were; a tail the ``hop`` grid leaves uncovered gets one more window aligned
    to the region's end, a full window rather than a short stub, unless the tail is under a
    quarter of the hop, which the last window then owns);
-3. :func:`smooth` averages probabilities over neighbouring windows of the same region;
+3. probabilities are averaged over ``smooth`` seconds centred on each window, within its region
+   (:func:`sertk.smoothing.average_over_span`, the definition the live engine shares);
 4. :func:`build_segments`: each window owns the stretch between the midpoints to its neighbours'
    centres (the first and last reach the region's edges); adjacent windows with the same label
    merge into one segment whose probabilities are the duration-weighted mean of its windows'.
@@ -20,6 +22,7 @@ strings them together with the recording and the recognizer:
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -29,9 +32,11 @@ from sertk.audio import check_signal, load_audio, resample, speech_regions
 from sertk.errors import AudioError, ConfigError, SertkError
 from sertk.recognizer.backend import is_audio_source
 from sertk.recognizer.prediction import SILENCE, Segment, Timeline
+from sertk.smoothing import average_over_span, check_smooth, seconds_from_windows
 
 DEFAULT_WINDOW = 3.0  # timeline window for bundles that keep whole utterances (duration None)
-SMOOTHING_METHODS = ("mean", "median")
+VAD_OPTIONS = ("floor_db", "margin_db", "frame_ms", "hop_ms", "merge_gap")
+DEPRECATED_VAD = ("threshold_db", "noise_margin_db")  # speech_regions warns about them
 # a region's end left uncovered by the hop grid gets an end-aligned window when it is longer
 # than this fraction of the hop; a shorter tail is owned by the last window without one
 TAIL = 0.25
@@ -49,25 +54,33 @@ def check_seconds(name: str, value: Any, *, allow_zero: bool = False) -> float:
     raise ConfigError(f"{name} must be a number of seconds {bound}, got {value!r}")
 
 
-def parse_smoothing(smoothing: int | str) -> tuple[str, int]:
-    """``(method, windows)`` from ``smoothing``.
-
-    An int ``k`` is a centred moving average of the probabilities over ``k`` windows (0 or 1: no
-    smoothing); ``"median"`` is a per-class running median over 3 windows, and ``"mean:k"`` or
-    ``"median:k"`` name the method and the number of windows.
-    """
-    if isinstance(smoothing, int | np.integer) and not isinstance(smoothing, bool):
-        if smoothing >= 0:
-            return "mean", max(int(smoothing), 1)
-    elif isinstance(smoothing, str):
-        method, _, count = smoothing.partition(":")
-        if method in SMOOTHING_METHODS and (count == "" or count.isdigit()):
-            default = 3 if method == "median" else 1
-            return method, max(int(count) if count else default, 1)
-    raise ConfigError(
-        f"smoothing must be a number of windows >= 0, 'median', 'mean:K' or 'median:K'; "
-        f"got {smoothing!r}"
+def timeline_smooth(smooth: Any, smoothing: Any, *, hop: float) -> float:
+    """The ``smooth`` span in seconds, from ``smooth`` or, deprecated, the old ``smoothing``
+    (a number of windows or "median[:K]"; a DeprecationWarning says how it was read)."""
+    if smoothing is None:
+        return check_smooth(smooth)
+    if smooth:
+        raise ConfigError("give smooth (seconds) or the deprecated smoothing, not both")
+    span, note = seconds_from_windows(smoothing, hop=hop)
+    warnings.warn(
+        f"Recognizer.timeline(smoothing={smoothing!r}) (a number of windows) is deprecated and "
+        f"goes away in the next release; use smooth=SECONDS (probabilities averaged over that "
+        f"span): {note}",
+        DeprecationWarning,
+        stacklevel=4,  # the caller of Recognizer.timeline
     )
+    return span
+
+
+def check_vad(vad: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The :func:`sertk.audio.speech_regions` options in ``vad`` (ConfigError for others)."""
+    options = dict(vad or {})
+    if "min_duration" in options:
+        raise ConfigError("set the shortest speech region with min_speech=, not vad=")
+    unknown = sorted(set(options) - {*VAD_OPTIONS, *DEPRECATED_VAD})
+    if unknown:
+        raise ConfigError(f"vad= takes {', '.join(VAD_OPTIONS)}; got {unknown}")
+    return options
 
 
 def plan_windows(
@@ -92,22 +105,17 @@ def plan_windows(
     return spans
 
 
-def smooth(probabilities: np.ndarray, method: str, windows: int) -> np.ndarray:
-    """Smooth ``[n, classes]`` probabilities over ``windows`` neighbouring rows (centred, the
-    neighbourhood shrinking at the ends); median rows are renormalised to sum to 1."""
-    array = np.asarray(probabilities, dtype=np.float64)
-    if windows <= 1 or len(array) <= 1:
-        return array.copy()
-    before, after = (windows - 1) // 2, windows // 2
-    reduce = np.mean if method == "mean" else np.median
-    out = np.stack(
-        [reduce(array[max(0, i - before) : i + after + 1], axis=0) for i in range(len(array))]
-    )
-    return out / np.maximum(out.sum(axis=1, keepdims=True), 1e-12)
-
-
 def _seconds(value: float) -> float:
     return round(float(value), 6)
+
+
+def _stretches(
+    region: tuple[float, float], spans: Sequence[tuple[float, float]]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Centres ``[n]`` of a region's windows and the ``[n + 1]`` bounds of the stretches they
+    stand for: the midpoints between neighbouring centres, then the region's edges."""
+    centres = np.array([(start + end) / 2 for start, end in spans])
+    return centres, np.array([region[0], *(centres[:-1] + centres[1:]) / 2, region[1]])
 
 
 def _region_segments(
@@ -117,9 +125,7 @@ def _region_segments(
     labels: Sequence[str],
 ) -> list[Segment]:
     """Speech segments of one region from its windows' (smoothed) probabilities ``[n, classes]``."""
-    centres = [(start + end) / 2 for start, end in spans]
-    middles = [(a + b) / 2 for a, b in zip(centres[:-1], centres[1:], strict=True)]
-    bounds = np.array([region[0], *middles, region[1]])
+    _, bounds = _stretches(region, spans)
     best = probabilities.argmax(axis=1)
     segments, first = [], 0
     for index in range(1, len(spans) + 1):
@@ -184,16 +190,18 @@ def build_timeline(
     labels: Sequence[str],
     window: float,
     hop: float,
-    smoothing: int | str,
+    smooth: float,
 ) -> Timeline:
-    """The :class:`Timeline` from raw window ``probabilities`` ``[windows, classes]``."""
+    """The :class:`Timeline` from raw window ``probabilities`` ``[windows, classes]``, averaged
+    over ``smooth`` seconds centred on each window within its region."""
     labels = tuple(labels)
     raw = np.asarray(probabilities, dtype=np.float64).reshape(len(spans), len(labels))
-    method, count = parse_smoothing(smoothing)
+    smooth = check_smooth(smooth)
     smoothed = raw.copy()
     for index in {span[2] for span in spans}:  # smoothing never crosses a silence
         rows = [i for i, span in enumerate(spans) if span[2] == index]
-        smoothed[rows] = smooth(raw[rows], method, count)
+        centres, bounds = _stretches(regions[index], [spans[i][:2] for i in rows])
+        smoothed[rows] = average_over_span(raw[rows], bounds=bounds, at=centres, span=smooth)
     windows = tuple(
         Segment(
             start=_seconds(start),
@@ -215,7 +223,7 @@ def build_timeline(
         labels=labels,
         window=float(window),
         hop=float(hop),
-        smoothing=smoothing if isinstance(smoothing, str) else int(smoothing),
+        smooth=smooth,
     )
 
 
@@ -226,7 +234,8 @@ def recording_timeline(
     sampling_rate: int | None,
     window: float | None,
     hop: float,
-    smoothing: int | str,
+    smooth: float,
+    smoothing: Any = None,
     min_speech: float,
     speaker: str | None,
     vad: Mapping[str, Any] | None,
@@ -240,10 +249,8 @@ def recording_timeline(
     window = check_seconds("window", window)
     hop = check_seconds("hop", hop)
     min_speech = check_seconds("min_speech", min_speech, allow_zero=True)
-    parse_smoothing(smoothing)
-    options = dict(vad or {})
-    if "min_duration" in options:
-        raise ConfigError("set the shortest speech region with min_speech=, not vad=")
+    smooth = timeline_smooth(smooth, smoothing, hop=hop)
+    options = check_vad(vad)
     if recognizer.speaker_adapted and speaker is None:
         raise SertkError(
             f"{recognizer.bundle.path} is speaker-adapted: pass speaker= (one id for the whole "
@@ -269,7 +276,7 @@ def recording_timeline(
         labels=recognizer.labels,
         window=window,
         hop=hop,
-        smoothing=smoothing,
+        smooth=smooth,
     )
 
 

@@ -3,7 +3,7 @@
 Endpoints (JSON; the schema is at ``/openapi.json``, browsable at ``/docs``):
 
 - ``POST /v1/predict``: one upload -> its :class:`~sertk.recognizer.Prediction`;
-- ``POST /v1/timeline?window=&hop=&smoothing=``: one upload -> its
+- ``POST /v1/timeline?window=&hop=&smooth=``: one upload -> its
   :class:`~sertk.recognizer.Timeline` (emotion over time, silence apart);
 - ``GET /v1/labels``: the labels, the model and the server's limits;
 - ``GET /healthz``: liveness and inference counters;
@@ -48,10 +48,11 @@ from starlette.exceptions import HTTPException
 from sertk._version import __version__
 from sertk.errors import ConfigError, SertkError
 from sertk.recognizer import DEFAULT_MODEL, Recognizer
-from sertk.recognizer.timeline import DEFAULT_WINDOW, check_seconds, parse_smoothing
+from sertk.recognizer.timeline import DEFAULT_WINDOW, check_seconds
 from sertk.server import schemas
 from sertk.server.batching import MicroBatcher
 from sertk.server.uploads import ApiError, api_error, decode, read_upload
+from sertk.smoothing import check_smooth, seconds_from_windows
 
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_TIMELINE_WINDOWS = 2000  # bounds the work one /v1/timeline request can ask for
@@ -150,16 +151,23 @@ async def _result(future: Future) -> Any:
         raise api_error(error) from None
 
 
-def _timeline_options(recognizer: Recognizer, window, hop, smoothing: str) -> dict[str, Any]:
-    """Checked ``window``/``hop``/``smoothing`` for ``Recognizer.timeline`` (ConfigError if bad)."""
+def _timeline_options(
+    recognizer: Recognizer, window, hop, smooth: float, smoothing: str | None
+) -> tuple[dict[str, Any], str | None]:
+    """Checked ``window``/``hop``/``smooth`` for ``Recognizer.timeline`` (ConfigError if bad),
+    and a deprecation warning when the old ``smoothing`` (windows) was given."""
     if window is None:
         window = recognizer.preprocess.duration or DEFAULT_WINDOW
     window, hop = check_seconds("window", window), check_seconds("hop", hop)
     if hop > window:
         raise ConfigError(f"hop ({hop:g} s) must not exceed window ({window:g} s)")
-    value: int | str = int(smoothing) if smoothing.isdigit() else smoothing
-    parse_smoothing(value)
-    return {"window": window, "hop": hop, "smoothing": value}
+    smooth, warning = check_smooth(smooth), None
+    if smoothing is not None:
+        if smooth:
+            raise ConfigError("give smooth (seconds) or the deprecated smoothing, not both")
+        smooth, note = seconds_from_windows(smoothing, hop=hop)
+        warning = f"smoothing= is deprecated; use smooth=SECONDS: {smoothing} {note}"
+    return {"window": window, "hop": hop, "smooth": smooth}, warning
 
 
 def _add_routes(app: FastAPI, recognizer: Recognizer, batcher: MicroBatcher, limits, *, max_bytes):
@@ -185,10 +193,15 @@ def _add_routes(app: FastAPI, recognizer: Recognizer, batcher: MicroBatcher, lim
             None, description="seconds per window (default: the model's input length)"
         ),  # fmt: skip
         hop: float = Query(1.0, description="seconds between windows (<= window)"),
-        smoothing: str = Query("0", description="windows in a moving average, or median[:K]"),
-    ) -> dict[str, Any]:
+        smooth: float = Query(
+            0.0, description="seconds over which probabilities are averaged (0: none)"
+        ),
+        smoothing: str | None = Query(
+            None, deprecated=True, description="deprecated: windows averaged; use smooth"
+        ),
+    ) -> Any:
         try:
-            options = _timeline_options(recognizer, window, hop, smoothing)
+            options, warning = _timeline_options(recognizer, window, hop, smooth, smoothing)
         except SertkError as error:
             raise api_error(error) from None
         signal = await signal_of(request)
@@ -204,7 +217,12 @@ def _add_routes(app: FastAPI, recognizer: Recognizer, batcher: MicroBatcher, lim
                 signal, sampling_rate=rate, batch_size=limits.max_batch, **options
             )
         )
-        return (await _result(work)).to_dict()
+        document = (await _result(work)).to_dict()
+        if warning is None:
+            return document
+        return JSONResponse(
+            document, headers={"Deprecation": "true", "Warning": f'299 - "{warning}"'}
+        )
 
     @app.get("/v1/labels", response_model=schemas.LabelsOut, summary="Labels, model and limits")
     async def labels() -> dict[str, Any]:

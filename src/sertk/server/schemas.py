@@ -30,7 +30,9 @@ class TimelineOut(BaseModel):
     labels: list[str]
     window: float = Field(description="seconds of audio per scored window")
     hop: float = Field(description="seconds between window starts")
-    smoothing: int | str
+    smooth: float = Field(
+        description="seconds over which probabilities are averaged, centred on each window"
+    )
     segments: list[SegmentOut] = Field(description="tile [0, duration]: merged speech + silence")
     windows: list[SegmentOut] = Field(description="each scored window, raw probabilities")
 
