@@ -24,6 +24,7 @@ from sertk.audio.loading import (
     MIN_SAMPLING_RATE,
     check_rate,
     check_signal,
+    is_audio_source,
     load_audio,
     resample,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "check_signal",
     "crop_or_pad",
     "denoise",
+    "is_audio_source",
     "load_audio",
     "normalize_loudness",
     "normalize_peak",

@@ -9,9 +9,10 @@ import platform
 
 from sertk._version import __version__
 
-CORE = ["numpy", "scipy", "soundfile", "soxr", "torch", "safetensors", "scikit-learn"]
+CORE = ["numpy", "scipy", "soundfile", "soxr", "safetensors", "scikit-learn"]
 EXTRAS = {
-    "ssl": ["transformers"],
+    "neural": ["torch"],
+    "ssl": ["torch", "transformers"],
     "gui": ["PySide6-Essentials"],
     "serve": ["fastapi", "uvicorn", "python-multipart"],
     "onnx": ["onnx", "onnxruntime"],
@@ -35,7 +36,9 @@ def _version(distribution: str) -> str | None:
 
 
 def _device() -> str:
-    import torch
+    if importlib.util.find_spec("torch") is None:
+        return "cpu (torch not installed: numpy and ONNX models; pip install 'sertk[neural]')"
+    import torch  # only to ask it for the device
 
     if torch.cuda.is_available():
         return f"cuda ({torch.cuda.get_device_name(0)})"

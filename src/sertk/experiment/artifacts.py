@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from sertk._version import __version__
 from sertk.errors import ConfigError, SertkError
 
 CONFIG_FILE = "config.yaml"
@@ -96,12 +97,13 @@ def read_json(path: Path) -> Any:
 
 
 def environment(cache_root: Path | None = None) -> dict[str, Any]:
-    """Versions, git commit of the sertk source tree, machine and command line (``env.json``)."""
-    import torch
+    """Versions, git commit of the sertk source tree, machine and command line (``env.json``).
 
-    from sertk._version import __version__
-
-    cuda = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    torch's threads and CUDA device are recorded when the run has imported torch (neural
+    models); a classical run neither needs nor imports it.
+    """
+    torch = sys.modules.get("torch")
+    cuda = torch.cuda.get_device_name(0) if torch and torch.cuda.is_available() else None
     return {
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "argv": list(sys.argv),
@@ -109,8 +111,7 @@ def environment(cache_root: Path | None = None) -> dict[str, Any]:
         "versions": {
             "python": platform.python_version(),
             "sertk": __version__,
-            "torch": torch.__version__,
-            **{name: _version(name) for name in ("numpy", "transformers", "safetensors")},
+            **{name: _version(name) for name in ("torch", "numpy", "transformers", "safetensors")},
         },
         "git": git_state(Path(__file__).resolve().parent),
         "machine": {
@@ -118,7 +119,7 @@ def environment(cache_root: Path | None = None) -> dict[str, Any]:
             "machine": platform.machine(),
             "processor": platform.processor() or None,
             "cpu_count": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(),
+            "torch_threads": torch.get_num_threads() if torch else None,
             "cuda_device": cuda,
         },
         "feature_cache": None if cache_root is None else str(cache_root),

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from sertk.experiment import artifacts
-from sertk.experiment.fitting import PROTOCOLS
+from sertk.experiment.context import PROTOCOLS
 
 _PROTOCOL_TEXT = {
     "global": (
@@ -259,7 +259,7 @@ def _grid(search: dict[str, Any]) -> str:
 
 
 def _augment_text(augment: Any) -> str:
-    if not (augment.waveform_enabled or augment.features_enabled or augment.crops):
+    if not (augment.waveform_copies or augment.features_enabled or augment.crops):
         return "none"
     steps = [
         f"{step} p={getattr(augment, step + '_p')}"

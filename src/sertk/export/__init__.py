@@ -24,11 +24,6 @@ import importlib
 
 _LAZY = {
     "export_onnx": "sertk.export.onnx_export",
-    "load_onnx_bundle": "sertk.export.runner",
-    "OnnxBundle": "sertk.export.runner",
-    "OnnxFeatureInput": "sertk.export.runner",
-    "OnnxBundleModel": "sertk.export.model",
-    "OnnxSslEncoder": "sertk.export.ssl_runner",
     "quantize_onnx": "sertk.export.quantize",
     "quantize_torch": "sertk.export.quantize",
 }
