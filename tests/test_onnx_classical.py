@@ -152,8 +152,9 @@ def test_default_model_on_100_corpus_clips_like_numpy(default_onnx, corpora_dir)
 
 
 def test_the_onnx_backend_needs_neither_torch_nor_sklearn(default_onnx):
-    code = (
-        "import sys; sys.modules['torch'] = None; sys.modules['sklearn'] = None\n"
+    from test_no_torch import hiding
+
+    code = hiding("torch", "sklearn") + (
         "from sertk.recognizer import Recognizer\n"
         f"r = Recognizer.load({str(default_onnx)!r}, backend='onnx', threads=1)\n"
         "print(r.predict_file('examples/03a02Wc.flac').label)\n"

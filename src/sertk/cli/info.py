@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
-import importlib.util
 import platform
 
 from sertk._version import __version__
@@ -36,9 +35,10 @@ def _version(distribution: str) -> str | None:
 
 
 def _device() -> str:
-    if importlib.util.find_spec("torch") is None:
+    try:
+        import torch  # only to ask it for the device
+    except ImportError:
         return "cpu (torch not installed: numpy and ONNX models; pip install 'sertk[neural]')"
-    import torch  # only to ask it for the device
 
     if torch.cuda.is_available():
         return f"cuda ({torch.cuda.get_device_name(0)})"
