@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from sertk.errors import ConfigError
+
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -37,7 +39,6 @@ def add_parser(subparsers) -> None:
 
 def parse_mapping(items: list[str]) -> dict[str, str]:
     """``["calm=neutral"]`` -> ``{"calm": "neutral"}``; ConfigError for a malformed item."""
-    from sertk.errors import ConfigError
 
     mapping: dict[str, str] = {}
     for item in items:

@@ -24,6 +24,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from sertk.errors import ConfigError, SertkError
+
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".aiff", ".aif", ".caf", ".w64")
 TOP = 3  # probabilities shown per file in the table
 
@@ -100,7 +102,6 @@ def plot_paths(plot: str, files: list[Path]) -> dict[Path, Path]:
 def run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
-    from sertk.errors import SertkError
     from sertk.recognizer import Recognizer
 
     files, problems = expand_inputs(args.inputs, recursive=args.recursive)
@@ -143,7 +144,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _check_options(args: argparse.Namespace) -> int | str:
     """Fail early (exit 2) on bad --batch-size/--window/--hop/--smoothing; returns smoothing."""
-    from sertk.errors import ConfigError
     from sertk.recognizer.timeline import check_seconds, parse_smoothing
 
     if args.batch_size < 1:
@@ -159,7 +159,6 @@ def _check_options(args: argparse.Namespace) -> int | str:
 
 def _predict(recognizer, files: list[Path], args, smoothing: int | str) -> list[Any]:
     """Predictions (or timelines) for ``files``; a SertkError in place of each one that failed."""
-    from sertk.errors import SertkError
 
     speakers = None if args.speaker is None else [args.speaker] * len(files)
     if not args.timeline:
@@ -182,7 +181,6 @@ def _predict(recognizer, files: list[Path], args, smoothing: int | str) -> list[
 def _plot(recognizer, file: Path, result: Any, path: Path) -> Any:
     """Write the explain picture of ``file``; returns ``result``, or a SertkError if that failed."""
     from sertk.audio import load_audio
-    from sertk.errors import SertkError
     from sertk.plotting import plot_prediction
 
     try:
@@ -196,7 +194,6 @@ def _plot(recognizer, file: Path, result: Any, path: Path) -> Any:
 
 
 def _open_output(path: str):
-    from sertk.errors import SertkError
 
     try:
         return open(path, "w", newline="", encoding="utf-8")  # noqa: SIM115 (closed in close())

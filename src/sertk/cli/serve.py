@@ -16,6 +16,8 @@ import argparse
 import importlib.util
 import sys
 
+from sertk.errors import ConfigError, SertkError
+
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
@@ -54,7 +56,6 @@ def add_parser(subparsers) -> None:
 
 
 def _check_installed() -> None:
-    from sertk.errors import SertkError
 
     missing = [
         m for m in ("fastapi", "uvicorn", "multipart") if importlib.util.find_spec(m) is None
@@ -67,7 +68,6 @@ def _check_installed() -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sertk.errors import ConfigError
 
     _check_installed()
     if not 0 <= args.port <= 65535:

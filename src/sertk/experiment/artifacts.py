@@ -29,7 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from sertk._version import __version__
+from sertk.corpora.base import natural_key
 from sertk.errors import ConfigError, SertkError
+from sertk.folds import folds_from_dict, folds_to_dict
 
 CONFIG_FILE = "config.yaml"
 ENV_FILE = "env.json"
@@ -154,9 +156,6 @@ def git_state(folder: Path) -> dict[str, Any] | None:
 
 def splits_document(folds: Sequence[Any], utterances: Sequence[Any]) -> dict[str, Any]:
     """``folds_to_dict(folds)`` plus the sorted speakers of every side (``splits.json``)."""
-    from sertk.corpora.base import natural_key
-    from sertk.folds import folds_to_dict
-
     speaker_of = {u.id: u.speaker for u in utterances}
     document = folds_to_dict(folds)
     for entry in document["folds"]:
@@ -169,8 +168,6 @@ def splits_document(folds: Sequence[Any], utterances: Sequence[Any]) -> dict[str
 
 def check_same_splits(stored: dict[str, Any], folds: Sequence[Any], path: Path) -> None:
     """Raise ConfigError when the folds rebuilt on resume differ from the run's ``splits.json``."""
-    from sertk.folds import folds_from_dict
-
     old = folds_from_dict(stored)
     if old != list(folds):
         changed = [a.name for a, b in zip(old, folds, strict=False) if a != b]
