@@ -19,7 +19,10 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "evaluate", help="score a model bundle on a labelled manifest (cross-corpus)"
     )
-    parser.add_argument("bundle", metavar="BUNDLE", help="model bundle folder")
+    parser.add_argument(
+        "bundle", metavar="BUNDLE",
+        help="model bundle folder, run folder, or 'default' (the shipped model)",
+    )  # fmt: skip
     parser.add_argument("--manifest", required=True, help="labelled manifest CSV to score")
     parser.add_argument(
         "--map",

@@ -204,6 +204,7 @@ def run_fold(ctx: FitContext, fold: Any, fold_dir: Path) -> dict[str, Any]:
     metrics_path = fold_dir / METRICS_FILE
     if metrics_path.is_file():
         return read_json(metrics_path)
+    (ctx.log or no_log)(_fit_line(ctx, fold))
     start = time.perf_counter()
     bundle_path, training = fit_bundle(
         ctx, fold.train, fold.valid, fold_dir, extra={"fold": fold.name}
@@ -276,6 +277,18 @@ def write_predictions(path: Path, ctx: FitContext, ids, labels, probabilities) -
         )
     with path.open("w", newline="", encoding="utf-8") as handle:
         csv.writer(handle).writerows(rows)
+
+
+def _fit_line(ctx: FitContext, fold: Any) -> str:
+    """What a fold is about to fit (printed before the fit starts: it can take a while)."""
+    config = ctx.config
+    search = config.model.search
+    how = f", choosing {', '.join(search)} by inner CV" if ctx.kind == "classical" and search else ""
+    epochs = f", up to {config.train.epochs} epochs" if ctx.kind == "torch" else ""
+    return (
+        f"fitting fold {fold.name}: {config.model.name} on {len(fold.train)} training and "
+        f"{len(fold.valid)} validation utterances{how}{epochs}; {len(fold.test)} to test"
+    )
 
 
 def _fold_line(metrics: dict[str, Any]) -> str:
