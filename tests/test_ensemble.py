@@ -351,3 +351,24 @@ def test_cli_cv_ensemble(runs, tmp_path, capsys):
     code = main(["ensemble", "--cv", str(runs["logreg"]), str(runs["svm"]), "-o", str(out),
                  "--map", "calm=neutral"])  # fmt: skip
     assert code == 2 and "--map, --labels and --fit-weights do not apply" in capsys.readouterr().err
+
+
+def test_a_bundle_kind_can_choose_its_own_combination(members):
+    """What a kind holding a global and a speaker-adapted model needs: a rule per item."""
+    a, _, c = members["paths"]
+    first, second = scorer_of(a), scorer_of(c)
+    eye = np.eye(len(LABELS))
+    seen = {}
+
+    def second_for_speaker_x(probabilities, *, speakers, statistics):
+        seen["statistics"] = statistics
+        chosen = [1 if s == "x" else 0 for s in speakers]
+        return np.stack([probabilities[k][row] for row, k in enumerate(chosen)])
+
+    scorer = EnsembleScorer(labels=LABELS, members=[first, second], matrices=[eye, eye],
+                            weights=[0.5, 0.5], combine=second_for_speaker_x)  # fmt: skip
+    items = members["signals"][:4]
+    got = scorer.predict_signals(items, 16000, speakers=["x", "y", "x", "y"])
+    np.testing.assert_allclose(got[[0, 2]], second.predict_signals(items, 16000)[[0, 2]], rtol=1e-6)
+    np.testing.assert_allclose(got[[1, 3]], first.predict_signals(items, 16000)[[1, 3]], rtol=1e-6)
+    assert seen["statistics"] is None

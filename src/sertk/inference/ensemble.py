@@ -14,7 +14,7 @@ combines probabilities.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +100,13 @@ def combine(probabilities: Sequence[np.ndarray], weights: Sequence[float]) -> np
 class EnsembleScorer(Scorer):
     """Member scorers combined by their weights, each member's probabilities mapped onto the
     ensemble's labels by its ``matrix``. Features are extracted once per distinct feature input
-    and view of the members; each member applies its own normalisation and views."""
+    and view of the members; each member applies its own normalisation and views.
+
+    ``combine(members, speakers=, statistics=)`` replaces the weighted sum for bundle kinds
+    with another rule (e.g. per item, the speaker-adapted member once enough of the speaker's
+    audio is in its statistics, else the global one); ``members`` are the members'
+    probabilities float64 ``[n, classes]`` in the ensemble's label order.
+    """
 
     def __init__(
         self,
@@ -110,12 +116,14 @@ class EnsembleScorer(Scorer):
         matrices: Sequence[np.ndarray],
         weights: Sequence[float],
         source: Path | None = None,
+        combine: Callable[..., np.ndarray] | None = None,
     ) -> None:
         self.labels = tuple(labels)
         self.members = tuple(members)
         self.matrices = list(matrices)
         self.weights = np.asarray(weights, dtype=np.float64)
         self.source = source
+        self.combine = combine
         self.has_attention = False
         inputs: dict[str, Any] = {}
         self._keys: list[dict[FeatureKey, FeatureKey]] = []  # per member: own key -> ensemble key
@@ -153,5 +161,9 @@ class EnsembleScorer(Scorer):
 
     def score(self, features, *, speakers=None, statistics=None, attention=False) -> Scores:
         members = self.member_scores(features, speakers=speakers, statistics=statistics)
-        probabilities = combine(members, self.weights).astype(np.float32)
+        if self.combine is None:
+            combined = combine(members, self.weights)
+        else:
+            combined = self.combine(members, speakers=speakers, statistics=statistics)
+        probabilities = np.asarray(combined, dtype=np.float32)
         return Scores(probabilities, [None] * len(probabilities))
