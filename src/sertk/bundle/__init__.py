@@ -21,7 +21,7 @@ One class per kind, each with one way to build its scorer (``bundle.build_scorer
   run by onnxruntime.
 
 A new kind is one more subclass of :class:`~sertk.bundle.base.Bundle` (``read`` and
-``build_scorer``, plus its ``save_*``) and one entry in :data:`KINDS`.
+``make_scorer``, plus its ``save_*``) and one entry in :data:`KINDS`.
 
 Saving writes into a temporary directory beside the target and renames it into place, so an
 interrupted save never leaves a half bundle and never destroys the previous one.

@@ -1,8 +1,8 @@
 """What every bundle kind shares: the :class:`Bundle` fields, ``bundle.json`` reading and writing.
 
 A kind is one subclass of :class:`Bundle` (``kind`` names it in ``bundle.json``) with ``read``
-(its payload from a checked document) and ``build_scorer`` (the one way to run it); its module
-also holds its ``save_*`` function. ``sertk.bundle.KINDS`` maps kind names to the classes.
+(its payload from a checked document) and ``make_scorer`` (how it runs; callers use
+:meth:`Bundle.build_scorer`); its module also holds its ``save_*`` function. ``sertk.bundle.KINDS`` maps kind names to the classes.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from sertk.bundle.files import BUNDLE_FILE
 from sertk.corpora import LabelMap
 from sertk.errors import BundleError
 from sertk.features import build_extractor
-from sertk.inference import Scorer
+from sertk.inference import ModelScorer, Scorer
 
 # 2: the inference contract in typed fields (normalization, views); 1 kept it in "extra"
 FORMAT_VERSION = 2
@@ -30,6 +30,17 @@ REQUIRED_KEYS = (
     "features", "preprocess", "files",
 )  # fmt: skip
 REQUIRED_SINCE_2 = ("normalization", "views")
+
+
+@dataclasses.dataclass(frozen=True)
+class Runtime:
+    """How a scorer runs, never what it computes: torch ``device``, onnxruntime ``threads``,
+    ``batch_size`` of the model forward, an already built ``extractor`` to reuse."""
+
+    device: str = "cpu"
+    threads: int | None = None
+    batch_size: int = 32
+    extractor: Any = None
 
 
 @dataclasses.dataclass(frozen=True, eq=False)  # arrays have no truth value for ==
@@ -70,7 +81,25 @@ class Bundle:
         """The scorer that runs this bundle (``device``: torch device of a torch head or SSL
         encoder; ``threads``: onnxruntime threads; ``extractor``: an already built extractor
         of the bundle's feature config to reuse, e.g. the one a run extracted its features with)."""
+        return self.make_scorer(Runtime(device, threads, batch_size, extractor))
+
+    def make_scorer(self, runtime: Runtime) -> Scorer:
+        """The kind's scorer under ``runtime`` (each kind defines it; see :meth:`build_scorer`)."""
         raise NotImplementedError
+
+    def model_scorer(
+        self, forward: Any, extractor: Any = None, global_stats: Any = None
+    ) -> ModelScorer:
+        """A :class:`~sertk.inference.ModelScorer` of this bundle's contract around ``forward``."""
+        return ModelScorer(
+            labels=self.labels,
+            input=self.contract.feature_input(extractor),
+            forward=forward,
+            normalization=self.contract.normalization,
+            views=self.contract.views,
+            global_stats=global_stats,
+            source=self.path,
+        )
 
     @property
     def features(self) -> dict[str, Any] | None:

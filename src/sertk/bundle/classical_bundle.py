@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from sertk.augment import View
-from sertk.bundle.base import Bundle, base_document
+from sertk.bundle.base import Bundle, Runtime, base_document
 from sertk.bundle.contract import InferenceContract
 from sertk.bundle.files import (
     BUNDLE_FILE,
@@ -27,7 +27,7 @@ from sertk.bundle.files import (
 )
 from sertk.classical import KINDS, ClassicalModel
 from sertk.errors import BundleError
-from sertk.inference import ModelScorer, Scorer
+from sertk.inference import Scorer
 from sertk.inference.backends import ClassicalForward
 
 
@@ -54,22 +54,8 @@ class ClassicalBundle(Bundle):
         """The ``ClassicalModel`` (numpy)."""
         return ClassicalModel.from_arrays(self.arrays, self.model_meta)
 
-    def build_scorer(
-        self,
-        *,
-        device: str = "cpu",
-        threads: int | None = None,
-        batch_size: int = 32,
-        extractor: Any = None,
-    ) -> Scorer:
-        return ModelScorer(
-            labels=self.labels,
-            input=self.contract.feature_input(extractor),
-            forward=ClassicalForward(self.build_model()),
-            normalization=self.contract.normalization,
-            views=self.contract.views,
-            source=self.path,
-        )
+    def make_scorer(self, runtime: Runtime) -> Scorer:
+        return self.model_scorer(ClassicalForward(self.build_model()), runtime.extractor)
 
 
 def save_classical_bundle(

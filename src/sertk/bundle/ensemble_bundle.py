@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from sertk.bundle.base import Bundle, base_document, read_document
+from sertk.bundle.base import Bundle, Runtime, base_document, read_document
 from sertk.bundle.classical_bundle import ClassicalBundle
 from sertk.bundle.contract import InferenceContract
 from sertk.bundle.files import BUNDLE_FILE, sha256, write_bundle_dir
@@ -62,20 +62,12 @@ class EnsembleBundle(Bundle):
         members = read_members(path, document, backend=backend, models=models)
         return cls(**Bundle.common(path, document), members=members)
 
-    def build_scorer(
-        self,
-        *,
-        device: str = "cpu",
-        threads: int | None = None,
-        batch_size: int = 32,
-        extractor: Any = None,
-    ) -> Scorer:
-        if extractor is not None:
+    def make_scorer(self, runtime: Runtime) -> Scorer:
+        if runtime.extractor is not None:
             raise BundleError("an ensemble builds its members' extractors; do not pass one")
-        options = {"device": device, "threads": threads, "batch_size": batch_size}
         return EnsembleScorer(
             labels=self.labels,
-            members=[m.bundle.build_scorer(**options) for m in self.members],
+            members=[m.bundle.make_scorer(runtime) for m in self.members],
             matrices=[
                 label_matrix(m.bundle.labels, self.labels, m.label_mapping, m.name)
                 for m in self.members

@@ -20,10 +20,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from sertk.bundle.base import Bundle
+from sertk.bundle.base import Bundle, Runtime
 from sertk.bundle.files import BUNDLE_FILE, entry_path, read_normalization
 from sertk.errors import BundleError
-from sertk.inference import ModelScorer, Scorer
+from sertk.inference import Scorer
 from sertk.inference.onnx import OnnxForward, OnnxSslEncoder, make_session
 
 # 1: torch heads (features + lengths); 2: also classical graphs (features [batch, dim])
@@ -78,24 +78,11 @@ class OnnxBundle(Bundle):
             return OnnxSslEncoder(self.file("encoder"), encoder, self.features, threads=threads)
         return super().build_extractor(**options)
 
-    def build_scorer(
-        self,
-        *,
-        device: str = "cpu",
-        threads: int | None = None,
-        batch_size: int = 32,
-        extractor: Any = None,
-    ) -> Scorer:
-        session = make_session(self.file("head"), threads=threads)
-        return ModelScorer(
-            labels=self.labels,
-            input=self.contract.feature_input(extractor or self.build_extractor(threads=threads)),
-            forward=OnnxForward(session, batch_size=batch_size),
-            normalization=self.contract.normalization,
-            views=self.contract.views,
-            global_stats=self.normalization,
-            source=self.path,
-        )
+    def make_scorer(self, runtime: Runtime) -> Scorer:
+        session = make_session(self.file("head"), threads=runtime.threads)
+        extractor = runtime.extractor or self.build_extractor(threads=runtime.threads)
+        forward = OnnxForward(session, batch_size=runtime.batch_size)
+        return self.model_scorer(forward, extractor, self.normalization)
 
 
 def not_exported(path: Path) -> BundleError:

@@ -16,7 +16,7 @@ import numpy as np
 
 from sertk._version import __version__
 from sertk.augment import View
-from sertk.bundle.base import Bundle, base_document
+from sertk.bundle.base import Bundle, Runtime, base_document
 from sertk.bundle.contract import InferenceContract
 from sertk.bundle.files import (
     NORMALIZATION_FILE,
@@ -28,7 +28,7 @@ from sertk.bundle.files import (
     write_bundle_dir,
 )
 from sertk.errors import BundleError, MissingDependencyError, SertkError, require
-from sertk.inference import ModelScorer, Scorer
+from sertk.inference import Scorer
 from sertk.inference.backends import TorchForward
 
 
@@ -73,25 +73,18 @@ class TorchBundle(Bundle):
         weights, in eval mode; BundleError when they do not fit."""
         return build_torch_model(self, models or self.models)
 
-    def build_scorer(
-        self,
-        *,
-        device: str = "cpu",
-        threads: int | None = None,
-        batch_size: int = 32,
-        extractor: Any = None,
-    ) -> Scorer:
-        if extractor is None and device != "cpu" and (self.features or {}).get("name") == "ssl":
-            extractor = self.build_extractor(device=device)  # runtime-only: same features
-        return ModelScorer(
-            labels=self.labels,
-            input=self.contract.feature_input(extractor),
-            forward=TorchForward(self.build_model(), device=device, batch_size=batch_size),
-            normalization=self.contract.normalization,
-            views=self.contract.views,
-            global_stats=self.normalization,
-            source=self.path,
+    def make_scorer(self, runtime: Runtime) -> Scorer:
+        extractor = runtime.extractor
+        if (
+            extractor is None
+            and runtime.device != "cpu"
+            and (self.features or {}).get("name") == "ssl"
+        ):
+            extractor = self.build_extractor(device=runtime.device)  # runtime-only: same features
+        forward = TorchForward(
+            self.build_model(), device=runtime.device, batch_size=runtime.batch_size
         )
+        return self.model_scorer(forward, extractor, self.normalization)
 
 
 def save_bundle(
