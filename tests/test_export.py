@@ -1,4 +1,4 @@
-"""ONNX export (sertk.export): parity with torch, dynamic axes, int8, refusal, torch-free runner."""
+"""ONNX export (sertk.export): parity with torch, dynamic axes, int8, refusal, torch-free ONNX scorer."""
 
 from __future__ import annotations
 
@@ -118,9 +118,9 @@ def test_onnx_head_matches_torch_on_new_lengths_and_batches(heads, kind, batch_s
     source, exported = heads[kind]
     items, speakers = features(), ["a", "b", "a", "b", "a"]  # mean_pool: speaker protocol
     expected = score(torch_scorer(source), items, speakers=speakers)
-    runner = onnx_scorer(exported, threads=1, batch_size=batch_size)
-    got = score(runner, items, speakers=speakers)
-    assert runner.labels == tuple(LABELS)
+    onnx_side = onnx_scorer(exported, threads=1, batch_size=batch_size)
+    got = score(onnx_side, items, speakers=speakers)
+    assert onnx_side.labels == tuple(LABELS)
     assert got.shape == (len(LENGTHS), 3)
     np.testing.assert_allclose(got, expected, atol=HEAD_TOLERANCE, rtol=0)
     parity = json.loads((exported / "bundle.json").read_text())["onnx"]["parity"]["head"]
@@ -157,13 +157,13 @@ def test_onnx_bundle_is_still_a_torch_bundle(heads):
 def test_runner_rejects_wrong_features(heads):
     from sertk.errors import FeatureError, SertkError
 
-    runner = onnx_scorer(heads["mean_pool"][1])
+    onnx_side = onnx_scorer(heads["mean_pool"][1])
     with pytest.raises(SertkError, match="speakers="):
-        score(runner, [np.zeros((10, 8), np.float32)])
+        score(onnx_side, [np.zeros((10, 8), np.float32)])
     with pytest.raises(FeatureError, match="shape"):
-        score(runner, [np.zeros((10, 5), np.float32)], speakers=["a"])
+        score(onnx_side, [np.zeros((10, 5), np.float32)], speakers=["a"])
     with pytest.raises(FeatureError, match="NaN"):
-        score(runner, [np.full((10, 8), np.nan, np.float32)], speakers=["a"])
+        score(onnx_side, [np.full((10, 8), np.nan, np.float32)], speakers=["a"])
 
 
 def test_predict_signals_runs_the_whole_path_like_torch(heads, make_signal):
@@ -172,10 +172,10 @@ def test_predict_signals_runs_the_whole_path_like_torch(heads, make_signal):
     bundle = load_bundle(exported, backend="onnx")
     assert isinstance(bundle, OnnxBundle)
     assert (bundle.source_kind, bundle.model_name) == ("torch", "gru_attention")
-    runner = bundle.build_scorer()
-    assert runner.sampling_rate == 16000 and not runner.inputs[0].extractor.layers
+    onnx_side = bundle.build_scorer()
+    assert onnx_side.sampling_rate == 16000 and not onnx_side.inputs[0].extractor.layers
     np.testing.assert_allclose(
-        runner.predict_signals(signals, 16000),
+        onnx_side.predict_signals(signals, 16000),
         torch_scorer(source).predict_signals(signals, 16000),
         atol=HEAD_TOLERANCE,
     )
@@ -390,12 +390,12 @@ def test_test_time_views_travel_with_the_export(tmp_path, make_signal):
     )  # fmt: skip
     exported = export_onnx(source, tmp_path / "tta-onnx", threads=1)
     signals = [make_signal(duration=d, frequency=f) for d, f in ((0.7, 220), (1.3, 440))]
-    runner, reference = onnx_scorer(exported), torch_scorer(source)
+    onnx_side, reference = onnx_scorer(exported), torch_scorer(source)
     views = (View(speed=0.9), View(speed=1.1), View(crop=(0.2, 0.6)))
-    assert runner.views == reference.views == views
+    assert onnx_side.views == reference.views == views
     with_tta = reference.predict_signals(signals, 16000)
     np.testing.assert_allclose(
-        runner.predict_signals(signals, 16000), with_tta, atol=HEAD_TOLERANCE
+        onnx_side.predict_signals(signals, 16000), with_tta, atol=HEAD_TOLERANCE
     )
     reference.views = ()
     plain = reference.predict_signals(signals, 16000)

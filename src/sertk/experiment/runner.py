@@ -283,7 +283,9 @@ def _fit_line(ctx: FitContext, fold: Any) -> str:
     """What a fold is about to fit (printed before the fit starts: it can take a while)."""
     config = ctx.config
     search = config.model.search
-    how = f", choosing {', '.join(search)} by inner CV" if ctx.kind == "classical" and search else ""
+    how = (
+        f", choosing {', '.join(search)} by inner CV" if ctx.kind == "classical" and search else ""
+    )
     epochs = f", up to {config.train.epochs} epochs" if ctx.kind == "torch" else ""
     return (
         f"fitting fold {fold.name}: {config.model.name} on {len(fold.train)} training and "
