@@ -266,7 +266,7 @@ def test_runner_scores_with_tta_and_the_bundle_does_the_same(tmp_path):
     assert scorer.views == expected
     assert scorer.requests == ((0, None), *((0, view) for view in expected))
     alone = load_bundle(bundle.path).build_scorer()
-    object.__setattr__(alone, "views", ())  # the same model without its views
+    alone.views = ()  # the same model without its views
     for view in (None, *expected):
         items = [preprocess(s, 16000) for s in signals]
         if view is not None:

@@ -49,14 +49,14 @@ from sertk.bundle.onnx_bundle import ONNX_FORMAT_VERSION, OnnxBundle
 from sertk.bundle.resolve import DEFAULT_MODEL, resolve_bundle
 from sertk.bundle.torch_bundle import TorchBundle, save_bundle
 from sertk.errors import ConfigError
-from sertk.inference import RULES
+from sertk.inference import RULES, Scorer
 
 __all__ = [
     "BACKENDS", "BUNDLE_FILE", "DEFAULT_MODEL", "FORMAT_VERSION", "KINDS", "NORMALIZATION_FILE",
     "ONNX_FORMAT_VERSION", "RULES", "WEIGHTS_FILE", "Bundle", "ClassicalBundle",
     "EnsembleBundle", "EnsembleMember", "InferenceContract", "OnnxBundle", "TorchBundle",
-    "base_document", "load_bundle", "resolve_bundle", "save_bundle", "save_classical_bundle",
-    "save_ensemble_bundle",
+    "base_document", "load_bundle", "load_scorer", "resolve_bundle", "save_bundle",
+    "save_classical_bundle", "save_ensemble_bundle",
 ]  # fmt: skip
 
 KINDS: dict[str, type[Bundle]] = {
@@ -92,3 +92,16 @@ def load_bundle(
     if backend == "onnx" and document["kind"] != EnsembleBundle.kind:
         return OnnxBundle.read(path, document)
     return KINDS[document["kind"]].read(path, document, backend=backend, models=models)
+
+
+def load_scorer(
+    name_or_path: str | Path = "default", *, backend: str = "torch", **runtime: Any
+) -> Scorer:
+    """``load_bundle(name_or_path, backend=backend).build_scorer(**runtime)``: what a worker
+    process calls to rebuild a scorer from a bundle path (``runtime``: ``device``, ``threads``,
+    ``batch_size``).
+
+    >>> load_scorer("default").labels[:2]
+    ('neutral', 'happy')
+    """
+    return load_bundle(name_or_path, backend=backend).build_scorer(**runtime)

@@ -4,7 +4,8 @@ From a file to a prediction, every hop defined by the bundle::
 
     load_audio(path, sampling_rate=rate)        # 1. decode, downmix, resample
     -> scorer.preprocess(signal, rate)           # 2. the bundle's Preprocess (crop/pad, loudness)
-    -> scorer.extract(items) -> scorer.score()   # 3. features (and test-time views) -> model
+    -> scorer.extract(items) -> scorer.score()   # 3. scorer: features (and test-time views)
+                                                 #    -> normalisation -> model -> views combined
     -> Prediction                                # 4. label, confidence, probabilities
 
 The scorer (``bundle.build_scorer()``, :mod:`sertk.inference`) does the same for the
@@ -147,24 +148,24 @@ class Recognizer:
             processed = {}
             for i in range(start, min(start + batch_size, len(items))):
                 try:
-                    signal, rate = self._read(items[i], sampling_rate, i)  # hop 1
-                    processed[i] = self.scorer.preprocess(signal, rate)  # hop 2
+                    signal, rate = self._read(items[i], sampling_rate, i)  # 1. load_audio
+                    processed[i] = self.scorer.preprocess(signal, rate)  # 2. preprocess
                     durations[i] = signal.shape[-1] / rate
                 except SertkError as error:
                     if on_error == "raise":
                         raise
                     results[i] = error
-            features.update(self._extract(processed, results, on_error))  # hop 3: features
+            features.update(self._extract(processed, results, on_error))  # 3. scorer: features
         good = sorted(features)
         if not good:
             return results
-        scores = self.scorer.score(  # hop 3: model
+        scores = self.scorer.score(  # 3. scorer: model
             [features[i] for i in good],
             speakers=None if speakers is None else [speakers[i] for i in good],
             attention=attention,
         )
         rate = (self.extractor.frame_rate or None) if attention else None
-        for row, i in enumerate(good):  # hop 4
+        for row, i in enumerate(good):  # 4. Prediction
             results[i] = Prediction.from_probabilities(
                 self.labels, scores.probabilities[row], duration=durations[i],
                 attention=scores.attention[row], attention_rate=rate,
@@ -183,7 +184,7 @@ class Recognizer:
         return [found[(input_index, None)] for found in self.scorer.extract(processed)]
 
     def _read(self, item: Any, sampling_rate: int | None, index: int) -> tuple[np.ndarray, int]:
-        """Hop 1: a file read with ``load_audio`` at the scorer's rate, or a checked signal."""
+        """1: a file read with ``load_audio`` at the scorer's rate, or a checked signal."""
         if is_audio_source(item):
             return load_audio(item, sampling_rate=self.sampling_rate)
         if sampling_rate is None:
@@ -194,7 +195,7 @@ class Recognizer:
         return check_signal(item, sampling_rate, name=name), int(sampling_rate)
 
     def _extract(self, processed: dict[int, Any], results: list, on_error: str) -> dict[int, Any]:
-        """Hop 3 (features) of a batch; when it fails and ``on_error="return"``, item by item,
+        """3 (features) of a batch; when it fails and ``on_error="return"``, item by item,
         so each failing item gets its own error in ``results``."""
         order = sorted(processed)
         if not order:
