@@ -19,7 +19,7 @@ PACKAGE = ROOT / "src" / "sertk"
 HEAVY = (
     "sertk.models", "sertk.training", "sertk.features.ssl", "sertk.classical.fit",
     "sertk.classical._ridge", "sertk.export.graphs", "sertk.export.parity",
-    "sertk.export.quantize", "sertk.export.export_mode", "sertk.gui", "sertk.server",
+    "sertk.export.export_mode", "sertk.gui", "sertk.server",
 )  # fmt: skip
 # the command line defers its commands' imports so `sertk --help` needs none of them (nothing
 # imports sertk.cli, so no circle can hide there); the live/GUI adapters are another helper's

@@ -35,6 +35,7 @@ from sertk.bundle import ONNX_FORMAT_VERSION, Bundle, load_bundle
 from sertk.bundle.files import BUNDLE_FILE, sha256, swap_into_place
 from sertk.errors import BundleError
 from sertk.export.classical_graph import export_classical, verify_classical
+from sertk.export.quantize import QUANTIZED_OPS, quantize_onnx
 
 HEAD_FILE = "head.onnx"
 ENCODER_FILE = "encoder.onnx"
@@ -186,7 +187,6 @@ def _quantize(
 ) -> dict[str, Any]:
     """Replace the graphs in ``folder`` by int8 ones; how far they move from torch fp32."""
     from sertk.export.parity import compare_encoder, compare_head  # torch
-    from sertk.export.quantize import QUANTIZED_OPS, quantize_onnx
 
     report: dict[str, Any] = {"method": "onnxruntime dynamic, QInt8", "ops": list(QUANTIZED_OPS)}
     for name in (HEAD_FILE, ENCODER_FILE) if encoder is not None else (HEAD_FILE,):
