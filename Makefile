@@ -1,23 +1,25 @@
 # The two front-door commands (see README):
-#   make demo   set up (core only) and run the main job on the bundled default model
-#   make test   set up (every extra + system packages for GUI/browser/microphone tests) and run the tests
+#   make demo   set up (core only: no torch) and run the main job on the bundled default model
+#   make test   set up (torch + every extra + system packages for GUI/browser/microphone tests)
+#               and run the tests
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip -q
 CORE := $(VENV)/.core-installed
 FULL := $(VENV)/.full-installed
-EXTRAS := ssl,gui,serve,onnx,live,opensmile,dev
+EXTRAS := neural,ssl,gui,serve,onnx,live,opensmile,dev
 
 .PHONY: setup setup-full demo test lint bench clean
 
 $(CORE): pyproject.toml
 	python3 -m venv $(VENV)
-	# torch first and pinned: the local CPU wheel, so nothing later pulls CUDA builds.
-	$(PIP) install torch==2.13.0
+	# the core needs no torch: predict, evaluate, timeline, classical training, default model
 	$(PIP) install -e .
 	touch $(CORE)
 
 $(FULL): $(CORE)
+	# torch first and pinned: the local CPU wheel, so nothing later pulls CUDA builds.
+	$(PIP) install torch==2.13.0
 	$(PIP) install -e ".[$(EXTRAS)]"
 	touch $(FULL)
 

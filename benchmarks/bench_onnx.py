@@ -6,9 +6,9 @@ gru_attention bundle) it exports ONNX fp32 and int8 bundles with ``sertk.export.
 (parity-checked) into a temporary folder, then runs the whole inference path from the waveform
 (the bundle's extractor -> model -> probabilities) on seeded 3 s clips through four backends:
 
-- torch fp32: ``SslEncoder`` / numpy extractor + ``BundleModel`` (what ``Recognizer`` runs);
+- torch fp32: ``SslEncoder`` / numpy extractor + the bundle's scorer (what ``Recognizer`` runs);
 - torch int8: the same with ``sertk.export.quantize_torch`` on the encoder and the head;
-- ORT fp32 / ORT int8: ``OnnxSslEncoder`` / numpy extractor + ``OnnxBundleModel``.
+- ORT fp32 / ORT int8: ``OnnxSslEncoder`` / numpy extractor + the ONNX bundle's scorer.
 
 Reported: ms per 3 s clip at batch 1 and 8 (median of repeats), size on disk of what each
 backend loads, max |probability difference| and lowest cosine of probability rows against torch
@@ -34,8 +34,7 @@ import numpy as np
 import torch
 
 from sertk.bundle import load_bundle, save_bundle
-from sertk.export import OnnxBundleModel, export_onnx, load_onnx_bundle, quantize_torch
-from sertk.inference import BundleModel
+from sertk.export import export_onnx, quantize_torch
 from sertk.models import build_model
 
 BACKENDS = ("torch fp32", "torch int8", "ORT fp32", "ORT int8")
@@ -67,17 +66,17 @@ def clips(count: int, *, seconds: float = 3.0, rate: int = 16000) -> list[np.nda
 def backends(source: Path, fp32: Path, int8: Path, threads: int) -> dict[str, tuple]:
     """name -> (extractor, scorer) for the four backends."""
     bundle = load_bundle(source)
-    result = {"torch fp32": (bundle.build_extractor(), BundleModel(bundle))}
-    extractor, scorer = bundle.build_extractor(), BundleModel(bundle)
+    result = {"torch fp32": (bundle.build_extractor(), bundle.build_scorer())}
+    extractor, scorer = bundle.build_extractor(), bundle.build_scorer()
     if hasattr(extractor, "model"):  # SslEncoder
         extractor.model = quantize_torch(extractor.model)
-    scorer.model = quantize_torch(scorer.model)
+    scorer.forward.model = quantize_torch(scorer.forward.model)
     result["torch int8"] = (extractor, scorer)
     for name, path in (("ORT fp32", fp32), ("ORT int8", int8)):
-        onnx_bundle = load_onnx_bundle(path)
+        onnx_bundle = load_bundle(path, backend="onnx")
         result[name] = (
             onnx_bundle.build_extractor(threads=threads),
-            OnnxBundleModel(onnx_bundle, threads=threads),
+            onnx_bundle.build_scorer(threads=threads),
         )
     return result
 
@@ -98,7 +97,7 @@ def disk_sizes(source: Path, fp32: Path, int8: Path) -> dict[str, float | None]:
 def predict(extractor, scorer, signals: list[np.ndarray]) -> np.ndarray:
     batch = getattr(extractor, "extract_batch", None)
     features = batch(signals, 16000) if batch else [extractor(s, 16000) for s in signals]
-    return scorer.predict_features(features)
+    return scorer.score([{(0, None): f} for f in features]).probabilities
 
 
 def bench_bundle(source: Path, work: Path, args: argparse.Namespace) -> None:
@@ -187,7 +186,7 @@ def fold_accuracy(args: argparse.Namespace, work: Path) -> None:
         features = extract_utterances(
             utterances, extractor, preprocess=bundle.build_preprocess(), progress=False
         )
-        predicted = scorer.predict_features(features).argmax(1)
+        predicted = scorer.score([{(0, None): f} for f in features]).probabilities.argmax(1)
         reference = predicted if reference is None else reference
         report = classification_report(
             truth, [scorer.labels[i] for i in predicted], list(scorer.labels)

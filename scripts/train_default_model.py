@@ -115,15 +115,15 @@ def robustness(run: Path) -> dict:
 
     from sertk.audio import load_audio
     from sertk.augment import add_noise
+    from sertk.bundle import load_bundle
     from sertk.config import load_config
     from sertk.experiment import prepare_data
-    from sertk.inference import BundleModel
 
     utterances = {u.id: u for u in prepare_data(load_config(run / "config.yaml")).utterances}
     result: dict[str, list[dict]] = {"clean": [], **{name: [] for name, _, _ in CONDITIONS}}
     for fold, rows in _fold_predictions(run):
         result["clean"] += rows
-        scorer = BundleModel.load(fold / "bundle")
+        scorer = load_bundle(fold / "bundle").build_scorer()
         rate = scorer.sampling_rate
         signals = [load_audio(utterances[r["id"]].path, sampling_rate=rate)[0] for r in rows]
         for name, gain_db, snr_db in CONDITIONS:

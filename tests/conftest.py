@@ -71,3 +71,9 @@ def corpora_dir() -> Path:
     if not path.is_dir():
         pytest.skip(f"real corpora not found at {path}")
     return path
+
+
+def as_items(arrays, key=(0, None)):
+    """Scorer features (``scorer.score``) of utterances given as one array each: the features
+    of the utterance itself for input 0, as ``scorer.extract`` gives them."""
+    return [{key: array} for array in arrays]

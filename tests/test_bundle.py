@@ -4,9 +4,11 @@ import numpy as np
 import pytest
 import safetensors.torch
 import torch
+from conftest import as_items
 from torch import nn
 
 from sertk import __version__
+from sertk.audio import Preprocess
 from sertk.bundle import FORMAT_VERSION, Bundle, load_bundle, save_bundle
 from sertk.errors import BundleError
 
@@ -73,7 +75,8 @@ def test_round_trip(tmp_path):
     bundle = load_bundle(path, models=MODELS)
     assert isinstance(bundle, Bundle)
     assert bundle.labels == tuple(LABELS) and bundle.label_map == LABEL_MAP
-    assert bundle.features == FEATURES and bundle.preprocess == PREPROCESS
+    assert bundle.features == FEATURES and bundle.build_preprocess() == Preprocess(**PREPROCESS)
+    assert bundle.contract.normalization == "global" and bundle.contract.views == ()
     assert bundle.hparams == {"input_dim": 8, "num_classes": 3, "hidden": 4}
     assert bundle.training == {"ua": 0.5} and bundle.extra is None
     np.testing.assert_array_equal(bundle.normalization["mean"], stats["mean"])
@@ -81,8 +84,13 @@ def test_round_trip(tmp_path):
     assert not rebuilt.training
     features, lengths = torch.randn(2, 5, 8), torch.tensor([5, 3])
     torch.testing.assert_close(rebuilt(features, lengths), model.eval()(features, lengths))
-    normalized = bundle.normalize(np.ones((4, 8), np.float32))
-    np.testing.assert_allclose(normalized[0], (1 - np.arange(8)) / 2)
+    scorer = bundle.build_scorer()  # the global statistics are applied before the model
+    assert scorer.global_stats is bundle.normalization
+    x = np.ones((4, 8), np.float32)
+    expected = torch.softmax(model(torch.from_numpy((x - stats["mean"]) / stats["std"])[None],
+                                   torch.tensor([4])), -1)  # fmt: skip
+    np.testing.assert_allclose(scorer.score(as_items([x])).probabilities, expected.detach().numpy(),
+                               rtol=1e-5, atol=1e-6)  # fmt: skip
 
 
 def test_real_objects_and_model_registry(tmp_path):
@@ -103,7 +111,7 @@ def test_real_objects_and_model_registry(tmp_path):
     bundle = load_bundle(path)
     assert bundle.build_label_map() == label_map
     assert bundle.build_preprocess() == audio.Preprocess(duration=1.5)
-    assert bundle.normalize(np.zeros((2, 8))).dtype == np.float32  # no statistics: unchanged
+    assert bundle.normalization is None and bundle.build_scorer().global_stats is None
     rebuilt = bundle.build_model()
     for name, tensor in model.state_dict().items():
         torch.testing.assert_close(rebuilt.state_dict()[name], tensor)
@@ -178,7 +186,7 @@ def test_missing_bundle_points_at_an_interrupted_swap(tmp_path):
         (lambda p: edit_json(p, lambda d: d.pop("labels")), "lacks required keys: labels"),
         (
             lambda p: edit_json(p, lambda d: d.update(format_version=FORMAT_VERSION + 1)),
-            "reads formats up to 1: upgrade sertk",
+            f"reads formats up to {FORMAT_VERSION}: upgrade sertk",
         ),
         (
             lambda p: edit_json(p, lambda d: d.update(format_version="1")),
@@ -303,7 +311,7 @@ def test_classical_round_trip(tmp_path, kind):
     assert document["model"]["meta"]["num_classes"] == 3
     bundle = load_bundle(path)
     assert bundle.kind == "classical" and bundle.labels == tuple(LABELS)
-    assert bundle.normalization is None and bundle.state_dict == {}
+    assert bundle.contract.normalization == "global" and not hasattr(bundle, "state_dict")
     rebuilt = bundle.build_model()
     np.testing.assert_array_equal(rebuilt.predict_proba(x), model.predict_proba(x))
     for name, array in model.to_arrays()[0].items():
@@ -320,10 +328,10 @@ def test_classical_bundle_predicts_without_torch(tmp_path):
     np.save(tmp_path / "x.npy", x[:5])
     code = (
         "import sys, json, numpy as np\n"
-        "from sertk.inference import BundleModel\n"
-        f"scorer = BundleModel.load({str(path)!r})\n"
+        "from sertk.bundle import load_bundle\n"
+        f"scorer = load_bundle({str(path)!r}).build_scorer()\n"
         f"x = np.load({str(tmp_path / 'x.npy')!r})\n"
-        "p = scorer.predict_features([row[None, :] for row in x])\n"
+        "p = scorer.score([{(0, None): row[None, :]} for row in x]).probabilities\n"
         "print(json.dumps({'p': p.tolist(), 'torch': 'torch' in sys.modules,\n"
         "                  'sklearn': 'sklearn' in sys.modules}))\n"
     )
@@ -344,14 +352,13 @@ def test_bundle_and_inference_import_without_torch():
 
 def test_classical_bundle_rejects_wrong_input(tmp_path):
     from sertk.errors import FeatureError
-    from sertk.inference import BundleModel
 
     model, _ = fit_toy_classical("logreg")
-    scorer = BundleModel(load_bundle(save_classical(tmp_path / "bundle", model)))
+    scorer = load_bundle(save_classical(tmp_path / "bundle", model)).build_scorer()
     with pytest.raises(FeatureError, match=r"one row of utterance-level features .* \(5, 6\)"):
-        scorer.predict_features([np.zeros((5, 6))])
+        scorer.score(as_items([np.zeros((5, 6))]))
     with pytest.raises(FeatureError, match="model was fit on 6"):
-        scorer.predict_features([np.zeros((1, 4))])
+        scorer.score(as_items([np.zeros((1, 4))]))
     with pytest.raises(BundleError, match="needs a sertk.classical.ClassicalModel"):
         save_classical(tmp_path / "b2", Tiny(8, 3))
     with pytest.raises(BundleError, match="3 classes but 2 labels"):
@@ -390,3 +397,41 @@ def test_damaged_classical_bundles_raise_precise_errors(tmp_path, damage, messag
     damage(path)
     with pytest.raises(BundleError, match=message):
         load_bundle(path)
+
+
+def test_format_1_bundles_load_with_their_contract_from_extra(tmp_path):
+    """A bundle written before format 2 kept its normalisation protocol and test-time views in
+    ``extra``; it loads with the same contract, and those keys leave ``extra``."""
+    from sertk.augment import View
+
+    path = save(tmp_path / "bundle", extra={"run": "r1"}, speaker_adapted=True,
+                views=View.from_lists([0.9], [[0.0, 0.7]]))  # fmt: skip
+    new = load_bundle(path, models=MODELS)
+
+    def to_format_1(document):
+        document["format_version"] = 1
+        document["extra"].update(feature_normalization=document.pop("normalization"),
+                                 tta_speeds=[0.9], tta_crops=[[0.0, 0.7]])  # fmt: skip
+        del document["views"]
+
+    edit_json(path, to_format_1)
+    old = load_bundle(path, models=MODELS)
+    assert old.format_version == 1 and old.contract == new.contract
+    assert old.contract.views == (View(speed=0.9), View(crop=(0.0, 0.7)))
+    assert old.extra == {"run": "r1"} and old.speaker_adapted
+    edit_json(path, lambda d: d["extra"].update(tta_speeds=[3.0]))
+    with pytest.raises(BundleError, match="tta_speeds: a view's speed must be a number in"):
+        load_bundle(path, models=MODELS)
+    edit_json(path, lambda d: d["extra"].update(tta_speeds=[], feature_normalization="odd"))
+    with pytest.raises(BundleError, match="unknown normalization 'odd'"):
+        load_bundle(path, models=MODELS)
+
+
+def test_format_2_requires_the_typed_contract(tmp_path):
+    path = save(tmp_path / "bundle")
+    edit_json(path, lambda d: d.pop("views"))
+    with pytest.raises(BundleError, match=r"\(format 2\) lacks required keys: views"):
+        load_bundle(path, models=MODELS)
+    edit_json(path, lambda d: d.update(views=[{"speed": 0.9, "crop": [0, 1]}]))
+    with pytest.raises(BundleError, match="views: a view is"):
+        load_bundle(path, models=MODELS)

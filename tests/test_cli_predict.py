@@ -210,8 +210,7 @@ def test_bad_options_fail_the_command(capsys, bundle, clips, options, message):
 
 
 def test_speaker_adapted_bundle_needs_speaker(capsys, clips, tmp_path):
-    adapted = make_bundle(tmp_path / "adapted", "mean_pool",
-                          extra={"feature_normalization": "speaker"})  # fmt: skip
+    adapted = make_bundle(tmp_path / "adapted", "mean_pool", speaker_adapted=True)
     code, _, err = run(capsys, clips, "--model", adapted)
     assert code == 2 and "--speaker" in err
     code, out, _ = run(capsys, clips, "--model", adapted, "--speaker", "s1", "--format", "json")

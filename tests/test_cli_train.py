@@ -124,7 +124,7 @@ def test_bundles_load_and_reproduce_the_fold_predictions(toy):
     for fold in (toy["run_dir"] / "folds").iterdir():
         bundle = load_bundle(fold / "bundle")
         assert bundle.labels == ("neutral", "happy", "angry")
-        assert bundle.extra["feature_normalization"] == "global"
+        assert bundle.contract.normalization == "global"
         assert bundle.training["best_epoch"] >= 1 and bundle.normalization is not None
     final = load_bundle(toy["run_dir"] / "final" / "bundle")
     per_fold = summary_of(toy["run_dir"])["per_fold"].values()

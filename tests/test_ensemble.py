@@ -14,7 +14,17 @@ from sertk.corpora import LabelMap
 from sertk.ensemble import build_ensemble, fit_weights
 from sertk.errors import BundleError, ConfigError, SertkError
 from sertk.features import build_extractor
-from sertk.inference import BundleModel
+from sertk.inference import EnsembleScorer
+
+
+def scorer_of(path):
+    return load_bundle(path).build_scorer()
+
+
+def rows(x, key=(0, None)):
+    """Scorer features of utterance-level rows ``[n, dim]``."""
+    return [{key: row[None, :]} for row in x]
+
 
 LABELS = ("neutral", "happy", "angry")
 PITCH = {"neutral": 200.0, "happy": 300.0, "angry": 450.0}
@@ -68,35 +78,36 @@ def test_soft_ensemble_is_the_mean_of_its_members(members, tmp_path):
     assert sorted(p.name for p in (out / "members").iterdir()) == ["0", "1", "2"]
     copy = tmp_path / "moved"  # self-contained: the member sources are not needed
     shutil.copytree(out, copy)
-    scorer = BundleModel.load(copy)
-    assert scorer.kind == "ensemble" and scorer.labels == LABELS
-    assert len(scorer.inputs) == 2 and scorer.sampling_rate == 16000
-    assert [m.kind for m in scorer.members] == ["classical", "classical", "torch"]
+    bundle = load_bundle(copy)
+    scorer = bundle.build_scorer()
+    assert bundle.kind == "ensemble" and isinstance(scorer, EnsembleScorer)
+    assert scorer.labels == LABELS and len(scorer.inputs) == 2 and scorer.sampling_rate == 16000
+    assert [m.bundle.kind for m in bundle.members] == ["classical", "classical", "torch"]
+    assert scorer.requests == ((0, None), (1, None))
     items = members["signals"]
     combined = scorer.predict_signals(items, 16000)
-    each = [BundleModel.load(p).predict_signals(items, 16000) for p in members["paths"]]
+    each = [scorer_of(p).predict_signals(items, 16000) for p in members["paths"]]
     np.testing.assert_allclose(combined, np.mean(each, axis=0), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(combined.sum(axis=1), 1.0, rtol=1e-5)
     assert (combined.argmax(axis=1) == members["y"]).mean() > 0.6
-    with pytest.raises(SertkError, match="read 2 different feature inputs"):
-        scorer.predict_features([np.zeros((1, 4))])
-    with pytest.raises(BundleError, match="no single features"):
-        scorer.bundle.build_extractor()
-    with pytest.raises(BundleError, match="run it with sertk.inference.BundleModel"):
-        scorer.bundle.build_model()
+    with pytest.raises(SertkError, match=r"item 0 lacks features input 1"):
+        scorer.score([{(0, None): np.zeros((1, 4))}])
+    with pytest.raises(BundleError, match="no single feature extractor"):
+        bundle.build_extractor()
+    assert not hasattr(bundle, "build_model")  # an ensemble runs through its scorer
 
 
 def test_weighted_ensemble_and_shared_input(members, tmp_path):
     a, _, c = members["paths"]
     out = build_ensemble([a, c], tmp_path / "w", rule="weighted", weights=[1, 3])
-    scorer = BundleModel.load(out)
+    scorer = scorer_of(out)
     assert len(scorer.inputs) == 1  # both read FEATURES_A: features are extracted once
     np.testing.assert_allclose(scorer.weights, [0.25, 0.75])
-    x = list(features(FEATURES_A, members["signals"])[:, None, :])
-    expected = 0.25 * BundleModel.load(a).predict_features(x)
-    expected += 0.75 * BundleModel.load(c).predict_features(x)
-    np.testing.assert_allclose(scorer.predict_features(x), expected, rtol=1e-5, atol=1e-6)
-    assert scorer.bundle.build_extractor().config() == build_extractor(FEATURES_A).config()
+    x = rows(features(FEATURES_A, members["signals"]))
+    expected = 0.25 * scorer_of(a).score(x).probabilities
+    expected += 0.75 * scorer_of(c).score(x).probabilities
+    np.testing.assert_allclose(scorer.score(x).probabilities, expected, rtol=1e-5, atol=1e-6)
+    assert load_bundle(out).build_extractor().config() == build_extractor(FEATURES_A).config()
 
 
 def relabel(path, target, labels, mapping=None):
@@ -127,18 +138,16 @@ def test_labels_must_match_or_be_mapped(members, tmp_path):
         build_ensemble([a, other], tmp_path / "y", mapping={"calm": "relaxed"})
     # the same classes in another order are matched by name
     shuffled = relabel(b, tmp_path / "shuffled", ("angry", "neutral", "happy"))
-    scorer = BundleModel.load(build_ensemble([a, shuffled], tmp_path / "z"))
-    x = [
-        features(FEATURES_A, members["signals"])[:, None, :],
-        features(FEATURES_B, members["signals"])[:, None, :],
-    ]
-    raw = BundleModel.load(shuffled).predict_features(list(x[1]))
-    np.testing.assert_allclose(scorer.member_probabilities([list(x[0]), list(x[1])])[1],
-                               raw[:, [1, 2, 0]], rtol=1e-6)  # fmt: skip
+    scorer = scorer_of(build_ensemble([a, shuffled], tmp_path / "z"))
+    xa = features(FEATURES_A, members["signals"])
+    xb = features(FEATURES_B, members["signals"])
+    both = [{**ra, **rb} for ra, rb in zip(rows(xa), rows(xb, (1, None)), strict=True)]
+    raw = scorer_of(shuffled).score(rows(xb)).probabilities
+    np.testing.assert_allclose(scorer.member_scores(both)[1], raw[:, [1, 2, 0]], rtol=1e-6)
     # merging two member classes into one ensemble class adds their probabilities
     merged = build_ensemble([a, b], tmp_path / "merged", labels=("neutral", "emotional"),
                             mapping={"happy": "emotional", "angry": "emotional"})  # fmt: skip
-    p = BundleModel.load(merged).predict_signals(members["signals"][:2], 16000)
+    p = scorer_of(merged).predict_signals(members["signals"][:2], 16000)
     assert p.shape == (2, 2) and load_bundle(merged).label_map["labels"] == ["neutral", "emotional"]
 
 
@@ -273,7 +282,7 @@ def probabilities_of(path):
 
 
 def test_cv_ensemble_soft_votes_the_fold_predictions(runs, tmp_path):
-    from sertk.experiment import evaluate_ensemble_cv
+    from sertk.ensemble import evaluate_ensemble_cv
     from sertk.metrics import classification_report
 
     out = tmp_path / "report"
@@ -298,7 +307,7 @@ def test_cv_ensemble_soft_votes_the_fold_predictions(runs, tmp_path):
 
 
 def test_cv_ensemble_weights_given_or_fitted_on_validation_speakers(runs):
-    from sertk.experiment import evaluate_ensemble_cv
+    from sertk.ensemble import evaluate_ensemble_cv
 
     given = evaluate_ensemble_cv([runs["logreg"], runs["svm"]], rule="weighted", weights=[3, 1])
     assert all(w == [0.75, 0.25] for w in given["weights"].values())
@@ -313,7 +322,8 @@ def test_cv_ensemble_refuses_runs_that_do_not_match(runs):
     from test_experiment import write_toy_corpus
 
     from sertk.config import load_config
-    from sertk.experiment import evaluate_ensemble_cv, run_experiment
+    from sertk.ensemble import evaluate_ensemble_cv
+    from sertk.experiment import run_experiment
 
     with pytest.raises(ConfigError, match="at least two runs"):
         evaluate_ensemble_cv([runs["logreg"]])
@@ -341,3 +351,24 @@ def test_cli_cv_ensemble(runs, tmp_path, capsys):
     code = main(["ensemble", "--cv", str(runs["logreg"]), str(runs["svm"]), "-o", str(out),
                  "--map", "calm=neutral"])  # fmt: skip
     assert code == 2 and "--map, --labels and --fit-weights do not apply" in capsys.readouterr().err
+
+
+def test_a_bundle_kind_can_choose_its_own_combination(members):
+    """What a kind holding a global and a speaker-adapted model needs: a rule per item."""
+    a, _, c = members["paths"]
+    first, second = scorer_of(a), scorer_of(c)
+    eye = np.eye(len(LABELS))
+    seen = {}
+
+    def second_for_speaker_x(probabilities, *, speakers, statistics):
+        seen["statistics"] = statistics
+        chosen = [1 if s == "x" else 0 for s in speakers]
+        return np.stack([probabilities[k][row] for row, k in enumerate(chosen)])
+
+    scorer = EnsembleScorer(labels=LABELS, members=[first, second], matrices=[eye, eye],
+                            weights=[0.5, 0.5], combine=second_for_speaker_x)  # fmt: skip
+    items = members["signals"][:4]
+    got = scorer.predict_signals(items, 16000, speakers=["x", "y", "x", "y"])
+    np.testing.assert_allclose(got[[0, 2]], second.predict_signals(items, 16000)[[0, 2]], rtol=1e-6)
+    np.testing.assert_allclose(got[[1, 3]], first.predict_signals(items, 16000)[[1, 3]], rtol=1e-6)
+    assert seen["statistics"] is None

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from conftest import as_items
 
 from sertk.bundle import load_bundle
 from sertk.config import load_config
@@ -22,7 +23,7 @@ from sertk.experiment import (
     resolve_config,
     run_experiment,
 )
-from sertk.inference import BundleModel, normalize_per_speaker
+from sertk.features.normalization import normalize_per_speaker
 from sertk.training import class_weights
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
@@ -228,12 +229,17 @@ def test_speaker_protocol_is_named_and_recorded_in_the_bundle(tmp_path):
     assert summary["normalization"] == "speaker" and "speaker-adapted" in summary["protocol"]
     assert "SPEAKER-ADAPTED" in (run_dir / "report.md").read_text().split("\n## ")[0]
     bundle_dir = next((run_dir / "folds").iterdir()) / "bundle"
-    scorer = BundleModel(load_bundle(bundle_dir))
+    assert load_bundle(bundle_dir).contract.normalization == "speaker"
+    scorer = load_bundle(bundle_dir).build_scorer()
     assert scorer.normalization == "speaker"
-    features = [np.ones((5, 24), np.float32), np.zeros((5, 24), np.float32)]
+    features = as_items([np.ones((5, 24), np.float32), np.zeros((5, 24), np.float32)])
     with pytest.raises(SertkError, match="pass speakers="):
-        scorer.predict_features(features)
-    assert scorer.predict_features(features, speakers=["x", "x"]).shape == (2, 3)
+        scorer.score(features)
+    assert scorer.score(features, speakers=["x", "x"]).probabilities.shape == (2, 3)
+    # statistics a caller keeps (e.g. of a live session) give the same as the speaker's items
+    stats = scorer.statistics(features)
+    np.testing.assert_array_equal(scorer.score(features, statistics=stats).probabilities,
+                                  scorer.score(features, speakers=["x", "x"]).probabilities)  # fmt: skip
 
 
 # --- the SSL path, end to end -------------------------------------------------------------
@@ -374,7 +380,7 @@ def test_classical_run_with_speaker_protocol_copies_and_fold_ensemble(tmp_path):
         assert not (fold_dir / "curves.png").exists()
         assert not (fold_dir / "valid_predictions.csv").exists()  # validation joined training
         bundle = load_bundle(fold_dir / "bundle")
-        assert bundle.kind == "classical" and bundle.extra["feature_normalization"] == "speaker"
+        assert bundle.kind == "classical" and bundle.contract.normalization == "speaker"
         rows = read_predictions(fold_dir / "predictions.csv")
         assert [row["id"] for row in rows] == fold["test"]
         assert {f"p_{label}" for label in summary["labels"]} <= set(rows[0])
@@ -388,7 +394,7 @@ def test_classical_run_with_speaker_protocol_copies_and_fold_ensemble(tmp_path):
         assert needle in report, needle
     final = load_bundle(run_dir / "final" / "bundle")
     assert final.kind == "ensemble" and len(final.members) == 3
-    assert final.extra["feature_normalization"] == "speaker"
+    assert final.contract.normalization == "speaker"
     result = evaluate_bundle(final.path, data.utterances)
     assert result["evaluated"] == 18 and result["report"]["ua"] > 0.6
 

@@ -1,4 +1,4 @@
-"""ONNX export (sertk.export): parity with torch, dynamic axes, int8, refusal, torch-free runner."""
+"""ONNX export (sertk.export): parity with torch, dynamic axes, int8, refusal, torch-free ONNX scorer."""
 
 from __future__ import annotations
 
@@ -13,20 +13,30 @@ import torch
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
 
-from sertk.bundle import load_bundle, save_bundle  # noqa: E402
+from conftest import as_items  # noqa: E402
+
+from sertk.augment import View  # noqa: E402
+from sertk.bundle import OnnxBundle, load_bundle, save_bundle  # noqa: E402
 from sertk.cli import main  # noqa: E402
 from sertk.errors import BundleError  # noqa: E402
-from sertk.export import (  # noqa: E402
-    OnnxBundleModel,
-    OnnxSslEncoder,
-    export_onnx,
-    load_onnx_bundle,
-    quantize_torch,
-)
+from sertk.export import export_onnx, quantize_torch  # noqa: E402
 from sertk.export.parity import HEAD_TOLERANCE  # noqa: E402
-from sertk.inference import BundleModel  # noqa: E402
+from sertk.features.normalization import apply_statistics  # noqa: E402
+from sertk.inference.onnx import OnnxSslEncoder  # noqa: E402
 from sertk.models import build_model  # noqa: E402
-from sertk.views import View  # noqa: E402
+
+
+def torch_scorer(path):
+    return load_bundle(path).build_scorer()
+
+
+def onnx_scorer(path, **options):
+    return load_bundle(path, backend="onnx").build_scorer(**options)
+
+
+def score(scorer, items, **options):
+    return scorer.score(as_items(items), **options).probabilities
+
 
 LABELS = ["neutral", "happy", "angry"]
 LABEL_MAP = {"name": None, "labels": LABELS, "mapping": {label: label for label in LABELS}}
@@ -80,7 +90,7 @@ def save_head_bundle(folder, kind: str):
         features={"name": "logmel", "n_mels": 8},
         preprocess={"sampling_rate": 16000},
         normalization=stats if kind != "mean_pool" else None,
-        extra={"feature_normalization": "speaker" if kind == "mean_pool" else "global"},
+        speaker_adapted=kind == "mean_pool",
     )
 
 
@@ -107,11 +117,10 @@ def features(lengths=LENGTHS, *, seed: int = 1, dim: int = 8) -> list[np.ndarray
 def test_onnx_head_matches_torch_on_new_lengths_and_batches(heads, kind, batch_size):
     source, exported = heads[kind]
     items, speakers = features(), ["a", "b", "a", "b", "a"]  # mean_pool: speaker protocol
-    expected = BundleModel.load(source).predict_features(items, speakers=speakers)
-    runner = OnnxBundleModel.load(exported, threads=1)
-    runner.batch_size = batch_size
-    got = runner.predict_features(items, speakers=speakers)
-    assert runner.labels == tuple(LABELS)
+    expected = score(torch_scorer(source), items, speakers=speakers)
+    onnx_side = onnx_scorer(exported, threads=1, batch_size=batch_size)
+    got = score(onnx_side, items, speakers=speakers)
+    assert onnx_side.labels == tuple(LABELS)
     assert got.shape == (len(LENGTHS), 3)
     np.testing.assert_allclose(got, expected, atol=HEAD_TOLERANCE, rtol=0)
     parity = json.loads((exported / "bundle.json").read_text())["onnx"]["parity"]["head"]
@@ -121,18 +130,18 @@ def test_onnx_head_matches_torch_on_new_lengths_and_batches(heads, kind, batch_s
 def test_attention_output_matches_torch(heads):
     source, exported = heads["gru_attention"]
     items = features((40, 7))
-    probabilities, attention = OnnxBundleModel.load(exported).predict_attention(items)
+    attention = onnx_scorer(exported).score(as_items(items), attention=True).attention
     bundle = load_bundle(source)
     model = bundle.build_model()
     for item, weights in zip(items, attention, strict=True):
-        x = torch.from_numpy(bundle.normalize(item))[None]
+        x = torch.from_numpy(apply_statistics(item, bundle.normalization))[None]
         with torch.no_grad():
             _, expected = model(x, torch.tensor([len(item)]), return_attention=True)
-        assert weights.shape == (len(item), len(item))
-        np.testing.assert_allclose(weights, expected[0].numpy(), atol=1e-5)
-    no_attention = OnnxBundleModel.load(heads["mean_pool"][1])
+        assert weights.shape == (len(item),)  # the mean over query frames
+        np.testing.assert_allclose(weights, expected[0].numpy().mean(axis=0), atol=1e-5)
+    no_attention = onnx_scorer(heads["mean_pool"][1])
     assert not no_attention.has_attention
-    assert no_attention.predict_attention(items, speakers=["a", "a"])[1] is None
+    assert no_attention.score(as_items(items), speakers=["a", "a"]).attention == [None, None]
 
 
 def test_onnx_bundle_is_still_a_torch_bundle(heads):
@@ -148,24 +157,26 @@ def test_onnx_bundle_is_still_a_torch_bundle(heads):
 def test_runner_rejects_wrong_features(heads):
     from sertk.errors import FeatureError, SertkError
 
-    runner = OnnxBundleModel.load(heads["mean_pool"][1])
+    onnx_side = onnx_scorer(heads["mean_pool"][1])
     with pytest.raises(SertkError, match="speakers="):
-        runner.predict_features([np.zeros((10, 8), np.float32)])
+        score(onnx_side, [np.zeros((10, 8), np.float32)])
     with pytest.raises(FeatureError, match="shape"):
-        runner.predict_features([np.zeros((10, 5), np.float32)], speaker_normalized=True)
+        score(onnx_side, [np.zeros((10, 5), np.float32)], speakers=["a"])
     with pytest.raises(FeatureError, match="NaN"):
-        runner.predict_features([np.full((10, 8), np.nan, np.float32)], speaker_normalized=True)
+        score(onnx_side, [np.full((10, 8), np.nan, np.float32)], speakers=["a"])
 
 
 def test_predict_signals_runs_the_whole_path_like_torch(heads, make_signal):
     source, exported = heads["gru_attention"]
     signals = [make_signal(duration=d, frequency=f) for d, f in ((0.4, 220), (1.3, 440))]
-    runner = OnnxBundleModel.load(exported)
-    assert (runner.bundle.kind, runner.bundle.model_name) == ("torch", "gru_attention")
-    assert runner.sampling_rate == 16000 and not runner.inputs[0].build_extractor().layers
+    bundle = load_bundle(exported, backend="onnx")
+    assert isinstance(bundle, OnnxBundle)
+    assert (bundle.source_kind, bundle.model_name) == ("torch", "gru_attention")
+    onnx_side = bundle.build_scorer()
+    assert onnx_side.sampling_rate == 16000 and not onnx_side.inputs[0].extractor.layers
     np.testing.assert_allclose(
-        runner.predict_signals(signals, 16000),
-        BundleModel.load(source).predict_signals(signals, 16000),
+        onnx_side.predict_signals(signals, 16000),
+        torch_scorer(source).predict_signals(signals, 16000),
         atol=HEAD_TOLERANCE,
     )
 
@@ -177,13 +188,13 @@ def test_int8_head_agrees_with_fp32(heads, tmp_path):
     assert section["quantize"] == "int8"
     assert section["parity"]["int8"]["head"]["argmax_agreement"] >= 0.9
     items = features(range(3, 90, 3), seed=7)
-    expected = BundleModel.load(source).predict_features(items)
-    got = OnnxBundleModel.load(exported).predict_features(items)
+    expected = score(torch_scorer(source), items)
+    got = score(onnx_scorer(exported), items)
     assert np.mean(got.argmax(1) == expected.argmax(1)) >= 0.9
     assert np.abs(got - expected).max() < 0.05
     # a second RNN export in one process keeps its dynamic time axis (torch dispatch-cache bug)
-    again = OnnxBundleModel.load(export_onnx(source, tmp_path / "again", threads=1))
-    np.testing.assert_allclose(again.predict_features(items), expected, atol=HEAD_TOLERANCE)
+    again = onnx_scorer(export_onnx(source, tmp_path / "again", threads=1))
+    np.testing.assert_allclose(score(again, items), expected, atol=HEAD_TOLERANCE)
 
 
 def test_quantize_torch_keeps_predictions_and_the_original(heads):
@@ -222,7 +233,7 @@ def test_bad_inputs_raise_bundle_error(heads, tmp_path):
     with pytest.raises(BundleError, match="not into it"):
         export_onnx(source, source / "onnx")
     with pytest.raises(BundleError, match="sertk export"):
-        load_onnx_bundle(source)
+        load_bundle(source, backend="onnx")
 
 
 def test_cli_export_prints_sizes_and_parity(heads, tmp_path, capsys):
@@ -237,11 +248,10 @@ def test_cli_export_prints_sizes_and_parity(heads, tmp_path, capsys):
 def test_runner_does_not_import_torch(heads):
     script = (
         "import sys, numpy as np\n"
-        "from sertk.export import load_onnx_bundle, OnnxBundleModel, OnnxSslEncoder\n"
-        f"bundle = load_onnx_bundle({str(heads['gru_attention'][1])!r})\n"
-        "extractor = bundle.build_extractor()\n"
+        "from sertk.bundle import load_bundle\n"
+        f"bundle = load_bundle({str(heads['gru_attention'][1])!r}, backend='onnx')\n"
         "signal = np.sin(np.arange(16000) / 10).astype(np.float32)\n"
-        "p = OnnxBundleModel(bundle, threads=1).predict_features([extractor(signal, 16000)])\n"
+        "p = bundle.build_scorer(threads=1).predict_signals([signal], 16000)\n"
         "assert p.shape == (1, 3) and abs(p.sum() - 1) < 1e-5\n"
         "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))\n"
     )
@@ -287,7 +297,7 @@ def test_ssl_bundle_matches_torch_end_to_end(tmp_path):
     exported = export_onnx(source, tmp_path / "onnx", threads=1)
     assert {"encoder.onnx", "head.onnx"} <= {p.name for p in exported.iterdir()}
     bundle = load_bundle(source)
-    onnx_bundle = load_onnx_bundle(exported)
+    onnx_bundle = load_bundle(exported, backend="onnx")
     torch_encoder, onnx_encoder = bundle.build_extractor(), onnx_bundle.build_extractor(threads=1)
     assert isinstance(onnx_encoder, OnnxSslEncoder)
     assert onnx_encoder.config() == torch_encoder.config()
@@ -299,8 +309,8 @@ def test_ssl_bundle_matches_torch_end_to_end(tmp_path):
         assert a.shape == b.shape
         np.testing.assert_allclose(b, a, atol=1e-4 * max(1.0, float(np.abs(a).max())))
     np.testing.assert_allclose(onnx_encoder(audio[1], 16000), got[1], atol=1e-5)
-    probabilities = OnnxBundleModel(onnx_bundle).predict_features(got)
-    reference = BundleModel(bundle).predict_features(expected)
+    probabilities = score(onnx_bundle.build_scorer(), got)
+    reference = score(bundle.build_scorer(), expected)
     np.testing.assert_allclose(probabilities, reference, atol=HEAD_TOLERANCE, rtol=0)
 
 
@@ -313,15 +323,13 @@ def test_ssl_int8_with_attention_mask_and_stacked_layers(tmp_path):
     assert section["encoder"]["layers"] == 2
     assert section["parity"]["encoder"]["max_rel_hidden"] <= 1e-4  # fp32, checked before int8
     assert section["parity"]["int8"]["encoder"]["min_cosine"] > 0.99
-    onnx_bundle = load_onnx_bundle(exported)
+    onnx_bundle = load_bundle(exported, backend="onnx")
     audio = signals((0.4, 0.9, 1.3, 0.7, 2.0, 1.6), seed=4)
-    got = OnnxBundleModel(onnx_bundle).predict_features(
-        onnx_bundle.build_extractor().extract_batch(audio, 16000)
+    got = score(
+        onnx_bundle.build_scorer(), onnx_bundle.build_extractor().extract_batch(audio, 16000)
     )
     bundle = load_bundle(source)
-    expected = BundleModel(bundle).predict_features(
-        bundle.build_extractor().extract_batch(audio, 16000)
-    )
+    expected = score(bundle.build_scorer(), bundle.build_extractor().extract_batch(audio, 16000))
     assert got.shape == expected.shape == (len(audio), 3)
     assert np.mean(got.argmax(1) == expected.argmax(1)) >= 5 / 6
 
@@ -378,17 +386,17 @@ def test_test_time_views_travel_with_the_export(tmp_path, make_signal):
         labels=LABELS, label_map=LABEL_MAP, features={"name": "logmel", "n_mels": 8},
         preprocess={"sampling_rate": 16000, "duration": 1.0},
         normalization={"mean": rng.normal(size=8), "std": rng.uniform(0.5, 2.0, size=8)},
-        extra={"feature_normalization": "global", "tta_speeds": [0.9, 1.1],
-               "tta_crops": [[0.2, 0.6]]},
+        views=View.from_lists([0.9, 1.1], [[0.2, 0.6]]),
     )  # fmt: skip
     exported = export_onnx(source, tmp_path / "tta-onnx", threads=1)
     signals = [make_signal(duration=d, frequency=f) for d, f in ((0.7, 220), (1.3, 440))]
-    runner, reference = OnnxBundleModel.load(exported), BundleModel.load(source)
+    onnx_side, reference = onnx_scorer(exported), torch_scorer(source)
     views = (View(speed=0.9), View(speed=1.1), View(crop=(0.2, 0.6)))
-    assert runner.tta_views == reference.tta_views == views
+    assert onnx_side.views == reference.views == views
     with_tta = reference.predict_signals(signals, 16000)
     np.testing.assert_allclose(
-        runner.predict_signals(signals, 16000), with_tta, atol=HEAD_TOLERANCE
+        onnx_side.predict_signals(signals, 16000), with_tta, atol=HEAD_TOLERANCE
     )
-    plain = reference.predict_inputs(reference.extract(signals, 16000))
+    reference.views = ()
+    plain = reference.predict_signals(signals, 16000)
     assert np.abs(with_tta - plain).max() > 1e-4  # the speed versions changed the answer

@@ -1,5 +1,5 @@
 """Feature stacking with block weights, the one-decomposition ridge search, and test-time
-augmentation (bundle, BundleModel, runner, cross-corpus evaluation)."""
+augmentation (bundle, scorer, runner, cross-corpus evaluation)."""
 
 import json
 
@@ -9,7 +9,7 @@ import soundfile as sf
 from test_experiment import toy_overrides, write_toy_corpus
 
 from sertk.audio import Preprocess
-from sertk.augment import change_speed
+from sertk.augment import View, change_speed, combine_views
 from sertk.bundle import load_bundle
 from sertk.classical import ClassicalModel, fit_classifier
 from sertk.classical._params import column_weights, resolve_params
@@ -18,9 +18,7 @@ from sertk.config import load_config
 from sertk.errors import BundleError, ConfigError, FeatureError
 from sertk.experiment import evaluate_bundle, prepare_data, resolve_config, run_experiment
 from sertk.features import build_extractor
-from sertk.inference import BundleModel
 from sertk.recognizer import Recognizer
-from sertk.views import View, bundle_views, combine_views
 
 CROPS = "[[0.0, 0.7], [0.3, 0.7]]"
 PARTS = [{"name": "functionals"}, {"name": "emotion_functionals", "n_mels": 32, "segments": 2}]
@@ -191,18 +189,20 @@ def test_crop_view_takes_its_part_and_keeps_a_fixed_length():
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        ({"tta_crops": [[0.5, 0.7]]}, "tta_crops must be a list of"),
+        ({"tta_crops": [[0.5, 0.7]]}, "tta_crops: a view's crop is"),
         ({"tta_crops": [0.5]}, "tta_crops must be a list of"),
-        ({"tta_speeds": [3.0]}, "tta_speeds must be a list of speed factors"),
+        ({"tta_speeds": [3.0]}, "tta_speeds: a view's speed must be a number in"),
+        ({"tta_speeds": 0.9}, "tta_speeds must be a list of speed factors"),
     ],
 )
-def test_bad_views_in_a_bundle_get_a_clear_error(extra, message):
-    class Fake:
-        path = "some/bundle"
+def test_bad_views_in_a_format_1_bundle_get_a_clear_error(extra, message, tmp_path):
+    from sertk.bundle import InferenceContract
 
-    Fake.extra = extra
+    document = {"format_version": 1, "extra": extra, "features": {}, "preprocess": {}}
     with pytest.raises(BundleError, match=message):
-        bundle_views(Fake())
+        InferenceContract.from_document(document, tmp_path / "bundle.json")
+    with pytest.raises(ConfigError, match="a view's speed"):
+        View(speed=0.3)
 
 
 def test_neural_models_refuse_crop_copies(tmp_path):
@@ -249,8 +249,7 @@ def test_runner_scores_with_tta_and_the_bundle_does_the_same(tmp_path):
     for fold_dir in sorted((run_dir / "folds").iterdir()):
         metrics = json.loads((fold_dir / "metrics.json").read_text())
         bundle = load_bundle(fold_dir / "bundle")
-        assert bundle.extra["tta_speeds"] == [0.9, 1.1]
-        assert bundle.extra["tta_crops"] == [[0.0, 0.7], [0.3, 0.7]]
+        assert bundle.contract.views == View.from_lists([0.9, 1.1], [[0.0, 0.7], [0.3, 0.7]])
         assert metrics["training"]["search"]["best"]["block_weights"] in ([1.0, 0.5], [1.0, 1.0])
         assert metrics["training"]["augmented_rows"] == 4 * len(splits[fold_dir.name]["train"])
         tested = [u for u in data.utterances if u.id in set(splits[fold_dir.name]["test"])]
@@ -258,26 +257,30 @@ def test_runner_scores_with_tta_and_the_bundle_does_the_same(tmp_path):
         result = evaluate_bundle(bundle.path, tested)
         assert result["report"]["confusion"] == metrics["report"]["confusion"]
     # predict_signals = the geometric mean of the five versions' probabilities
-    scorer = BundleModel.load(sorted((run_dir / "folds").iterdir())[0] / "bundle")
+    bundle = load_bundle(sorted((run_dir / "folds").iterdir())[0] / "bundle")
+    scorer = bundle.build_scorer()
     signals = [sf.read(data.utterances[i].path, dtype="float32")[0] for i in (0, 5)]
-    preprocess = scorer.inputs[0].build_preprocess()
-    extractor = scorer.inputs[0].build_extractor()
+    preprocess, extractor = scorer.inputs[0]
     views = []
     expected = (View(speed=0.9), View(speed=1.1), View(crop=(0.0, 0.7)), View(crop=(0.3, 0.7)))
-    assert scorer.tta_views == expected
+    assert scorer.views == expected
+    assert scorer.requests == ((0, None), *((0, view) for view in expected))
+    alone = load_bundle(bundle.path).build_scorer()
+    alone.views = ()  # the same model without its views
     for view in (None, *expected):
         items = [preprocess(s, 16000) for s in signals]
         if view is not None:
             items = [view(s, 16000, preprocess) for s in items]
-        views.append(scorer.predict_features([extractor(s, 16000) for s in items]))
+        features = [{(0, None): extractor(s, 16000)} for s in items]
+        views.append(alone.score(features).probabilities)
     np.testing.assert_allclose(
         scorer.predict_signals(signals, 16000), combine_views(views), atol=1e-6
     )
     assert not np.allclose(views[0], combine_views(views))  # the other versions do count
     assert not np.allclose(combine_views(views[:3]), combine_views(views))  # crops too
     # the Recognizer (CLI, server, GUI, live) applies them too
-    recognizer = Recognizer.load(scorer.bundle.path)
-    assert recognizer.tta_views == expected
+    recognizer = Recognizer.load(bundle.path)
+    assert recognizer.scorer.views == expected
     predictions = recognizer.predict_batch(signals, sampling_rate=16000)
     got = np.array([list(p.probabilities.values()) for p in predictions])
     np.testing.assert_allclose(got, combine_views(views), atol=1e-6)

@@ -12,7 +12,7 @@ import soundfile as sf
 import torch
 from test_experiment import toy_overrides, write_toy_corpus
 
-import sertk.recognizer.resolve
+import sertk.bundle.resolve
 from sertk.audio import Preprocess, load_audio
 from sertk.bundle import save_bundle, save_classical_bundle, save_ensemble_bundle
 from sertk.classical import fit_classifier
@@ -22,6 +22,7 @@ from sertk.errors import AudioError, BundleError, ConfigError, SertkError
 from sertk.experiment import run_experiment
 from sertk.features import build_extractor
 from sertk.features.cache import FeatureCache, extract_utterances
+from sertk.inference import Scores
 from sertk.models import build_model
 from sertk.plotting import plot_prediction
 from sertk.recognizer import SILENCE, Prediction, Recognizer, Timeline, resolve_bundle
@@ -32,7 +33,9 @@ LABELS = ["neutral", "happy", "angry"]
 RATE = 16000
 
 
-def make_bundle(path, model_name="gru_attention", *, duration=1.0, n_mels=16, extra=None):
+def make_bundle(
+    path, model_name="gru_attention", *, duration=1.0, n_mels=16, extra=None, speaker_adapted=False
+):
     """Save an untrained (seeded) model over log-mel features as a bundle; returns its path."""
     torch.manual_seed(0)
     small = {"hidden": 8, "layers": 1} if model_name == "gru_attention" else {}
@@ -48,6 +51,7 @@ def make_bundle(path, model_name="gru_attention", *, duration=1.0, n_mels=16, ex
         features=build_extractor({"name": "logmel", "n_mels": n_mels}),
         preprocess=Preprocess(duration=duration, normalize="peak"),
         normalization=stats,
+        speaker_adapted=speaker_adapted,
         extra=extra,
     )
 
@@ -136,11 +140,13 @@ def test_features_fed_to_the_model_equal_those_training_cached(toy_run, monkeypa
     assert recognizer.bundle.path == toy_run["run_dir"] / "final" / "bundle"
     path = sorted((toy_run["corpus"] / "happy").glob("*.wav"))[0]
     seen = []
-    original = recognizer.scorer.predict_inputs
+    original = recognizer.scorer.score
     monkeypatch.setattr(
         recognizer.scorer,
-        "predict_inputs",
-        lambda per_input, **kw: seen.extend(per_input[0]) or original(per_input, **kw),
+        "score",
+        lambda features, **kw: (
+            seen.extend(f[(0, None)] for f in features) or original(features, **kw)
+        ),
     )
     recognizer.predict_file(path)
     # the training pipeline's own loop over the training cache: a hit means the recognizer's
@@ -220,7 +226,7 @@ def test_attention_weights_over_time(gru, pool):
 
 
 def test_speaker_adapted_bundle_needs_several_utterances(tmp_path):
-    path = make_bundle(tmp_path / "b", "mean_pool", extra={"feature_normalization": "speaker"})
+    path = make_bundle(tmp_path / "b", "mean_pool", speaker_adapted=True)
     recognizer = Recognizer.load(path)
     assert recognizer.speaker_adapted
     signals = [tone(1.0, f, seed=i) for i, f in enumerate((200, 300, 400, 500))]
@@ -295,13 +301,13 @@ def test_on_error_return_keeps_the_good_items(pool, tmp_path):
 
 
 def test_resolve_bundle_names_and_paths(tmp_path, monkeypatch):
-    monkeypatch.setattr(sertk.recognizer.resolve, "DEFAULT_MODEL", tmp_path / "none")
+    monkeypatch.setattr(sertk.bundle.resolve, "DEFAULT_MODEL", tmp_path / "none")
     with pytest.raises(BundleError, match="default model is not shipped"):
         resolve_bundle("default")
     with pytest.raises(BundleError, match="default model is not shipped"):
         Recognizer.load()
     bundle = make_bundle(tmp_path / "shipped", "mean_pool")
-    monkeypatch.setattr(sertk.recognizer.resolve, "DEFAULT_MODEL", bundle)
+    monkeypatch.setattr(sertk.bundle.resolve, "DEFAULT_MODEL", bundle)
     assert resolve_bundle("default") == bundle
     assert Recognizer.load().labels == tuple(LABELS)
     with pytest.raises(BundleError, match="no model bundle at"):
@@ -421,12 +427,12 @@ def test_smoothing_averages_over_a_span_of_seconds():
 
 
 def test_timeline_smoothing_removes_a_one_window_flip(gru, monkeypatch):
-    def flip(per_input, **_):  # window 3 says "angry", the others "neutral"
-        rows = np.tile([0.6, 0.1, 0.3], (len(per_input[0]), 1))
+    def flip(features, **_):  # window 3 says "angry", the others "neutral"
+        rows = np.tile([0.6, 0.1, 0.3], (len(features), 1))
         rows[3] = [0.2, 0.1, 0.7]
-        return rows
+        return Scores(rows, [None] * len(rows))
 
-    monkeypatch.setattr(gru.scorer, "predict_inputs", flip)
+    monkeypatch.setattr(gru.scorer, "score", flip)
     signal = np.concatenate([np.zeros(RATE, np.float32), tone(6.0), np.zeros(RATE, np.float32)])
     raw = gru.timeline(signal, sampling_rate=RATE, hop=1.0)
     assert [s.label for s in raw.segments] == [SILENCE, "neutral", "angry", "neutral", SILENCE]

@@ -37,6 +37,7 @@ _LAZY = {
     "Timeline": "sertk.recognizer",
     "resolve_bundle": "sertk.recognizer",
     "load_bundle": "sertk.bundle",
+    "load_scorer": "sertk.bundle",
     "load_config": "sertk.config",
     "run_experiment": "sertk.experiment",
     "evaluate_bundle": "sertk.experiment",

@@ -1,8 +1,14 @@
 """The one exception hierarchy of sertk.
 
 Every message says what was wrong and what to do about it. The CLI prints
-``SertkError`` messages without a traceback and exits with status 2.
+``SertkError`` messages without a traceback and exits with status 2. :func:`require` turns a
+missing optional package into a :class:`MissingDependencyError` that names the extra to install.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 
 class SertkError(Exception):
@@ -31,3 +37,41 @@ class ConfigError(SertkError):
 
 class BundleError(SertkError):
     """A model bundle is missing, corrupt or incompatible with this version."""
+
+
+class MissingDependencyError(SertkError):
+    """An optional package (an extra of sertk) that this path needs is not installed."""
+
+
+# extra -> what it adds, for the messages of ``require``
+EXTRAS = {
+    "neural": "torch: the GRU/CNN/mean-pool models, their training and torch bundles",
+    "ssl": "torch + transformers: HuBERT/wav2vec2/WavLM features",
+    "onnx": "onnx + onnxruntime: sertk export and the onnx backend",
+    "gui": "PySide6: sertk gui",
+    "serve": "fastapi + uvicorn: sertk serve",
+    "live": "sounddevice: the microphone",
+    "opensmile": "opensmile: eGeMAPS/ComParE features",
+}
+
+
+def require(module: str, *, extra: str, what: str) -> Any:
+    """Import the optional ``module`` that ``what`` needs; MissingDependencyError naming the
+    extra to install (``pip install 'sertk[extra]'``) when it is missing.
+
+    >>> require("numpy", extra="neural", what="this example").__name__
+    'numpy'
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError as error:
+        hint = (
+            "; for torch, the CPU-only wheel: pip install torch --index-url "
+            "https://download.pytorch.org/whl/cpu"
+            if module.split(".")[0] == "torch"
+            else ""
+        )
+        raise MissingDependencyError(
+            f"{what} needs {module.split('.')[0]}, which is not installed ({error}): "
+            f"pip install 'sertk[{extra}]' ({EXTRAS.get(extra, extra)}){hint}"
+        ) from None

@@ -24,6 +24,7 @@ from sertk.audio.loading import (
     MIN_SAMPLING_RATE,
     check_rate,
     check_signal,
+    is_audio_source,
     load_audio,
     resample,
 )
@@ -41,6 +42,7 @@ __all__ = [
     "crop_or_pad",
     "denoise",
     "frame_levels",
+    "is_audio_source",
     "load_audio",
     "normalize_loudness",
     "normalize_peak",

@@ -36,6 +36,13 @@ _PCM_SCALE = {
 AudioSource = str | os.PathLike | BinaryIO | bytes | bytearray | memoryview
 
 
+def is_audio_source(item: object) -> bool:
+    """A path, bytes or binary file object (read with ``load_audio``), not an in-memory signal."""
+    return isinstance(item, str | os.PathLike | bytes | bytearray | memoryview) or hasattr(
+        item, "read"
+    )
+
+
 def check_rate(sampling_rate: object, *, what: str = "sampling_rate") -> int:
     """Return ``sampling_rate`` as an int, or raise AudioError if it is not a sane rate in Hz."""
     valid = isinstance(sampling_rate, int | np.integer | float | np.floating) and not isinstance(

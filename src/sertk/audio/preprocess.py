@@ -6,6 +6,7 @@ import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -36,8 +37,8 @@ class Preprocess:
 
     sampling_rate: int = 16000
     duration: float | None = 3.0
-    crop: str = "start"
-    normalize: str = "none"
+    crop: Literal["start", "center", "random"] = "start"
+    normalize: Literal["none", "peak", "loudness"] = "none"
     trim_silence: bool = False
     denoise: bool = False
 

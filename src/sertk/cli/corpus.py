@@ -14,6 +14,8 @@ import statistics
 import sys
 from collections import Counter
 
+from sertk.errors import CorpusError
+
 WIDTH = 96
 
 
@@ -40,7 +42,6 @@ def add_parser(subparsers) -> None:
 
 def run_scan(args: argparse.Namespace) -> int:
     from sertk.corpora import LabelMap, scan_corpus, write_manifest
-    from sertk.errors import CorpusError
 
     label_map = LabelMap.preset(args.labels) if args.labels else None
     options = {}

@@ -15,12 +15,21 @@ from __future__ import annotations
 
 import argparse
 
+from sertk.bundle import load_bundle
+from sertk.cli.evaluate import parse_mapping
+from sertk.corpora import read_manifest
+from sertk.ensemble import build_ensemble, evaluate_ensemble_cv
+from sertk.errors import ConfigError
+from sertk.features.cache import FeatureCache
+
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "ensemble", help="combine bundles into an ensemble bundle (or --cv: evaluate runs)"
     )
-    parser.add_argument("inputs", nargs="+", metavar="BUNDLE", help="member bundles (or runs)")
+    parser.add_argument("inputs", nargs="+", metavar="BUNDLE",
+                        help="member bundles: bundle folders, run folders or 'default' (with "
+                        "--cv: run folders)")  # fmt: skip
     parser.add_argument("-o", "--output", required=True, metavar="OUT", help="folder to write")
     parser.add_argument("--rule", choices=("soft", "weighted"), default=None,
                         help="soft: mean probability (default); weighted: --weights or "
@@ -39,8 +48,6 @@ def add_parser(subparsers) -> None:
 
 def parse_weights(text: str | None) -> list[float] | None:
     """``"0.3,0.7"`` -> ``[0.3, 0.7]``; ConfigError for anything else."""
-    from sertk.errors import ConfigError
-
     if text is None:
         return None
     try:
@@ -50,9 +57,6 @@ def parse_weights(text: str | None) -> list[float] | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sertk.cli.evaluate import parse_mapping
-    from sertk.errors import ConfigError
-
     weights = parse_weights(args.weights)
     rule = args.rule or ("weighted" if weights is not None or args.fit_weights else "soft")
     if args.cv:
@@ -60,25 +64,13 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError("--cv combines runs as they are: --map, --labels and --fit-weights "
                               "do not apply (weighted runs fit weights on validation speakers)")  # fmt: skip
         return _run_cv(args.inputs, args.output, rule, weights)
-    from sertk.ensemble import build_ensemble
-
-    fit_on = None
-    if args.fit_weights:
-        from sertk.corpora import read_manifest
-
-        fit_on = read_manifest(args.fit_weights)
-    cache = None
-    if args.cache:
-        from sertk.features.cache import FeatureCache
-
-        cache = FeatureCache(args.cache)
+    fit_on = read_manifest(args.fit_weights) if args.fit_weights else None
+    cache = FeatureCache(args.cache) if args.cache else None
     labels = None if args.labels is None else [x.strip() for x in args.labels.split(",")]
     path = build_ensemble(
         args.inputs, args.output, rule=rule, weights=weights, labels=labels,
         mapping=parse_mapping(args.map) or None, fit_on=fit_on, cache=cache,
     )  # fmt: skip
-    from sertk.bundle import load_bundle
-
     bundle = load_bundle(path)
     shown = ", ".join(f"{m.weight:.3f}" for m in bundle.members)
     print(f"ensemble of {len(bundle.members)} bundles ({rule}; weights {shown}); labels "
@@ -88,8 +80,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_cv(runs: list[str], output: str, rule: str, weights: list[float] | None) -> int:
-    from sertk.experiment import evaluate_ensemble_cv
-
     result = evaluate_ensemble_cv(runs, rule=rule, weights=weights, out_dir=output)
     for member in result["members"]:
         print(f"member {member['name']} ({member['model']}): UA {member['mean']['ua']:.4f} "

@@ -12,12 +12,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from sertk.errors import ConfigError
+
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "evaluate", help="score a model bundle on a labelled manifest (cross-corpus)"
     )
-    parser.add_argument("bundle", metavar="BUNDLE", help="model bundle folder")
+    parser.add_argument(
+        "bundle", metavar="BUNDLE",
+        help="model bundle folder, run folder, or 'default' (the shipped model)",
+    )  # fmt: skip
     parser.add_argument("--manifest", required=True, help="labelled manifest CSV to score")
     parser.add_argument(
         "--map",
@@ -37,7 +42,6 @@ def add_parser(subparsers) -> None:
 
 def parse_mapping(items: list[str]) -> dict[str, str]:
     """``["calm=neutral"]`` -> ``{"calm": "neutral"}``; ConfigError for a malformed item."""
-    from sertk.errors import ConfigError
 
     mapping: dict[str, str] = {}
     for item in items:

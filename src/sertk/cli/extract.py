@@ -14,6 +14,8 @@ from __future__ import annotations
 import argparse
 import time
 
+from sertk.errors import ConfigError
+
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("extract", help="extract features of a manifest into the cache")
@@ -44,8 +46,6 @@ def parse_sets(items: list[str]) -> dict:
     """``["n_mels=80", "layers=[0,6]"]`` -> ``{"n_mels": 80, "layers": [0, 6]}`` (YAML values)."""
     import yaml
 
-    from sertk.errors import ConfigError
-
     options = {}
     for item in items:
         key, sep, text = item.partition("=")
@@ -61,7 +61,6 @@ def parse_sets(items: list[str]) -> dict:
 def run(args: argparse.Namespace) -> int:
     from sertk.audio import Preprocess
     from sertk.corpora import read_manifest
-    from sertk.errors import ConfigError
     from sertk.features import build_extractor
     from sertk.features.cache import FeatureCache, iter_features
 

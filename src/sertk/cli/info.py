@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
-import importlib.util
 import platform
 
 from sertk._version import __version__
 
-CORE = ["numpy", "scipy", "soundfile", "soxr", "torch", "safetensors", "scikit-learn"]
+CORE = ["numpy", "scipy", "soundfile", "soxr", "safetensors", "scikit-learn"]
 EXTRAS = {
-    "ssl": ["transformers"],
+    "neural": ["torch"],
+    "ssl": ["torch", "transformers"],
     "gui": ["PySide6-Essentials"],
     "serve": ["fastapi", "uvicorn", "python-multipart"],
     "onnx": ["onnx", "onnxruntime"],
@@ -35,7 +35,10 @@ def _version(distribution: str) -> str | None:
 
 
 def _device() -> str:
-    import torch
+    try:
+        import torch  # only to ask it for the device
+    except ImportError:
+        return "cpu (torch not installed: numpy and ONNX models; pip install 'sertk[neural]')"
 
     if torch.cuda.is_available():
         return f"cuda ({torch.cuda.get_device_name(0)})"

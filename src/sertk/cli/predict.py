@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from sertk.cli import options
+from sertk.errors import ConfigError, SertkError
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".aiff", ".aif", ".caf", ".w64")
 TOP = 3  # probabilities shown per file in the table
@@ -107,7 +108,6 @@ def plot_paths(plot: str, files: list[Path]) -> dict[Path, Path]:
 def run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
-    from sertk.errors import SertkError
     from sertk.recognizer import Recognizer
 
     files, problems = expand_inputs(args.inputs, recursive=args.recursive)
@@ -155,7 +155,6 @@ def run(args: argparse.Namespace) -> int:
 def _check_options(args: argparse.Namespace) -> dict[str, Any]:
     """Fail early (exit 2) on bad --batch-size/--window/--hop/--smooth; returns the timeline's
     smoothing and speech detection options (``smooth``, ``vad``)."""
-    from sertk.errors import ConfigError
     from sertk.recognizer.timeline import check_seconds
     from sertk.smoothing import check_smooth, seconds_from_windows
 
@@ -179,7 +178,6 @@ def _check_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def _predict(recognizer, files: list[Path], args, timeline: dict[str, Any]) -> list[Any]:
     """Predictions (or timelines) for ``files``; a SertkError in place of each one that failed."""
-    from sertk.errors import SertkError
 
     speakers = None if args.speaker is None else [args.speaker] * len(files)
     if not args.timeline:
@@ -202,7 +200,6 @@ def _predict(recognizer, files: list[Path], args, timeline: dict[str, Any]) -> l
 def _plot(recognizer, file: Path, result: Any, path: Path) -> Any:
     """Write the explain picture of ``file``; returns ``result``, or a SertkError if that failed."""
     from sertk.audio import load_audio
-    from sertk.errors import SertkError
     from sertk.plotting import plot_prediction
 
     try:
@@ -225,7 +222,6 @@ def _model_name(recognizer) -> str:
 
 
 def _open_output(path: str):
-    from sertk.errors import SertkError
 
     try:
         return open(path, "w", newline="", encoding="utf-8")  # noqa: SIM115 (closed in close())

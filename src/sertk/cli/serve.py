@@ -17,6 +17,7 @@ import importlib.util
 import sys
 
 from sertk.cli import options
+from sertk.errors import ConfigError, SertkError
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -57,7 +58,6 @@ def add_parser(subparsers) -> None:
 
 
 def _check_installed() -> None:
-    from sertk.errors import SertkError
 
     missing = [
         m for m in ("fastapi", "uvicorn", "multipart") if importlib.util.find_spec(m) is None
@@ -70,7 +70,6 @@ def _check_installed() -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sertk.errors import ConfigError
 
     _check_installed()
     device = options.check_device(args.device or "cpu")

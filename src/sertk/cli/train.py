@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from sertk.errors import ConfigError
+
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -42,7 +44,6 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from sertk.config import load_config
-    from sertk.errors import ConfigError
     from sertk.experiment import load_summary, run_experiment
 
     overrides = list(args.set)

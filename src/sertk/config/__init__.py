@@ -31,8 +31,7 @@ from sertk.config.sections import (
     FeatureConfig,
     FoldConfig,
     ModelConfig,
-    PreprocessConfig,
-    TrainAugmentConfig,
+    RunAugmentConfig,
     TrainConfig,
 )
 from sertk.config.typed import apply_override, build, plain
@@ -45,8 +44,7 @@ __all__ = [
     "FeatureConfig",
     "FoldConfig",
     "ModelConfig",
-    "PreprocessConfig",
-    "TrainAugmentConfig",
+    "RunAugmentConfig",
     "TrainConfig",
     "config_from_dict",
     "config_to_dict",

@@ -2,8 +2,9 @@
 
 Each section checks its own invariants in ``__post_init__`` and raises
 :class:`~sertk.errors.ConfigError` naming the key; field types are checked on loading by
-:mod:`sertk.config.typed`. Heavy modules (``sertk.audio``, ``sertk.augment``, ``sertk.corpora``)
-are imported only inside the methods that need them, so importing the config stays light.
+:mod:`sertk.config.typed`. The ``preprocess`` section *is* :class:`sertk.audio.Preprocess`
+(the chain stored in bundles) and ``train.augment`` is a :class:`sertk.augment.AugmentConfig`
+with the runner's own fields added (:class:`RunAugmentConfig`): no field is declared twice.
 """
 
 from __future__ import annotations
@@ -11,6 +12,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Literal
 
+from sertk.audio import Preprocess
+from sertk.augment import AugmentConfig
+from sertk.corpora import LabelMap
 from sertk.errors import ConfigError
 
 
@@ -56,8 +60,6 @@ class DataConfig:
 
     def label_map(self) -> Any:
         """The ``sertk.corpora.LabelMap`` this config asks for, or None for the corpus default."""
-        from sertk.corpora import LabelMap
-
         if self.labels is not None:
             return LabelMap.preset(self.labels)
         if self.targets is None:
@@ -147,24 +149,6 @@ class FeatureConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class PreprocessConfig:
-    """Mirrors ``sertk.audio.Preprocess`` field for field (same names, types and defaults)."""
-
-    sampling_rate: int = 16000
-    duration: float | None = 3.0
-    crop: Literal["start", "center", "random"] = "start"
-    normalize: Literal["none", "peak", "loudness"] = "none"
-    trim_silence: bool = False
-    denoise: bool = False
-
-    def build(self) -> Any:
-        """The ``sertk.audio.Preprocess`` chain with these fields."""
-        from sertk.audio import Preprocess
-
-        return Preprocess(**dataclasses.asdict(self))
-
-
-@dataclasses.dataclass(frozen=True)
 class ModelConfig:
     """Model: a torch head ``MODELS[name](input_dim, num_classes, **hparams)``, or a classical
     kind of ``sertk.classical.KINDS`` (``linear_svm``, ``svm``, ``logreg``, ``random_forest``,
@@ -181,9 +165,9 @@ class ModelConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainAugmentConfig:
-    """Training-time augmentation: the fields of ``sertk.augment.AugmentConfig`` (same names,
-    types and defaults; all off) plus how they are applied.
+class RunAugmentConfig(AugmentConfig):
+    """``train.augment``: the fields of :class:`sertk.augment.AugmentConfig` (all off; checked
+    there) plus how the runner applies them.
 
     Neural models: feature masking (``mask_p`` ...) on the fly on the cached training features;
     waveform steps (noise, gain, speed, time stretch, pitch shift) re-extract the training
@@ -198,28 +182,16 @@ class TrainAugmentConfig:
     by ``(train.seed, epoch or copy, utterance)``; validation and test data are never augmented.
     """
 
-    noise_p: float = 0.0
-    noise_snr_db: tuple[float, float] = (10.0, 30.0)
-    gain_p: float = 0.0
-    gain_db: tuple[float, float] = (-6.0, 6.0)
-    speed_p: float = 0.0
-    speed: tuple[float, float] = (0.9, 1.1)
-    time_stretch_p: float = 0.0
-    time_stretch: tuple[float, float] = (0.9, 1.1)
-    pitch_shift_p: float = 0.0
-    pitch_shift: tuple[float, float] = (-2.0, 2.0)
-    mask_p: float = 0.0
-    time_masks: int = 2
-    time_mask_width: tuple[int, int] = (0, 20)
-    freq_masks: int = 2
-    freq_mask_width: tuple[int, int] = (0, 8)
-    mask_value: Literal["mean", "zero"] = "mean"
     copies: int = 1
     allow_expensive: bool = False
     speed_factors: tuple[float, ...] = ()
     crops: tuple[tuple[float, ...], ...] = ()
 
     def __post_init__(self) -> None:
+        try:
+            super().__post_init__()
+        except ConfigError as error:
+            raise ConfigError(f"train.{error}") from None
         _check_crops("train.augment.crops", self.crops)
         if self.copies < 1:
             raise ConfigError("train.augment.copies must be >= 1")
@@ -230,35 +202,12 @@ class TrainAugmentConfig:
                     f"train.augment.speed_factors gives copy k the speed factor k: set copies: "
                     f"{len(self.speed_factors)} and leave speed_p at 0 (random speeds)"
                 )
-        changed = any(
-            getattr(self, f.name) != f.default
-            for f in dataclasses.fields(self)
-            if f.name not in ("copies", "allow_expensive", "speed_factors", "crops")
-        )
-        if changed:  # defaults are valid; check the rest (imports sertk.augment only then)
-            try:
-                self.build()
-            except ConfigError as error:
-                raise ConfigError(f"train.{error}") from None
-
-    def build(self) -> Any:
-        """The ``sertk.augment.AugmentConfig`` with these fields."""
-        from sertk.augment import AugmentConfig
-
-        fields = dataclasses.asdict(self)
-        del fields["copies"], fields["allow_expensive"], fields["speed_factors"], fields["crops"]
-        return AugmentConfig(**fields)
 
     @property
-    def waveform_enabled(self) -> bool:
-        """Whether any waveform step has a probability above 0 (or fixed speed factors)."""
-        steps = ("noise", "gain", "speed", "time_stretch", "pitch_shift")
-        return bool(self.speed_factors) or any(getattr(self, f"{step}_p") > 0 for step in steps)
-
-    @property
-    def features_enabled(self) -> bool:
-        """Whether feature masking can change anything."""
-        return self.mask_p > 0 and (self.time_masks > 0 or self.freq_masks > 0)
+    def waveform_copies(self) -> bool:
+        """Whether augmented copies differ in their waveform: a waveform step has a probability
+        above 0, or copies have fixed speed factors."""
+        return bool(self.speed_factors) or self.waveform_enabled
 
 
 @dataclasses.dataclass(frozen=True)
@@ -271,7 +220,7 @@ class TrainConfig:
     ``patience`` epochs without a better validation UA stop training (None: never).
     ``class_weights`` and ``balanced_sampling`` both correct imbalance: choose at most one
     (classical models: ``class_weights`` means ``class_weight="balanced"``). ``augment``:
-    training-time augmentation (:class:`TrainAugmentConfig`).
+    training-time augmentation (:class:`RunAugmentConfig`).
     """
 
     lr: float = 1e-5
@@ -291,7 +240,7 @@ class TrainConfig:
     seed: int = 0
     num_workers: int = 0
     device: Literal["cpu", "cuda", "auto"] = "cpu"
-    augment: TrainAugmentConfig = dataclasses.field(default_factory=TrainAugmentConfig)
+    augment: RunAugmentConfig = dataclasses.field(default_factory=RunAugmentConfig)
 
     def __post_init__(self) -> None:
         checks = [
@@ -328,7 +277,7 @@ class ExperimentConfig:
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     folds: FoldConfig = dataclasses.field(default_factory=FoldConfig)
     features: FeatureConfig = dataclasses.field(default_factory=FeatureConfig)
-    preprocess: PreprocessConfig = dataclasses.field(default_factory=PreprocessConfig)
+    preprocess: Preprocess = dataclasses.field(default_factory=Preprocess)
     model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
     final_model: bool | Literal["ensemble"] = False

@@ -7,8 +7,7 @@
   mapped explicitly and unmappable ones reported.
 - :func:`check_config`, :func:`resolve_config`, :func:`prepare_data` (``prepare.py``): what a
   run does before training, usable on their own (e.g. to validate a recipe).
-- :func:`evaluate_ensemble_cv` (``ensemble_cv.py``): soft-vote (or weight) the per-fold test
-  probabilities of runs with identical folds, e.g. an SVM run and a CNN run, scored like a run.
+- ensembles of finished runs (``evaluate_ensemble_cv``) live in :mod:`sertk.ensemble`.
 
 Model kinds: torch heads (``sertk.models``) and classical kinds (``sertk.classical``; see
 ``classical.py`` for their protocol). ``final_model: true`` refits on all speakers,
@@ -18,7 +17,6 @@ Model kinds: torch heads (``sertk.models``) and classical kinds (``sertk.classic
 >>> run_dir = run_experiment(load_config("recipes/emodb_logmel.yaml"), log=print)  # doctest: +SKIP
 """
 
-from sertk.experiment.ensemble_cv import evaluate_ensemble_cv
 from sertk.experiment.evaluate import evaluate_bundle, format_evaluation, map_labels
 from sertk.experiment.prepare import (
     ExperimentData,
@@ -33,7 +31,6 @@ __all__ = [
     "ExperimentData",
     "check_config",
     "evaluate_bundle",
-    "evaluate_ensemble_cv",
     "format_evaluation",
     "load_summary",
     "map_labels",

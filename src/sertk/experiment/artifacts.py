@@ -28,7 +28,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from sertk._version import __version__
+from sertk.corpora.base import natural_key
 from sertk.errors import ConfigError, SertkError
+from sertk.folds import folds_from_dict, folds_to_dict
 
 CONFIG_FILE = "config.yaml"
 ENV_FILE = "env.json"
@@ -96,12 +99,13 @@ def read_json(path: Path) -> Any:
 
 
 def environment(cache_root: Path | None = None) -> dict[str, Any]:
-    """Versions, git commit of the sertk source tree, machine and command line (``env.json``)."""
-    import torch
+    """Versions, git commit of the sertk source tree, machine and command line (``env.json``).
 
-    from sertk._version import __version__
-
-    cuda = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    torch's threads and CUDA device are recorded when the run has imported torch (neural
+    models); a classical run neither needs nor imports it.
+    """
+    torch = sys.modules.get("torch")
+    cuda = torch.cuda.get_device_name(0) if torch and torch.cuda.is_available() else None
     return {
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "argv": list(sys.argv),
@@ -109,8 +113,7 @@ def environment(cache_root: Path | None = None) -> dict[str, Any]:
         "versions": {
             "python": platform.python_version(),
             "sertk": __version__,
-            "torch": torch.__version__,
-            **{name: _version(name) for name in ("numpy", "transformers", "safetensors")},
+            **{name: _version(name) for name in ("torch", "numpy", "transformers", "safetensors")},
         },
         "git": git_state(Path(__file__).resolve().parent),
         "machine": {
@@ -118,7 +121,7 @@ def environment(cache_root: Path | None = None) -> dict[str, Any]:
             "machine": platform.machine(),
             "processor": platform.processor() or None,
             "cpu_count": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(),
+            "torch_threads": torch.get_num_threads() if torch else None,
             "cuda_device": cuda,
         },
         "feature_cache": None if cache_root is None else str(cache_root),
@@ -153,9 +156,6 @@ def git_state(folder: Path) -> dict[str, Any] | None:
 
 def splits_document(folds: Sequence[Any], utterances: Sequence[Any]) -> dict[str, Any]:
     """``folds_to_dict(folds)`` plus the sorted speakers of every side (``splits.json``)."""
-    from sertk.corpora.base import natural_key
-    from sertk.folds import folds_to_dict
-
     speaker_of = {u.id: u.speaker for u in utterances}
     document = folds_to_dict(folds)
     for entry in document["folds"]:
@@ -168,8 +168,6 @@ def splits_document(folds: Sequence[Any], utterances: Sequence[Any]) -> dict[str
 
 def check_same_splits(stored: dict[str, Any], folds: Sequence[Any], path: Path) -> None:
     """Raise ConfigError when the folds rebuilt on resume differ from the run's ``splits.json``."""
-    from sertk.folds import folds_from_dict
-
     old = folds_from_dict(stored)
     if old != list(folds):
         changed = [a.name for a, b in zip(old, folds, strict=False) if a != b]

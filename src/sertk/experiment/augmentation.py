@@ -1,6 +1,7 @@
 """Training-time augmentation in the runner: checks, waveforms, and classical augmented copies.
 
-``train.augment`` (:class:`sertk.config.TrainAugmentConfig`) is applied to training utterances
+``train.augment`` (:class:`sertk.config.RunAugmentConfig`: a ``sertk.augment.AugmentConfig``
+plus how the runner applies it) is applied to training utterances
 only, seeded by ``(train.seed, epoch or copy number, the utterance's position in the corpus)``:
 
 - neural models: feature masking on the fly on cached features; waveform steps re-extract the
@@ -17,8 +18,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from tqdm.auto import tqdm
 
+from sertk.audio import load_audio
+from sertk.augment import Augmenter, View, change_speed, fit_length
 from sertk.errors import ConfigError
+from sertk.features.cache import cached_extract
 
 # extractors cheap enough to run on every training utterance in every epoch
 CHEAP_EXTRACTORS = ("logmel", "mfcc", "lld", "functionals", "emotion_functionals")
@@ -50,7 +55,7 @@ def check_augment(config: Any, kind: str) -> None:
             "augmentations every epoch"
         )
     name = config.features.name
-    copies = (augment.copies if augment.waveform_enabled else 0) + len(augment.crops)
+    copies = (augment.copies if augment.waveform_copies else 0) + len(augment.crops)
     if copies and name not in CHEAP_EXTRACTORS and not augment.allow_expensive:
         cost = "every epoch" if kind == "torch" else f"{copies} time(s) per utterance"
         raise ConfigError(
@@ -64,17 +69,13 @@ def build_augmenter(config: Any) -> Any:
     """The ``sertk.augment.Augmenter`` of ``train.augment`` (seed ``train.seed``), or None when
     nothing is enabled."""
     augment = config.train.augment
-    if not (augment.waveform_enabled or augment.features_enabled):
+    if not (augment.waveform_copies or augment.features_enabled):
         return None
-    from sertk.augment import Augmenter
-
-    return Augmenter(augment.build(), seed=config.train.seed)
+    return Augmenter(augment, seed=config.train.seed)
 
 
 def load_signal(ctx: Any, uid: str) -> np.ndarray:
     """The preprocessed float32 ``[samples]`` of one utterance (as its cached features saw it)."""
-    from sertk.audio import load_audio
-
     rate = ctx.preprocess.sampling_rate
     signal, _ = load_audio(ctx.utterances[uid].path, sampling_rate=rate)
     return ctx.preprocess(signal, rate)
@@ -92,12 +93,9 @@ def augmented_copies(ctx: Any, ids: Sequence[str]) -> tuple[list[np.ndarray], li
     """Features of ``train.augment.copies`` augmented copies and of the ``train.augment.crops``
     of each of ``ids`` and, for each row, the id of the utterance it copies. Copy ``k`` of an
     utterance is drawn with epoch ``k``; the result is the same in every fold, memoised in
-    ``ctx.copies``."""
-    from sertk.augment import change_speed
-    from sertk.views import View, fit_length
-
+    ``ctx.copies``. A progress bar counts the utterances while copies are extracted."""
     augment = ctx.config.train.augment
-    augmenter = build_augmenter(ctx.config) if augment.waveform_enabled else None
+    augmenter = build_augmenter(ctx.config) if augment.waveform_copies else None
     keys: list[Any] = list(range(augment.copies)) if augmenter is not None else []
     keys += [View(crop=crop) for crop in augment.crops]
     rate = ctx.preprocess.sampling_rate
@@ -109,12 +107,17 @@ def augmented_copies(ctx: Any, ids: Sequence[str]) -> tuple[list[np.ndarray], li
         source = change_speed(signal, factors[key], sampling_rate=rate) if factors else signal
         return fit_length(augmenter.waveform(source, rate, key, ctx.keys[uid]), ctx.preprocess)
 
+    todo = [uid for uid in ids if any((uid, key) not in ctx.copies for key in keys)]
+    with tqdm(total=len(todo), unit="file", desc=f"augmented copies ({len(keys)} each)",
+              disable=not (ctx.progress and todo)) as bar:  # fmt: skip
+        for uid in todo:
+            signal = load_signal(ctx, uid)
+            for key in keys:
+                if (uid, key) not in ctx.copies:
+                    ctx.copies[(uid, key)] = cached_features(ctx, make(signal, key, uid))
+            bar.update(1)
     rows, sources = [], []
     for uid in ids:
-        missing = [key for key in keys if (uid, key) not in ctx.copies]
-        signal = load_signal(ctx, uid) if missing else None
-        for key in missing:
-            ctx.copies[(uid, key)] = cached_features(ctx, make(signal, key, uid))
         for key in keys:
             rows.append(ctx.normalize_speaker(ctx.copies[(uid, key)], uid))
             sources.append(uid)
@@ -124,35 +127,10 @@ def augmented_copies(ctx: Any, ids: Sequence[str]) -> tuple[list[np.ndarray], li
 def cached_features(ctx: Any, signal: np.ndarray) -> np.ndarray:
     """The run's extractor on a preprocessed ``signal``, through the feature cache (keyed by the
     audio itself, so a rerun or another fold reuses it)."""
-    from sertk.features.cache import FORMAT, audio_hash
-
-    rate = ctx.preprocess.sampling_rate
-    if ctx.cache is None:
-        return ctx.extractor(signal, rate)
-    key_fn = getattr(ctx.extractor, "cache_key", None) or ctx.extractor.config
-    key = {
-        "format": FORMAT, "extractor": key_fn(), "preprocess": ctx.preprocess.to_dict(),
-        "audio": audio_hash(signal, rate),
-    }  # fmt: skip
-    features = ctx.cache.get(key)
-    return ctx.cache.put(key, ctx.extractor(signal, rate)) if features is None else features
-
-
-def test_views(ctx: Any, ids: Sequence[str], views: Sequence[Any]) -> list[list[np.ndarray]]:
-    """Test-time augmentation: per :class:`sertk.views.View` (speed or crop), the features of
-    that version of ``ids`` (from the preprocessed waveform, as
-    :meth:`sertk.inference.BundleModel.predict_signals` does), per-speaker normalised over
-    ``ids`` under the speaker protocol."""
-    from sertk.inference import normalize_per_speaker
-
-    if not views:
-        return []
-    rate = ctx.preprocess.sampling_rate
-    signals = [load_signal(ctx, uid) for uid in ids]  # read once, whatever the view count
-    out = []
-    for view in views:
-        items = [cached_features(ctx, view(x, rate, ctx.preprocess)) for x in signals]
-        if ctx.speaker_stats is not None:
-            items = normalize_per_speaker(items, [ctx.utterances[uid].speaker for uid in ids])
-        out.append(items)
-    return out
+    return cached_extract(
+        ctx.extractor,
+        signal,
+        ctx.preprocess.sampling_rate,
+        preprocess=ctx.preprocess,
+        cache=ctx.cache,
+    )

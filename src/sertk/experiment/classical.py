@@ -19,7 +19,12 @@ from typing import Any
 
 import numpy as np
 
+from sertk.bundle import save_classical_bundle
+from sertk.classical._params import expand_search, resolve_params
 from sertk.errors import ConfigError, FeatureError
+from sertk.experiment.augmentation import augmented_copies
+from sertk.experiment.context import bundle_options, encode, speakers
+from sertk.features import build_extractor
 
 
 def classical_params(config: Any, extractor: Any = None) -> dict[str, Any]:
@@ -41,8 +46,6 @@ def classical_params(config: Any, extractor: Any = None) -> dict[str, Any]:
 
 def check_classical(config: Any) -> None:
     """ConfigError for hyper-parameters, search grids and options a classical kind cannot use."""
-    from sertk.classical._params import expand_search, resolve_params
-
     kind = config.model.name
     if config.train.balanced_sampling:
         raise ConfigError(
@@ -65,8 +68,6 @@ def _check_utterance_level(config: Any) -> None:
     name = config.features.name
     frame_rate = None
     if name != "ssl":  # building an SSL encoder loads a checkpoint; it gives frames anyway
-        from sertk.features import build_extractor
-
         frame_rate = build_extractor({"name": name, **config.features.params}).frame_rate
     if frame_rate != 0:
         raise ConfigError(
@@ -85,10 +86,7 @@ def fit_classical(
 ) -> tuple[Path, dict[str, Any]]:
     """Fit ``model.name`` on train + validation utterances (plus augmented copies of the
     training ones) and save ``out_dir/bundle`` (kind classical); returns it and a record."""
-    from sertk.bundle import save_classical_bundle
-    from sertk.classical import fit_classifier
-    from sertk.experiment.augmentation import augmented_copies
-    from sertk.experiment.fitting import bundle_extra, encode, speakers
+    from sertk.classical.fit import fit_classifier  # scikit-learn
 
     config = ctx.config
     ids = [*train_ids, *(valid_ids or ())]
@@ -110,7 +108,7 @@ def fit_classical(
         "stopped_early": None,
         "class_weights": model.params.get("class_weight"),
         "augment": None if not copies else {
-            "copies": config.train.augment.copies if config.train.augment.waveform_enabled else 0,
+            "copies": config.train.augment.copies if config.train.augment.waveform_copies else 0,
             "crops": [list(crop) for crop in config.train.augment.crops],
         },
         "train_utterances": len(train_ids),
@@ -129,7 +127,7 @@ def fit_classical(
     bundle = save_classical_bundle(
         out_dir / "bundle", model=model, labels=ctx.label_map.labels, label_map=ctx.label_map,
         features=ctx.extractor, preprocess=ctx.preprocess, training=record,
-        extra=bundle_extra(ctx, extra),
+        **bundle_options(ctx, extra),
     )  # fmt: skip
     return bundle, {**record, "history": None}
 

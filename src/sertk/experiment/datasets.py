@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from sertk.normalization import apply_statistics
+from sertk.audio import crop_or_pad
+from sertk.features.normalization import apply_statistics
 
 
 class FeatureSet:
@@ -95,8 +96,6 @@ class WaveformSet(FeatureSet):
         self.speaker_stats = list(speaker_stats)
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, int]:
-        from sertk.audio import crop_or_pad
-
         key = self.keys[index]
         signal = self.waveform_augmenter.waveform(
             self.features[index], self.sampling_rate, self.epoch, key

@@ -4,9 +4,9 @@ Each label found on the utterances is mapped into the bundle's classes, in this 
 explicit ``mapping`` entry (``{"calm": "neutral"}``), the bundle's own label map (the merges it
 was trained with, e.g. ``excited -> happy``), then identity where the name is one of the
 bundle's labels. Utterances whose label maps nowhere are excluded and reported with counts.
-Features come from the bundle's own preprocessing, extractor(s) and normalisation, and the
-model (any kind, ensembles included) runs through :class:`sertk.inference.BundleModel`, the
-path a Recognizer uses.
+Features come from the bundle's own preprocessing, extractor(s) (through the feature cache,
+test-time views included) and the model (any kind, ensembles included) runs through the
+bundle's scorer (:mod:`sertk.inference`), the path a Recognizer uses.
 
 >>> result = evaluate_bundle("runs/x/final/bundle", read_manifest("crema.csv"),
 ...                          mapping={"calm": "neutral"})  # doctest: +SKIP
@@ -22,7 +22,12 @@ from typing import Any
 
 import numpy as np
 
+from sertk.audio import load_audio
+from sertk.bundle import load_bundle
 from sertk.errors import ConfigError, CorpusError
+from sertk.features.cache import cached_extract, extract_utterances
+from sertk.inference import FeatureKey, Scorer
+from sertk.metrics import classification_report
 
 
 def map_labels(
@@ -58,7 +63,8 @@ def evaluate_bundle(
     device: str = "cpu",
     progress: bool = False,
 ) -> dict[str, Any]:
-    """Score the bundle on ``utterances`` (``sertk.corpora.Utterance``); a JSON-ready dict.
+    """Score the bundle at ``bundle_path`` (a folder, a run folder or ``default``) on
+    ``utterances`` (``sertk.corpora.Utterance``); a JSON-ready dict.
 
     Keys: ``bundle``, ``labels``, ``normalization``, ``mapping`` (found label -> bundle label
     or None), ``unmapped`` (label -> excluded count), ``unused_mapping`` (explicit entries whose
@@ -66,34 +72,22 @@ def evaluate_bundle(
     ``sertk.metrics.classification_report``) and ``predictions`` (id, label, predicted).
     ``cache``: an optional ``FeatureCache``.
     """
-    from sertk.bundle import load_bundle
-    from sertk.inference import BundleModel
-    from sertk.metrics import classification_report
-
     bundle = load_bundle(bundle_path)
     utterances = list(utterances)
     if not utterances:
         raise CorpusError("no utterances to evaluate; check the manifest")
-    scorer = BundleModel(bundle, device=device)
+    scorer = bundle.build_scorer(device=device)
     labels = list(scorer.labels)
     counts = Counter(u.label for u in utterances)
     table = map_labels(sorted(counts), labels, bundle.label_map.get("mapping", {}), mapping)
     kept = _mappable(utterances, table, labels)
-    speakers = [u.speaker for u in kept]
-    if scorer.tta_views or any(m.tta_views for m in getattr(scorer, "members", ())):
-        # test-time augmentation works on waveforms: the bundle's own signal path
-        from sertk.audio import load_audio
-
-        rate = scorer.sampling_rate
-        signals = [load_audio(u.path, sampling_rate=rate)[0] for u in kept]
-        probabilities = scorer.predict_signals(signals, rate, speakers=speakers)
-    else:
-        features = extract_inputs(scorer, kept, cache=cache, progress=progress)
-        probabilities = scorer.predict_inputs(features, speakers=speakers)
+    features = request_features(scorer, kept, cache=cache, progress=progress)
+    scores = scorer.score(features, speakers=[u.speaker for u in kept])
+    probabilities = scores.probabilities
     truth = [labels.index(table[u.label]) for u in kept]
     predicted = probabilities.argmax(axis=1)
     return {
-        "bundle": str(Path(bundle_path).resolve()),
+        "bundle": str(Path(bundle.path).resolve()),
         "labels": labels,
         "normalization": scorer.normalization,
         "mapping": table,
@@ -109,23 +103,41 @@ def evaluate_bundle(
     }
 
 
-def extract_inputs(
-    scorer: Any, utterances: Sequence[Any], *, cache: Any = None, progress: bool = False
-) -> list[list[np.ndarray]]:
-    """Features of ``utterances`` for each of ``scorer.inputs`` (a ``BundleModel``; an
-    ensemble's members may read different features), through ``cache`` when given."""
-    from sertk.features.cache import extract_utterances
-
-    return [
-        extract_utterances(
-            utterances,
-            item.build_extractor(),
-            preprocess=item.build_preprocess(),
-            cache=cache,
-            progress=progress,
-        )  # fmt: skip
-        for item in scorer.inputs
-    ]
+def request_features(
+    scorer: Scorer,
+    utterances: Sequence[Any],
+    *,
+    cache: Any = None,
+    progress: bool = False,
+    known: dict[FeatureKey, list[np.ndarray]] | None = None,
+) -> list[dict[FeatureKey, np.ndarray]]:
+    """Features of ``utterances`` for every key of ``scorer.requests``: each input's own
+    features (``extract_utterances``) and each test-time view of the preprocessed audio,
+    through ``cache`` when given. ``known``: keys whose features the caller already has (one
+    array per utterance), e.g. a run's cached features."""
+    known = known or {}
+    out: list[dict[FeatureKey, np.ndarray]] = [{} for _ in utterances]
+    for index, item in enumerate(scorer.inputs):
+        keys = [key for key in scorer.requests if key[0] == index]
+        if (index, None) in keys:
+            arrays = known.get((index, None)) or extract_utterances(
+                utterances, item.extractor, preprocess=item.preprocess, cache=cache,
+                progress=progress,
+            )  # fmt: skip
+            for row, array in enumerate(arrays):
+                out[row][(index, None)] = array
+        views = [key for key in keys if key[1] is not None and key not in known]
+        if not views:
+            continue
+        rate = item.preprocess.sampling_rate
+        for row, utterance in enumerate(utterances):  # each file read once for all its views
+            signal = item.preprocess(load_audio(utterance.path, sampling_rate=rate)[0], rate)
+            for key in views:
+                version = key[1](signal, rate, item.preprocess)
+                out[row][key] = cached_extract(
+                    item.extractor, version, rate, preprocess=item.preprocess, cache=cache
+                )
+    return out
 
 
 def _mappable(utterances: Sequence[Any], table: Mapping[str, str | None], labels) -> list:

@@ -14,8 +14,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from sertk.bundle import save_ensemble_bundle
 from sertk.experiment.artifacts import read_json, write_json
-from sertk.experiment.fitting import FitContext, bundle_extra, final_epochs, fit_bundle
+from sertk.experiment.context import FitContext
+from sertk.experiment.fitting import final_epochs, fit_bundle
+from sertk.metrics import plot_curves
 
 
 def final_model(
@@ -42,8 +45,6 @@ def final_model(
 
 
 def _retrain_torch(ctx: FitContext, fold_metrics: dict, folder: Path, log) -> dict[str, Any]:
-    from sertk.metrics import plot_curves
-
     epochs = final_epochs([m["training"]["best_epoch"] for m in fold_metrics.values()])
     log(f"final model: all {len(ctx.features)} utterances, {epochs} epochs")
     bundle_path, training = fit_bundle(
@@ -81,15 +82,13 @@ def _refit_classical(ctx: FitContext, folder: Path, log) -> dict[str, Any]:
 
 
 def _fold_ensemble(ctx: FitContext, folds: Sequence[Any], folder: Path, log) -> dict[str, Any]:
-    from sertk.bundle import save_ensemble_bundle
-
     names = [fold.name for fold in folds]
     members = [folder.parent / "folds" / name / "bundle" for name in names]
     log(f"final model: soft-voting ensemble of the {len(members)} fold models")
     bundle_path = save_ensemble_bundle(
         folder / "bundle", members, rule="soft",
         training={"members": names, "rule": "soft", "source": "fold models of this run"},
-        extra=bundle_extra(ctx, {"fold": "final", "members": names}),
+        extra={"run": ctx.run_name, "fold": "final", "members": names},
     )  # fmt: skip
     bundle = str(bundle_path.relative_to(folder.parent))
     return {

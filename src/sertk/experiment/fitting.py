@@ -1,9 +1,9 @@
 """Fit one model on a set of training utterances and save it as a bundle.
 
 ``fit_bundle`` is the one place a model kind is chosen: torch heads from ``sertk.models`` are
-trained with ``sertk.training.train_model`` on frame features; classical kinds (SVM, logistic
-regression, random forest on utterance-level ``[1, dim]`` features) are fitted by
-:func:`sertk.experiment.classical.fit_classical`. Feature normalisation statistics are fitted on
+trained with ``sertk.training.train_model`` on frame features (torch is imported then);
+classical kinds (SVM, logistic regression, random forest on utterance-level ``[1, dim]``
+features) are fitted by :func:`sertk.experiment.classical.fit_classical`. Feature normalisation statistics are fitted on
 the training utterances only and stored in the bundle; validation utterances (whole training
 speakers held out, never the test fold) choose the epoch. Training-time augmentation touches
 training utterances only (:mod:`sertk.experiment.augmentation`).
@@ -19,49 +19,19 @@ from typing import Any
 
 import numpy as np
 
-from sertk.errors import ConfigError
+from sertk.bundle import save_bundle
+from sertk.errors import ConfigError, require
 from sertk.experiment.augmentation import build_augmenter, training_signals
+from sertk.experiment.classical import fit_classical
+from sertk.experiment.context import FitContext, bundle_options, encode, speakers
 from sertk.experiment.datasets import FeatureSet, WaveformSet
-from sertk.inference import NORMALIZATION_KEY
-from sertk.normalization import apply_statistics
-from sertk.views import CROPS_KEY, TTA_KEY
-
-PROTOCOLS = {
-    "global": "speaker-independent",
-    "speaker": "speaker-adapted (per-speaker feature normalisation)",
-}
-
-
-@dataclasses.dataclass
-class FitContext:
-    """What every fit of one run shares."""
-
-    config: Any  # ExperimentConfig
-    label_map: Any
-    extractor: Any
-    preprocess: Any
-    features: dict[str, np.ndarray]  # utterance id -> features (speaker-normalised if asked)
-    utterances: dict[str, Any]  # utterance id -> Utterance
-    kind: str
-    resume: bool
-    progress: bool
-    run_name: str
-    keys: dict[str, int] = dataclasses.field(default_factory=dict)  # id -> corpus position
-    speaker_stats: dict[str, dict[str, np.ndarray]] | None = None  # speaker protocol only
-    cache: Any = None  # FeatureCache for augmented copies
-    signals: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
-    copies: dict[tuple[str, Any], np.ndarray] = dataclasses.field(default_factory=dict)
-
-    def normalize_speaker(self, features: np.ndarray, uid: str) -> np.ndarray:
-        """``features`` of utterance ``uid`` under the run's protocol (per-speaker z-norm)."""
-        if self.speaker_stats is None:
-            return features
-        return apply_statistics(features, self.speaker_stats[self.utterances[uid].speaker])
+from sertk.features.normalization import fit_normalization
 
 
 def build_torch_model(config: Any, extractor: Any, num_classes: int) -> Any:
     """``MODELS[model.name]`` with ``input_dim``/``num_classes`` (and ``num_layers_in``) from the data."""
-    from sertk.models import build_model
+    require("torch", extra="neural", what=f"model {config.model.name!r}")
+    from sertk.models import build_model  # torch
 
     hparams = {**config.model.hparams, "input_dim": extractor.dim, "num_classes": num_classes}
     layers = getattr(extractor, "layers", None)
@@ -82,15 +52,12 @@ def fit_bundle(
     """Fit on ``train_ids`` (early stopping on ``valid_ids``; None: train ``epochs`` and keep
     the last) and save ``out_dir/bundle``. Returns the bundle path and a training record."""
     if ctx.kind == "classical":
-        from sertk.experiment.classical import fit_classical
-
         return fit_classical(ctx, train_ids, valid_ids, out_dir, extra=extra)
     return _fit_torch(ctx, train_ids, valid_ids, out_dir, epochs=epochs, extra=extra)
 
 
 def _fit_torch(ctx, train_ids, valid_ids, out_dir, *, epochs, extra) -> tuple[Path, dict]:
-    from sertk.normalization import fit_normalization
-    from sertk.training import seed_everything, train_model
+    from sertk.training import seed_everything, train_model  # torch
 
     config, label_map = ctx.config, ctx.label_map
     train_items = [ctx.features[uid] for uid in train_ids]
@@ -134,9 +101,10 @@ def _train_set(ctx: FitContext, ids, items, stats) -> Any:
     if augmenter is None or not augmenter.config.waveform_enabled:
         return FeatureSet(items, labels, stats, augmenter=augmenter, keys=keys)
     stats_of = [
-        None if ctx.speaker_stats is None else ctx.speaker_stats[ctx.utterances[uid].speaker]
+        None if ctx.speaker_stats is None
+        else ctx.speaker_stats[ctx.utterances[uid].speaker].to_dict()
         for uid in ids
-    ]
+    ]  # fmt: skip
     return WaveformSet(
         training_signals(ctx, ids), labels, stats, augmenter=augmenter, keys=keys,
         extractor=ctx.extractor, sampling_rate=ctx.preprocess.sampling_rate,
@@ -146,15 +114,13 @@ def _train_set(ctx: FitContext, ids, items, stats) -> Any:
 
 def _augment_record(config: Any) -> dict[str, Any] | None:
     augment = config.train.augment
-    if not (augment.waveform_enabled or augment.features_enabled):
+    if not (augment.waveform_copies or augment.features_enabled):
         return None
     return dataclasses.asdict(augment)
 
 
 def _save(ctx: FitContext, path: Path, model, stats, training: dict, extra) -> Path:
     """``save_bundle`` with everything inference needs, including the normalisation protocol."""
-    from sertk.bundle import save_bundle
-
     return save_bundle(
         path,
         model=model,
@@ -165,32 +131,8 @@ def _save(ctx: FitContext, path: Path, model, stats, training: dict, extra) -> P
         preprocess=ctx.preprocess,
         normalization=stats,
         training=training,
-        extra=bundle_extra(ctx, extra),
+        **bundle_options(ctx, extra),
     )
-
-
-def bundle_extra(ctx: FitContext, extra: dict[str, Any] | None) -> dict[str, Any]:
-    """``bundle.extra`` of a run's bundles: protocol (read by inference), run name, fold."""
-    features = ctx.config.features
-    normalization = features.normalization
-    return {
-        NORMALIZATION_KEY: normalization,
-        **({TTA_KEY: list(features.tta_speeds)} if features.tta_speeds else {}),
-        **({CROPS_KEY: [list(c) for c in features.tta_crops]} if features.tta_crops else {}),
-        "protocol": PROTOCOLS[normalization],
-        "run": ctx.run_name,
-        **(extra or {}),
-    }
-
-
-def encode(ctx: FitContext, ids: Sequence[str]) -> list[int]:
-    return [ctx.label_map.encode(ctx.utterances[uid].label) for uid in ids]
-
-
-def speakers(ctx: FitContext, ids: Sequence[str]) -> list[str]:
-    from sertk.corpora.base import natural_key
-
-    return sorted({ctx.utterances[uid].speaker for uid in ids}, key=natural_key)
 
 
 def final_epochs(best_epochs: Sequence[int]) -> int:
@@ -198,7 +140,3 @@ def final_epochs(best_epochs: Sequence[int]) -> int:
     if not best_epochs:
         raise ConfigError("no completed folds to take the final model's epoch count from")
     return max(1, int(np.floor(statistics.median(best_epochs) + 0.5)))
-
-
-def no_log(_: str) -> None:
-    """Default ``log`` of the runner: say nothing."""

@@ -14,10 +14,15 @@ import re
 from pathlib import Path
 from typing import Any
 
+from sertk.classical import KINDS as CLASSICAL_KINDS
 from sertk.config import ExperimentConfig
-from sertk.errors import ConfigError
+from sertk.corpora import CORPORA, LabelMap, default_label_map, read_manifest, scan_corpus
+from sertk.corpora.labels import canonical_order
+from sertk.errors import ConfigError, CorpusError, require
 from sertk.experiment.augmentation import check_augment
 from sertk.experiment.classical import check_classical
+from sertk.features import FEATURES
+from sertk.folds import STRATEGIES, make_folds
 
 # model kinds the runner trains: torch heads and sertk.classical on [1, dim] functionals
 RUNNABLE_KINDS = ("torch", "classical")
@@ -60,14 +65,16 @@ def resolve_config(config: ExperimentConfig) -> ExperimentConfig:
 
 
 def model_kind(name: str) -> str:
-    """``"torch"`` for a ``sertk.models.MODELS`` head, ``"classical"`` for a sertk.classical kind."""
-    from sertk.classical import KINDS as CLASSICAL_KINDS
-    from sertk.models import MODELS
+    """``"classical"`` for a ``sertk.classical`` kind, ``"torch"`` for a ``sertk.models.MODELS``
+    head (which needs torch: the ``neural`` extra)."""
+    if name in CLASSICAL_KINDS:
+        return "classical"
+    require("torch", extra="neural", what=f"model.name {name!r} (not a classical kind: "
+            f"{', '.join(CLASSICAL_KINDS)})")  # fmt: skip
+    from sertk.models import MODELS  # torch
 
     if name in MODELS:
         return "torch"
-    if name in CLASSICAL_KINDS:
-        return "classical"
     choices = ", ".join([*sorted(MODELS), *CLASSICAL_KINDS])
     raise ConfigError(f"unknown model.name {name!r}; choose one of {choices}")
 
@@ -79,9 +86,6 @@ def check_config(config: ExperimentConfig) -> None:
     model name and hyper-parameter keys (classical: parameters, search grid, utterance-level
     features), augmentation settings, and that a final model can be trained.
     """
-    from sertk.features import FEATURES
-    from sertk.folds import STRATEGIES
-
     if not _NAME.fullmatch(config.name):
         raise ConfigError(
             f"name {config.name!r} names the run folder: use letters, digits, '.', '_' or '-'"
@@ -95,7 +99,6 @@ def check_config(config: ExperimentConfig) -> None:
         raise ConfigError(
             f"unknown features.name {config.features.name!r}; choose one of {', '.join(FEATURES)}"
         )
-    config.preprocess.build()
     kind = model_kind(config.model.name)
     if kind not in RUNNABLE_KINDS:
         raise ConfigError(
@@ -126,8 +129,6 @@ def check_config(config: ExperimentConfig) -> None:
 
 
 def _check_data(data: Any) -> None:
-    from sertk.corpora import CORPORA
-
     sources = [data.corpus, data.manifest, data.corpora]
     if sum(source is not None for source in sources) != 1:
         raise ConfigError(
@@ -175,8 +176,6 @@ def _scan_sources(data: Any) -> tuple[list[Any], list[str], str]:
     """Utterances, scan problems and a description of ``data.corpus`` or ``data.corpora``;
     with ``corpora``, speakers and ids become ``<prefix>:<speaker>`` / ``<prefix>:<id>`` and
     each utterance gets the field ``corpus``."""
-    from sertk.corpora import scan_corpus
-
     if data.corpora is None:
         scanned = scan_corpus(data.corpus, data.root)
         return scanned.utterances, list(scanned.problems), f"{data.corpus} corpus at {data.root}"
@@ -199,11 +198,6 @@ def _scan_sources(data: Any) -> tuple[list[Any], list[str], str]:
 
 def prepare_data(config: ExperimentConfig) -> ExperimentData:
     """Corpus (adapter scan or manifest) -> label map applied -> verified folds."""
-    from sertk.corpora import LabelMap, default_label_map, read_manifest
-    from sertk.corpora.labels import canonical_order
-    from sertk.errors import CorpusError
-    from sertk.folds import make_folds
-
     data = config.data
     if data.manifest is None:
         utterances, problems, source = _scan_sources(data)

@@ -6,8 +6,10 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+from sertk.classical import KINDS as CLASSICAL_KINDS
 from sertk.experiment import artifacts
-from sertk.experiment.fitting import PROTOCOLS
+from sertk.experiment.context import PROTOCOLS
+from sertk.metrics import format_report_md, plot_confusion, summarize
 
 _PROTOCOL_TEXT = {
     "global": (
@@ -30,8 +32,6 @@ def write_summary(
     folder: Path, config: Any, data: Any, fold_metrics: dict[str, dict], final: dict | None
 ) -> dict[str, Any]:
     """Write ``summary.json``, ``confusion_pooled.png`` and ``report.md``; returns the summary."""
-    from sertk.metrics import plot_confusion, summarize
-
     summary = summarize({name: m["report"] for name, m in fold_metrics.items()})
     labels = summary["labels"]
     normalization = config.features.normalization
@@ -69,8 +69,6 @@ def report_markdown(
     summary: dict[str, Any], config: Any, data: Any, fold_metrics: dict[str, dict]
 ) -> str:
     """The run's ``report.md``: protocol first, then metrics, data, folds, setup, files."""
-    from sertk.metrics import format_report_md
-
     mean, std, pooled = summary["mean"], summary["std"], summary["pooled"]
     lines = [
         f"# {config.name}",
@@ -113,9 +111,7 @@ def _protocol_text(normalization: str, classical: bool) -> str:
 
 
 def _classical_note(config: Any) -> list[str]:
-    from sertk.classical import KINDS
-
-    if config.model.name not in KINDS:
+    if config.model.name not in CLASSICAL_KINDS:
         return []
     return [
         f"Classical model `{config.model.name}`: it has no epochs, so each fold's validation "
@@ -259,7 +255,7 @@ def _grid(search: dict[str, Any]) -> str:
 
 
 def _augment_text(augment: Any) -> str:
-    if not (augment.waveform_enabled or augment.features_enabled or augment.crops):
+    if not (augment.waveform_copies or augment.features_enabled or augment.crops):
         return "none"
     steps = [
         f"{step} p={getattr(augment, step + '_p')}"

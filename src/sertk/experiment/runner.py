@@ -26,8 +26,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from sertk.bundle import load_bundle
 from sertk.config import ExperimentConfig, config_to_dict, dump_config, load_config
-from sertk.errors import ConfigError
+from sertk.errors import ConfigError, require
 from sertk.experiment import artifacts
 from sertk.experiment.artifacts import (
     METRICS_FILE,
@@ -36,10 +37,15 @@ from sertk.experiment.artifacts import (
     read_json,
     write_json,
 )
+from sertk.experiment.context import FitContext, no_log
+from sertk.experiment.evaluate import request_features
 from sertk.experiment.final import final_model
-from sertk.experiment.fitting import FitContext, build_torch_model, fit_bundle, no_log
+from sertk.experiment.fitting import build_torch_model, fit_bundle
 from sertk.experiment.prepare import check_config, model_kind, prepare_data, resolve_config
 from sertk.experiment.report import write_summary
+from sertk.features import build_extractor
+from sertk.features.cache import FeatureCache, extract_utterances
+from sertk.metrics import classification_report, plot_confusion, plot_curves
 
 # may differ between an interrupted run and its resume: they do not change any result
 _RESUME_FREE = ("name", "output_dir", "train.device", "train.num_workers")
@@ -61,8 +67,6 @@ def run_experiment(
     cache (default ``$SERTK_CACHE`` or ``~/.cache/sertk/features``). ``log`` receives one line
     per fold and stage (e.g. ``print``).
     """
-    from sertk.features.cache import FeatureCache
-
     log = log or no_log
     config = resolve_config(config)
     check_config(config)
@@ -89,8 +93,7 @@ def run_experiment(
 
 def _check_device(config: ExperimentConfig) -> None:
     if config.train.device == "cuda":
-        import torch
-
+        torch = require("torch", extra="neural", what="train.device 'cuda'")
         if not torch.cuda.is_available():
             raise ConfigError("train.device is 'cuda' but no CUDA device is available; use 'auto'")
 
@@ -159,11 +162,7 @@ def _record_splits(folder: Path, data, resume: bool) -> None:
 
 def _fit_context(config, data, folder, cache, *, resume, progress, log) -> FitContext:
     """Build the extractor, check the model builds, and extract every utterance's features."""
-    from sertk.features import build_extractor
-    from sertk.features.cache import extract_utterances
-    from sertk.normalization import apply_statistics, speaker_statistics
-
-    preprocess = config.preprocess.build()
+    preprocess = config.preprocess
     if preprocess.crop == "random":
         log("note: features are cached once per utterance, so crop 'random' acts as 'center'")
     extractor = build_extractor({"name": config.features.name, **config.features.params})
@@ -178,25 +177,20 @@ def _fit_context(config, data, folder, cache, *, resume, progress, log) -> FitCo
         f"features: {len(arrays)} utterances, {extractor.name} dim {extractor.dim} "
         f"(cache {cache.root}: {cache.hits} hits, {cache.misses} misses)"
     )
-    stats = None
-    if config.features.normalization == "speaker":
-        speakers = [u.speaker for u in utterances]
-        stats = speaker_statistics(arrays, speakers)
-        arrays = [apply_statistics(x, stats[s]) for x, s in zip(arrays, speakers, strict=True)]
     return FitContext(
         config=config,
         label_map=data.label_map,
         extractor=extractor,
         preprocess=preprocess,
-        features={u.id: array for u, array in zip(utterances, arrays, strict=True)},
+        raw={u.id: array for u, array in zip(utterances, arrays, strict=True)},
         utterances={u.id: u for u in utterances},
         kind=kind,
         resume=resume,
         progress=progress,
         run_name=folder.name,
         keys={u.id: index for index, u in enumerate(utterances)},
-        speaker_stats=stats,
         cache=cache,
+        log=log,
     )
 
 
@@ -207,11 +201,10 @@ def run_fold(ctx: FitContext, fold: Any, fold_dir: Path) -> dict[str, Any]:
     probability column per class) and, for neural models, ``valid_predictions.csv`` (the
     validation speakers, scored by the chosen checkpoint; used to fit ensemble weights).
     """
-    from sertk.metrics import classification_report, plot_confusion, plot_curves
-
     metrics_path = fold_dir / METRICS_FILE
     if metrics_path.is_file():
         return read_json(metrics_path)
+    (ctx.log or no_log)(_fit_line(ctx, fold))
     start = time.perf_counter()
     bundle_path, training = fit_bundle(
         ctx, fold.train, fold.valid, fold_dir, extra={"fold": fold.name}
@@ -249,27 +242,27 @@ def score_bundle(ctx: FitContext, bundle_path: Path, ids) -> tuple[list[str], An
 
 
 def _scorer(ctx: FitContext, bundle_path: Path) -> Any:
-    from sertk.inference import BundleModel
-
+    """The scorer of a bundle this run saved, with the run's own extractor (already built)."""
     device = _torch_device(ctx.config) if ctx.kind == "torch" else "cpu"
-    return BundleModel.load(bundle_path, device=device)
+    return load_bundle(bundle_path).build_scorer(device=device, extractor=ctx.extractor)
 
 
 def _score(scorer: Any, ctx: FitContext, ids) -> Any:
-    """Probabilities of ``ids`` from cached features, plus the bundle's test-time views."""
-    from sertk.experiment.augmentation import test_views
-    from sertk.views import combine_views
-
-    views = [[ctx.features[uid] for uid in ids], *test_views(ctx, ids, scorer.tta_views)]
-    scores = [scorer.predict_features(view, speaker_normalized=True) for view in views]
-    return scores[0] if len(scores) == 1 else combine_views(scores)
+    """Probabilities ``[n, classes]`` of ``ids``: the run's features of each utterance (and of
+    the bundle's test-time views, through the cache), scored as inference scores them; under
+    the speaker protocol with the statistics of each speaker's own utterances."""
+    utterances = [ctx.utterances[uid] for uid in ids]
+    known = {(0, None): [ctx.raw[uid] for uid in ids]}
+    features = request_features(scorer, utterances, cache=ctx.cache, known=known)
+    statistics = [ctx.statistics(uid) for uid in ids]
+    speakers = [u.speaker for u in utterances]
+    return scorer.score(features, speakers=speakers, statistics=statistics).probabilities
 
 
 def _torch_device(config: ExperimentConfig) -> str:
     if config.train.device != "auto":
         return config.train.device
-    import torch
-
+    torch = require("torch", extra="neural", what="train.device 'auto'")
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
@@ -284,6 +277,20 @@ def write_predictions(path: Path, ctx: FitContext, ids, labels, probabilities) -
         )
     with path.open("w", newline="", encoding="utf-8") as handle:
         csv.writer(handle).writerows(rows)
+
+
+def _fit_line(ctx: FitContext, fold: Any) -> str:
+    """What a fold is about to fit (printed before the fit starts: it can take a while)."""
+    config = ctx.config
+    search = config.model.search
+    how = (
+        f", choosing {', '.join(search)} by inner CV" if ctx.kind == "classical" and search else ""
+    )
+    epochs = f", up to {config.train.epochs} epochs" if ctx.kind == "torch" else ""
+    return (
+        f"fitting fold {fold.name}: {config.model.name} on {len(fold.train)} training and "
+        f"{len(fold.valid)} validation utterances{how}{epochs}; {len(fold.test)} to test"
+    )
 
 
 def _fold_line(metrics: dict[str, Any]) -> str:

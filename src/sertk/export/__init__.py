@@ -1,21 +1,21 @@
-"""ONNX export of model bundles, an onnxruntime runner that needs no torch, and int8 quantization.
+"""ONNX export of model bundles of every kind, and int8 quantization.
 
-- :func:`export_onnx` (torch): bundle -> ONNX bundle directory with ``head.onnx`` (features +
-  lengths -> logits, probabilities[, attention]) and, for SSL bundles, ``encoder.onnx`` (waveform ->
-  hidden states), dynamic batch and time axes, each checked against torch before it is written
-  (probabilities within 1e-4 absolute; see :mod:`sertk.export.parity`). Spectral and hand-crafted
-  features and the normalisation stay numpy.
-- :func:`load_onnx_bundle`, :class:`OnnxBundleModel` (the ``BundleModel`` API) and
-  :class:`OnnxSslEncoder` (the extractor contract) run an ONNX bundle with onnxruntime; importing
-  them imports neither torch nor transformers.
+- :func:`export_onnx` (``onnx_export.py``): bundle -> ONNX bundle directory (the source bundle
+  plus graphs), each graph checked against its source before anything is written: a torch head
+  with dynamic batch and time axes and, for SSL bundles, the encoder (``graphs.py``, checked by
+  ``parity.py``; needs torch); a linear classical model as a float64 graph built with
+  ``onnx.helper`` (``classical_graph.py``; checked against numpy); an ensemble member by member.
+  Spectral and hand-crafted features and the normalisation stay numpy.
 - :func:`quantize_onnx` (onnxruntime dynamic int8, MatMul/Gemm) and :func:`quantize_torch`
   (``torch.ao`` dynamic int8 on Linear/GRU/LSTM, for the torch backend).
 
+Running an ONNX bundle is not this package's job: ``load_bundle(path, backend="onnx")`` gives an
+``OnnxBundle`` whose scorer uses onnxruntime (``sertk.inference.onnx``), without torch.
 Names are imported on first use, so ``import sertk.export`` is cheap and torch-free.
 
->>> from sertk.export import export_onnx, OnnxBundleModel  # doctest: +SKIP
+>>> from sertk.export import export_onnx  # doctest: +SKIP
 >>> export_onnx("runs/x/bundle", "runs/x/bundle-onnx")  # doctest: +SKIP
->>> OnnxBundleModel.load("runs/x/bundle-onnx").predict_features([features])  # doctest: +SKIP
+>>> load_bundle("runs/x/bundle-onnx", backend="onnx").build_scorer()  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -24,11 +24,6 @@ import importlib
 
 _LAZY = {
     "export_onnx": "sertk.export.onnx_export",
-    "load_onnx_bundle": "sertk.export.runner",
-    "OnnxBundle": "sertk.export.runner",
-    "OnnxFeatureInput": "sertk.export.runner",
-    "OnnxBundleModel": "sertk.export.model",
-    "OnnxSslEncoder": "sertk.export.ssl_runner",
     "quantize_onnx": "sertk.export.quantize",
     "quantize_torch": "sertk.export.quantize",
 }

@@ -28,6 +28,8 @@ import torch
 from torch import nn
 
 from sertk.errors import BundleError
+from sertk.models import common
+from sertk.models.cnn_lstm import MaskedBatchNorm1d
 
 
 def reverse_within(values: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -109,8 +111,6 @@ class CeilMaxPool1d(nn.Module):
 
 
 def _swap(module: nn.Module) -> None:
-    from sertk.models.cnn_lstm import MaskedBatchNorm1d
-
     for name, child in list(module.named_children()):
         if isinstance(child, MaskedBatchNorm1d):
             setattr(module, name, EvalMaskedBatchNorm(child))
@@ -138,8 +138,6 @@ def export_mode() -> Iterator[None]:
     The models call ``run_packed`` by the name they imported, so each ``sertk.models.*`` module that
     holds it is patched and restored on exit (export is a one-off, single-threaded step).
     """
-    from sertk.models import common
-
     original = common.run_packed
     patched = [
         module

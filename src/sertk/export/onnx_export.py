@@ -1,17 +1,20 @@
 """``export_onnx``: a model bundle -> an ONNX bundle directory, verified before it is written.
 
-The ONNX bundle is the torch bundle plus graphs, so it still loads with ``load_bundle``::
+The ONNX bundle is the source bundle plus graphs, so it still loads with ``load_bundle``::
 
     bundle.json                the source's, plus an "onnx" section (files, checksums, opset,
                                quantization, encoder geometry, parity figures, versions)
-    model.safetensors          copied (the torch backend and later re-checks can use it)
+    model.safetensors          copied (the torch/numpy backend and later re-checks can use it)
     normalization.safetensors  copied when present
-    head.onnx                  the classifier head (see sertk.export.graphs)
+    head.onnx                  the model: a torch head (sertk.export.graphs) or a linear
+                               classical model (sertk.export.classical_graph)
     encoder.onnx               SSL bundles only: the encoder, waveform -> hidden states
+    members/<i>/               ensembles: each member exported the same way
 
 Spectral features (logmel, mfcc), hand-crafted LLDs/functionals and the normalisation stay in
-numpy: they take a few ms per clip and need no graph. Every graph is checked against torch
-(:mod:`sertk.export.parity`) before anything is written; the output appears atomically.
+numpy: they take a few ms per clip and need no graph. Every graph is checked against the model
+it came from (torch: :mod:`sertk.export.parity`; classical: numpy) before anything is written;
+the output appears atomically. Torch bundles need torch to export; classical ones do not.
 
 >>> export_onnx("runs/x/bundle", "runs/x/bundle-onnx", quantize="int8")  # doctest: +SKIP
 PosixPath('runs/x/bundle-onnx')
@@ -28,9 +31,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from sertk.bundle._files import swap_into_place
+from sertk.bundle import ONNX_FORMAT_VERSION, Bundle, load_bundle
+from sertk.bundle.files import BUNDLE_FILE, sha256, swap_into_place
 from sertk.errors import BundleError
-from sertk.export.runner import BUNDLE_FILE, ONNX_FORMAT_VERSION, sha256
+from sertk.export.classical_graph import export_classical, verify_classical
+from sertk.export.quantize import QUANTIZED_OPS, quantize_onnx
 
 HEAD_FILE = "head.onnx"
 ENCODER_FILE = "encoder.onnx"
@@ -49,42 +54,107 @@ def export_onnx(
 ) -> Path:
     """Export the bundle at ``bundle_path`` to an ONNX bundle at ``out_dir``; returns ``out_dir``.
 
-    ``quantize="int8"``: onnxruntime dynamic quantization of MatMul/Gemm (QInt8 weights) of the
-    head and encoder, after the fp32 graphs passed the parity check. ``threads``: onnxruntime
-    threads for the checks. Raises BundleError for a bad bundle, an unexportable model or a graph
-    that does not match torch; nothing is written then.
+    ``bundle_path``: a bundle folder, a run folder or ``default``. ``quantize="int8"``:
+    onnxruntime dynamic quantization of MatMul/Gemm (QInt8 weights) of a torch head and encoder,
+    after the fp32 graphs passed the parity check (a linear classical model is left in float64
+    and the reason recorded in ``onnx.quantize_skipped``). ``threads``: onnxruntime threads for
+    the checks. Raises BundleError for a bad bundle, an unexportable model or a graph that does
+    not match its source; nothing is written then.
     """
     if quantize not in QUANTIZE:
         raise BundleError(f"quantize must be None or 'int8'; got {quantize!r}")
     if isinstance(opset, bool) or not isinstance(opset, int) or opset not in OPSETS:
         raise BundleError(f"opset must be an integer {OPSETS[0]}..{OPSETS[-1]}; got {opset!r}")
-    from sertk.bundle import load_bundle
-
     bundle = load_bundle(bundle_path)
-    if bundle.kind != "torch":
-        raise BundleError(
-            f"{bundle.path} is a {bundle.kind!r} bundle; only torch bundles export to ONNX "
-            "(classical bundles already run on numpy alone)"
-        )
     target = _check_target(Path(out_dir), bundle.path)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = target.parent / f".{target.name}.{uuid.uuid4().hex[:8]}.tmp"
-    staging.mkdir()
+    options = {"quantize": quantize, "opset": opset, "threads": threads}
     try:
-        section = _export_graphs(bundle, staging, quantize=quantize, opset=opset, threads=threads)
-        _copy_bundle(bundle.path, staging, section)
+        if bundle.kind == "ensemble":
+            _export_ensemble(bundle, staging, **options)
+        else:
+            _export_one(bundle, staging, **options)
         swap_into_place(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
 
 
-def _export_graphs(
+def _export_one(bundle: Bundle, folder: Path, **options: Any) -> dict[str, Any]:
+    """Graphs of a torch or classical bundle plus a copy of its files into ``folder`` (created);
+    returns the ``onnx`` section written into its ``bundle.json``."""
+    folder.mkdir()
+    if bundle.kind == "classical":
+        section = _classical_section(bundle, folder, **options)
+    else:
+        section = _torch_section(bundle, folder, **options)
+    _copy_bundle(bundle.path, folder, section)
+    return section
+
+
+def _export_ensemble(bundle: Any, folder: Path, **options: Any) -> None:
+    """Every member exported into ``members/<i>``; the ensemble's ``bundle.json`` gets the new
+    member checksums and an ``onnx`` section listing the members' graphs."""
+    document = json.loads((bundle.path / BUNDLE_FILE).read_text(encoding="utf-8"))
+    folder.mkdir()
+    members = []
+    for entry, member in zip(document["members"], bundle.members, strict=True):
+        target = folder / entry["path"]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        section = _export_one(member.bundle, target, **options)
+        entry["bundle_sha256"] = sha256(target / BUNDLE_FILE)
+        members.append({"path": entry["path"], "quantize": section["quantize"],
+                        "parity": section["parity"]})  # fmt: skip
+    document["onnx"] = {**_header(options["opset"], options["quantize"]), "members": members}
+    text = json.dumps(document, indent=2, allow_nan=False)
+    (folder / BUNDLE_FILE).write_text(text, encoding="utf-8")
+
+
+def _header(opset: int, quantize: str | None) -> dict[str, Any]:
+    return {
+        "format_version": ONNX_FORMAT_VERSION,
+        "opset": opset,
+        "quantize": quantize,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "versions": _versions(),
+    }
+
+
+def _classical_section(
     bundle: Any, folder: Path, *, quantize: str | None, opset: int, threads: int | None
 ) -> dict[str, Any]:
-    """Export, verify and (optionally) quantize the graphs into ``folder``; the ``onnx`` section."""
-    from sertk.export.graphs import export_encoder, export_head
-    from sertk.export.parity import verify_encoder, verify_head
+    """A linear classical model as ``head.onnx`` (float64 inside), checked against numpy."""
+    model = bundle.build_model()
+    head = export_classical(model, folder / HEAD_FILE, opset=opset)
+    parity = {"head": verify_classical(model, folder / HEAD_FILE, threads=threads)}
+    head["bytes"] = head["fp32_bytes"] = (folder / HEAD_FILE).stat().st_size
+    head["sha256"] = sha256(folder / HEAD_FILE)
+    skipped = None
+    if quantize == "int8":
+        skipped = (
+            f"a linear head of {head['bytes'] / 1e3:.0f} kB scores a row in "
+            f"{parity['head']['microseconds_per_row']:.0f} us, so int8 cannot speed up a "
+            "prediction whose time goes to feature extraction, and it would add rounding error "
+            "to the probabilities: exported in float64 instead"
+        )
+    return {
+        **_header(opset, None),
+        "precision": "float64",
+        "quantize_skipped": skipped,
+        "head": head,
+        "encoder": None,
+        "parity": parity,
+    }
+
+
+def _torch_section(
+    bundle: Any, folder: Path, *, quantize: str | None, opset: int, threads: int | None
+) -> dict[str, Any]:
+    """Export, verify and (optionally) quantize a torch bundle's graphs into ``folder``; the
+    ``onnx`` section."""
+    from sertk.export.graphs import export_encoder, export_head  # torch
+    from sertk.export.parity import verify_encoder, verify_head  # torch
 
     model = bundle.build_model()
     head = export_head(model, folder / HEAD_FILE, opset=opset)
@@ -105,11 +175,7 @@ def _export_graphs(
         entry["bytes"] = (folder / entry["name"]).stat().st_size
         entry["sha256"] = sha256(folder / entry["name"])
     return {
-        "format_version": ONNX_FORMAT_VERSION,
-        "opset": opset,
-        "quantize": quantize,
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "versions": _versions(),
+        **_header(opset, quantize),
         "head": head,
         "encoder": encoder_meta,
         "parity": parity,
@@ -120,8 +186,7 @@ def _quantize(
     folder: Path, model: Any, encoder: Any, encoder_meta: Any, *, threads: int | None
 ) -> dict[str, Any]:
     """Replace the graphs in ``folder`` by int8 ones; how far they move from torch fp32."""
-    from sertk.export.parity import compare_encoder, compare_head
-    from sertk.export.quantize import QUANTIZED_OPS, quantize_onnx
+    from sertk.export.parity import compare_encoder, compare_head  # torch
 
     report: dict[str, Any] = {"method": "onnxruntime dynamic, QInt8", "ops": list(QUANTIZED_OPS)}
     for name in (HEAD_FILE, ENCODER_FILE) if encoder is not None else (HEAD_FILE,):

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from sertk.errors import BundleError
-from sertk.export.runner import make_session
+from sertk.inference.onnx import OnnxSslEncoder, make_session
 
 HEAD_TOLERANCE = 1e-4
 ENCODER_TOLERANCE = 1e-4
@@ -121,8 +121,6 @@ def compare_encoder(
 ) -> dict[str, Any]:
     """Hidden states of ``OnnxSslEncoder(path)`` vs ``encoder`` (an ``SslEncoder``): max abs and
     relative difference and the lowest per-item cosine similarity."""
-    from sertk.export.ssl_runner import OnnxSslEncoder
-
     rng = np.random.default_rng(0)
     rate = encoder.sampling_rate
     signals = [

@@ -35,7 +35,9 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
+from tqdm.auto import tqdm
 
+from sertk.audio import load_audio
 from sertk.errors import FeatureError
 
 FORMAT = "sertk-features/1"
@@ -186,10 +188,6 @@ def iter_features(
     up in ``cache``; misses are extracted together (``extractor.extract_batch`` when present)
     and stored. Only one chunk of audio is in memory at a time.
     """
-    from tqdm.auto import tqdm
-
-    from sertk.audio import load_audio
-
     rate = _rate(extractor, preprocess)
     key_fn = getattr(extractor, "cache_key", None) or extractor.config
     base = {"format": FORMAT, "extractor": key_fn()}
@@ -235,6 +233,24 @@ def extract_utterances(
             utterances, extractor, preprocess=preprocess, cache=cache, progress=progress
         )
     ]
+
+
+def cached_extract(
+    extractor: Any, signal: np.ndarray, sampling_rate: int, *, preprocess: Any,
+    cache: FeatureCache | None,
+) -> np.ndarray:  # fmt: skip
+    """``extractor`` on one preprocessed ``signal`` (e.g. an augmented copy or a test-time view
+    of an utterance), through ``cache`` keyed by the samples themselves, as
+    :func:`iter_features` keys utterances; ``preprocess`` (its config is part of the key)."""
+    if cache is None:
+        return extractor(signal, sampling_rate)
+    key_fn = getattr(extractor, "cache_key", None) or extractor.config
+    key = {
+        "format": FORMAT, "extractor": key_fn(), "preprocess": preprocess.to_dict(),
+        "audio": audio_hash(signal, sampling_rate),
+    }  # fmt: skip
+    features = cache.get(key)
+    return cache.put(key, extractor(signal, sampling_rate)) if features is None else features
 
 
 def _rate(extractor: Any, preprocess: Any) -> int:

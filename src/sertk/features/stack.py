@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from sertk.errors import FeatureError
+from sertk.features import build_extractor
 from sertk.features.base import Extractor
 
 __all__ = ["Stack"]
@@ -29,8 +30,6 @@ class Stack(Extractor):
     name = "stack"
 
     def __init__(self, *, parts: Sequence[Mapping[str, Any]]) -> None:
-        from sertk.features import build_extractor
-
         if isinstance(parts, str | bytes | Mapping) or not isinstance(parts, Sequence):
             raise FeatureError(
                 "stack: parts must be a list of feature configs, e.g. "

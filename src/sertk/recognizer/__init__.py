@@ -2,13 +2,12 @@
 
 - :class:`Recognizer` (``recognizer.py``): ``Recognizer.load(bundle)``, ``predict_file``,
   ``predict_signal``, ``predict_batch``, ``timeline``.
-- :func:`resolve_bundle` (``resolve.py``): a model name (``"default"``) or path -> bundle folder.
+- :func:`resolve_bundle` (from :mod:`sertk.bundle`): a model name (``"default"``), a run folder
+  or a bundle path -> bundle folder.
 - :class:`Prediction`, :class:`Segment`, :class:`Timeline` (``prediction.py``): the results,
   each with a JSON-safe ``to_dict()``.
 - ``timeline.py``: windows, smoothing and segment merging for long recordings, and
   ``recording_timeline``, the body of ``Recognizer.timeline``.
-- ``backend.py`` (internal): torch or onnxruntime scorer and extractors, attention weights,
-  test-time speed views, ``predict_batch``'s argument checks.
 
 Importing this package does not import torch or transformers; loading a bundle imports what
 that bundle needs.
@@ -20,9 +19,9 @@ that bundle needs.
 ('angry', 0.87)
 """
 
+from sertk.bundle import DEFAULT_MODEL, resolve_bundle
 from sertk.recognizer.prediction import SILENCE, Prediction, Segment, Timeline
 from sertk.recognizer.recognizer import Recognizer
-from sertk.recognizer.resolve import DEFAULT_MODEL, resolve_bundle
 
 __all__ = [
     "DEFAULT_MODEL",

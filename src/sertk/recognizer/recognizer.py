@@ -1,24 +1,24 @@
-"""``Recognizer``: the one inference object behind the CLI, the REST server and the GUI.
+"""``Recognizer``: the one inference object behind the CLI, the REST server, the GUI and live input.
 
-From a file to a prediction in four hops, all of them defined by the bundle::
+From a file to a prediction, every hop defined by the bundle::
 
-    load_audio(path, sampling_rate=rate)            # 1. decode, downmix, resample
-    -> preprocess(signal, rate)                      # 2. the bundle's Preprocess (crop/pad...)
-    -> extractor.extract_batch(signals, rate)        # 3. the bundle's feature extractor
-    -> scorer.predict_inputs([features])             # 4. normalisation + model + softmax
-    -> Prediction
+    load_audio(path, sampling_rate=rate)        # 1. decode, downmix, resample
+    -> scorer.preprocess(signal, rate)           # 2. the bundle's Preprocess (crop/pad, loudness)
+    -> scorer.extract(items) -> scorer.score()   # 3. scorer: features (and test-time views)
+                                                 #    -> normalisation -> model -> views combined
+    -> Prediction                                # 4. label, confidence, probabilities
 
-(An ensemble whose members read different features runs hops 2-3 once per feature input.)
+The scorer (``bundle.build_scorer()``, :mod:`sertk.inference`) does the same for the
+cross-validation runner and ``sertk evaluate``, and with the same functions the training
+pipeline ran, so a file gets exactly the features it got when the model was trained. The
+Recognizer adds what only callers with files need: reading audio, batching, collecting errors
+per item, attention weights as a time axis, and long recordings (:meth:`timeline`).
 
-These are the very functions the training pipeline ran (``sertk.features.cache.iter_features``
-reads files with ``load_audio`` at the preprocessing rate and applies the same ``Preprocess`` in
-inference mode), so a file gets exactly the features it got when the model was trained.
+Importing this module costs numpy and soundfile only: torch (or onnxruntime, or transformers
+for an SSL bundle) is imported when a bundle that needs it is loaded.
 
-Importing this module costs numpy and soundfile only: torch (or transformers, for an SSL
-bundle) is imported when a bundle that needs it is loaded.
-
->>> recognizer = Recognizer.load("runs/emodb/final/bundle")  # doctest: +SKIP
->>> recognizer.predict_file("speech.wav").label  # doctest: +SKIP
+>>> recognizer = Recognizer.load("default")
+>>> recognizer.predict_file("examples/03a02Wc.flac").label  # doctest: +SKIP
 'angry'
 """
 
@@ -30,40 +30,28 @@ from typing import Any
 
 import numpy as np
 
-from sertk.audio import check_signal, load_audio
-from sertk.errors import AudioError, BundleError, SertkError
-from sertk.recognizer.backend import BACKENDS as BACKENDS  # re-exported
-from sertk.recognizer.backend import (
-    check_backend,
-    check_batch_options,
-    is_audio_source,
-    load_scorer,
-    score_attention,
-    view_signals,
-)
+from sertk.audio import check_signal, is_audio_source, load_audio
+from sertk.bundle import BACKENDS as BACKENDS  # re-exported
+from sertk.bundle import Bundle, check_backend, load_bundle
+from sertk.errors import AudioError, ConfigError, SertkError
 from sertk.recognizer.prediction import Prediction, Timeline
-from sertk.recognizer.resolve import resolve_bundle
 from sertk.recognizer.timeline import DEFAULT_WINDOW as DEFAULT_WINDOW  # re-exported
 from sertk.recognizer.timeline import recording_timeline
-
-
-def _item_name(item: Any, index: int) -> str:
-    return str(item) if isinstance(item, str | os.PathLike) else f"item {index}"
 
 
 class Recognizer:
     """Emotion predictions from audio with a model bundle of any kind (see the module docstring).
 
-    Attributes: ``bundle``, ``labels`` (the bundle's, in order), ``sampling_rate`` (the rate
-    audio is read at), ``inputs`` (one ``(Preprocess, extractor)`` pair per feature input of the
-    model: one, except for an ensemble whose members use different features), ``preprocess``
-    and ``extractor`` (the first pair), ``scorer`` (the ``sertk.inference.BundleModel``),
-    ``speaker_adapted``, ``has_attention``.
+    Attributes: ``bundle``, ``scorer`` (its :class:`~sertk.inference.Scorer`), ``labels`` (the
+    bundle's, in order), ``sampling_rate`` (the rate audio is read at), ``inputs`` (the
+    scorer's ``(preprocess, extractor)`` pairs: one, except for an ensemble whose members use
+    different features), ``preprocess`` and ``extractor`` (the first pair),
+    ``speaker_adapted``, ``has_attention``, ``device``, ``backend``.
     """
 
     def __init__(
         self,
-        bundle: Any,
+        bundle: Bundle,
         *,
         device: str = "cpu",
         backend: str = "torch",
@@ -72,25 +60,13 @@ class Recognizer:
         self.bundle = bundle
         self.device = device
         self.backend = check_backend(backend)
-        self.scorer, extractors, self.has_attention = load_scorer(
-            bundle, backend=self.backend, device=device, threads=threads
-        )
-        self.labels: tuple[str, ...] = tuple(self.scorer.labels)
+        self.scorer = bundle.build_scorer(device=device, threads=threads)
+        self.labels: tuple[str, ...] = self.scorer.labels
         self.sampling_rate: int = self.scorer.sampling_rate
-        self.inputs = tuple(
-            (item.build_preprocess(), extractor)
-            for item, extractor in zip(self.scorer.inputs, extractors, strict=True)
-        )
+        self.inputs = self.scorer.inputs
         self.preprocess, self.extractor = self.inputs[0]
         self.speaker_adapted = self.scorer.normalization == "speaker"
-        # test-time augmentation: each item is also scored in these views (hops 2b-4)
-        self.tta_views: tuple[Any, ...] = tuple(self.scorer.tta_views)
-        if any(m.tta_views for m in getattr(self.scorer, "members", ())):
-            raise BundleError(
-                f"{bundle.path}: an ensemble whose members use test-time views "
-                "(tta_speeds, tta_crops) cannot be run by the Recognizer; ensemble bundles "
-                "trained without them, or predict with the member bundles"
-            )
+        self.has_attention = self.scorer.has_attention
 
     @classmethod
     def load(
@@ -101,19 +77,13 @@ class Recognizer:
         backend: str = "torch",
         threads: int | None = None,
     ) -> Recognizer:
-        """Load a bundle by name or path (:func:`resolve_bundle`) onto ``device``.
+        """Load a bundle by name or path (``sertk.bundle.resolve_bundle``) onto ``device``.
 
         ``backend="onnx"`` runs a folder written by ``sertk export`` with onnxruntime (no
         torch); ``threads`` sets onnxruntime's intra-op threads.
         """
-        path = resolve_bundle(bundle)
-        if check_backend(backend) == "onnx":
-            from sertk.export import load_onnx_bundle
-
-            return cls(load_onnx_bundle(path), backend="onnx", threads=threads)
-        from sertk.bundle import load_bundle
-
-        return cls(load_bundle(path), device=device)
+        loaded = load_bundle(bundle, backend=check_backend(backend))
+        return cls(loaded, device=device, backend=backend, threads=threads)
 
     def __repr__(self) -> str:
         return (
@@ -163,60 +133,43 @@ class Recognizer:
 
         Items are paths, bytes, binary files or signals (signals need ``sampling_rate``). Audio
         is read, preprocessed and turned into features ``batch_size`` items at a time (the
-        extractor's ``extract_batch``); the model then runs over all of them in batches.
-        ``speakers`` (one id per item) is required by a speaker-adapted bundle, whose
-        per-speaker statistics use all items of a speaker in this call; other bundles ignore it.
-        ``on_error="return"`` puts the SertkError of an unreadable item in its place instead of
-        raising it. With test-time views, each item is also scored in every view and the
-        probabilities combined (attention weights stay those of the item itself).
+        extractor's ``extract_batch``); the model then scores all of them. ``speakers`` (one id
+        per item) is required by a speaker-adapted bundle, whose per-speaker statistics use all
+        items of a speaker in this call; other bundles ignore it. ``on_error="return"`` puts the
+        SertkError of an unreadable item in its place instead of raising it. With test-time
+        views, each item is also scored in every view and the probabilities combined (attention
+        weights stay those of the item itself).
         """
-        if isinstance(items, np.ndarray) or is_audio_source(items):
-            raise SertkError(
-                "predict_batch takes a list of items; wrap a single file or signal in a list "
-                "(or use predict_file / predict_signal)"
-            )
-        items = list(items)
-        self._check_batch_options(items, speakers, attention, on_error, batch_size)
+        items = self._check_batch(items, speakers, attention, on_error, batch_size)
         results: list[Any] = [None] * len(items)
-        features: dict[int, list[np.ndarray]] = {}  # item -> one array per model input
-        views: dict[Any, dict] = {view: {} for view in self.tta_views}  # the same, per view
+        features: dict[int, Any] = {}
         durations: dict[int, float] = {}
         for start in range(0, len(items), batch_size):
-            signals = {}
+            processed = {}
             for i in range(start, min(start + batch_size, len(items))):
                 try:
-                    signals[i], durations[i] = self._model_inputs(items[i], sampling_rate, i)
+                    signal, rate = self._read(items[i], sampling_rate, i)  # 1. load_audio
+                    processed[i] = self.scorer.preprocess(signal, rate)  # 2. preprocess
+                    durations[i] = signal.shape[-1] / rate
                 except SertkError as error:
                     if on_error == "raise":
                         raise
                     results[i] = error
-            features.update(self._extract(signals, results, on_error))
-            for view, found in views.items():
-                found.update(self._extract(view_signals(self.inputs, signals, features, view),
-                                           results, on_error))  # fmt: skip
-        good = [i for i in sorted(features) if all(i in found for found in views.values())]
+            features.update(self._extract(processed, results, on_error))  # 3. scorer: features
+        good = sorted(features)
         if not good:
             return results
-        chosen = None if speakers is None else [speakers[i] for i in good]
-
-        def per_input(found: dict[int, list[np.ndarray]]) -> list[list[np.ndarray]]:
-            return [[found[i][k] for i in good] for k in range(len(self.inputs))]
-
-        probabilities, weights = self._score(per_input(features), chosen, attention)
-        if views:
-            from sertk.views import combine_views
-
-            others = [self._score(per_input(found), chosen, False)[0] for found in views.values()]
-            probabilities = combine_views([probabilities, *others])
+        scores = self.scorer.score(  # 3. scorer: model
+            [features[i] for i in good],
+            speakers=None if speakers is None else [speakers[i] for i in good],
+            attention=attention,
+        )
         rate = (self.extractor.frame_rate or None) if attention else None
-        for row, i in enumerate(good):
+        for row, i in enumerate(good):  # 4. Prediction
             results[i] = Prediction.from_probabilities(
-                self.labels,
-                probabilities[row],
-                duration=durations[i],
-                attention=weights[row],
-                attention_rate=rate,
-            )
+                self.labels, scores.probabilities[row], duration=durations[i],
+                attention=scores.attention[row], attention_rate=rate,
+            )  # fmt: skip
         return results
 
     def features(
@@ -224,12 +177,59 @@ class Recognizer:
     ) -> list[np.ndarray]:
         """Features of each item from model input ``input_index`` (``[frames, dim]`` or
         ``[layers, frames, dim]``): what the model is given, before the bundle's normalisation."""
-        signals = {i: self._model_inputs(x, sampling_rate, i)[0] for i, x in enumerate(items)}
-        extracted = self._extract(signals, [None] * len(signals), "raise")
-        return [extracted[i][input_index] for i in range(len(signals))]
+        processed = []
+        for index, item in enumerate(items):
+            signal, rate = self._read(item, sampling_rate, index)
+            processed.append(self.scorer.preprocess(signal, rate))
+        return [found[(input_index, None)] for found in self.scorer.extract(processed)]
 
-    def _check_batch_options(self, items, speakers, attention, on_error, batch_size) -> None:
-        check_batch_options(items, speakers, on_error, batch_size)  # those the bundle has no say in
+    def _read(self, item: Any, sampling_rate: int | None, index: int) -> tuple[np.ndarray, int]:
+        """1: a file read with ``load_audio`` at the scorer's rate, or a checked signal."""
+        if is_audio_source(item):
+            return load_audio(item, sampling_rate=self.sampling_rate)
+        if sampling_rate is None:
+            raise AudioError(
+                f"item {index}: an in-memory signal needs its sampling_rate; pass sampling_rate="
+            )
+        name = str(item) if isinstance(item, str | os.PathLike) else f"item {index}"
+        return check_signal(item, sampling_rate, name=name), int(sampling_rate)
+
+    def _extract(self, processed: dict[int, Any], results: list, on_error: str) -> dict[int, Any]:
+        """3 (features) of a batch; when it fails and ``on_error="return"``, item by item,
+        so each failing item gets its own error in ``results``."""
+        order = sorted(processed)
+        if not order:
+            return {}
+        try:
+            extracted = self.scorer.extract([processed[i] for i in order])
+        except SertkError:
+            if on_error == "raise":
+                raise
+        else:
+            return dict(zip(order, extracted, strict=True))
+        found = {}
+        for i in order:
+            try:
+                found[i] = self.scorer.extract([processed[i]])[0]
+            except SertkError as error:
+                results[i] = error
+        return found
+
+    def _check_batch(self, items, speakers, attention, on_error, batch_size) -> list[Any]:
+        if isinstance(items, np.ndarray) or is_audio_source(items):
+            raise SertkError(
+                "predict_batch takes a list of items; wrap a single file or signal in a list "
+                "(or use predict_file / predict_signal)"
+            )
+        items = list(items)
+        if not items:
+            raise SertkError("nothing to predict: give at least one file or signal")
+        if on_error not in ("raise", "return"):
+            raise ConfigError(f"on_error must be 'raise' or 'return', got {on_error!r}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if speakers is not None and len(speakers) != len(items):
+            raise SertkError(f"got {len(items)} items but {len(speakers)} speakers; give one each")
         if self.speaker_adapted and speakers is None:
             self._refuse_single()
         if attention and not self.has_attention:
@@ -237,60 +237,7 @@ class Recognizer:
                 f"the model of {self.bundle.path} ({self.bundle.model_name}) has no attention "
                 "weights; check recognizer.has_attention before asking for them"
             )
-
-    def _model_inputs(self, item: Any, sampling_rate: int | None, index: int):
-        """Hops 1-2: the item read (``load_audio``) and preprocessed for each model input.
-
-        Returns ``([float32 [samples] per input], input seconds)``.
-        """
-        if is_audio_source(item):
-            signal, rate = load_audio(item, sampling_rate=self.sampling_rate)
-        elif sampling_rate is None:
-            raise AudioError(
-                f"item {index}: an in-memory signal needs its sampling_rate; pass sampling_rate="
-            )
-        else:
-            signal = check_signal(item, sampling_rate, name=_item_name(item, index))
-            rate = int(sampling_rate)
-        return [preprocess(signal, rate) for preprocess, _ in self.inputs], signal.shape[-1] / rate
-
-    def _extract(self, signals: dict[int, list], results: list, on_error: str) -> dict:
-        """Hop 3: per item, the features of each input (``extract_batch`` over the items); with
-        ``on_error="return"`` an item whose extraction fails gets its error in ``results``."""
-        order = sorted(signals)
-        features: dict[int, list[np.ndarray]] = {i: [] for i in order}
-        for k, (preprocess, extractor) in enumerate(self.inputs):
-            batch = getattr(extractor, "extract_batch", None)
-            extracted = None
-            if batch is not None and len(order) > 1:
-                try:
-                    extracted = batch([signals[i][k] for i in order], preprocess.sampling_rate)
-                except SertkError:
-                    if on_error == "raise":
-                        raise
-            for position, i in enumerate(order):
-                if i not in features:
-                    continue  # failed on an earlier input
-                try:
-                    if extracted is not None:
-                        features[i].append(extracted[position])
-                    else:
-                        features[i].append(extractor(signals[i][k], preprocess.sampling_rate))
-                except SertkError as error:
-                    if on_error == "raise":
-                        raise
-                    results[i] = error
-                    del features[i]
-        return features
-
-    def _score(self, per_input: list[list[np.ndarray]], speakers, attention: bool):
-        """Hop 4: probabilities ``[n, classes]`` and per-item attention ``[frames]`` (or None)."""
-        if not attention:
-            probabilities = self.scorer.predict_inputs(per_input, speakers=speakers)
-            return probabilities, [None] * len(per_input[0])
-        return score_attention(
-            self.scorer, per_input[0], speakers, backend=self.backend, device=self.device
-        )
+        return items
 
     # --- long recordings ------------------------------------------------------------------
 

@@ -28,9 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from sertk.audio import check_signal, load_audio, resample, speech_regions
+from sertk.audio import check_signal, is_audio_source, load_audio, resample, speech_regions
 from sertk.errors import AudioError, ConfigError, SertkError
-from sertk.recognizer.backend import is_audio_source
 from sertk.recognizer.prediction import SILENCE, Segment, Timeline
 from sertk.smoothing import average_over_span, check_smooth, seconds_from_windows
 

@@ -20,14 +20,15 @@ any moment leaves the previous one intact. ``last.json`` is a human-readable cop
 metadata.
 
 Modules: ``loop`` (``train_model``), ``data`` (``collate``, ``predict``, ``class_weights``,
-loaders), ``checkpoint``; ``fit_normalization`` lives in :mod:`sertk.normalization` (numpy only).
+loaders), ``checkpoint``; ``fit_normalization`` lives in
+:mod:`sertk.features.normalization` (numpy only); padding in :mod:`sertk.models.batching`.
 
 >>> result = train_model(model, train_set, valid_set, config=TrainConfig(epochs=20),
 ...                      labels=["neutral", "angry"], out_dir="runs/x")  # doctest: +SKIP
 >>> result.best_epoch, result.history["valid_ua"][result.best_epoch - 1]  # doctest: +SKIP
 """
 
-from sertk.normalization import fit_normalization
+from sertk.features.normalization import fit_normalization
 from sertk.training.checkpoint import CHECKPOINT_VERSION
 from sertk.training.data import class_weights, collate, predict
 from sertk.training.loop import TrainResult, _learning_rate, seed_everything, train_model

@@ -1,26 +1,90 @@
 """Torch bundles: a ``sertk.models`` head's weights in safetensors plus its hyper-parameters.
 
-torch is imported inside these functions only, so loading a classical bundle never imports it.
+``model.safetensors`` holds the state dict, ``normalization.safetensors`` (optional) the global
+per-dimension mean/std of the features the head was trained on. Reading one needs torch (the
+``neural`` extra); its ONNX export runs without it (``load_bundle(path, backend="onnx")``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from sertk._version import __version__
-from sertk.bundle._files import (
+from sertk.augment import View
+from sertk.bundle.base import Bundle, Runtime, base_document
+from sertk.bundle.contract import InferenceContract
+from sertk.bundle.files import (
     NORMALIZATION_FILE,
     WEIGHTS_FILE,
     entry_path,
     file_entry,
+    read_normalization,
     write_arrays,
     write_bundle_dir,
 )
-from sertk.errors import BundleError, SertkError
+from sertk.errors import BundleError, MissingDependencyError, SertkError, require
+from sertk.inference import Scorer
+from sertk.inference.backends import TorchForward
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class TorchBundle(Bundle):
+    """A torch head: ``state_dict`` (CPU tensors), the global ``normalization`` statistics
+    (``mean``/``std`` float32 ``[dim]`` or ``[layers, dim]``, or None) and the ``models`` it
+    was read with (None: ``sertk.models.MODELS``)."""
+
+    kind: ClassVar[str] = "torch"
+    state_dict: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False)
+    normalization: dict[str, np.ndarray] | None = None
+    models: Mapping[str, Callable[..., Any]] | None = dataclasses.field(default=None, repr=False)
+
+    @classmethod
+    def read(
+        cls, path: Path, document: dict[str, Any], *,
+        models: Mapping[str, Callable[..., Any]] | None = None, **_: Any,
+    ) -> TorchBundle:  # fmt: skip
+        """Read the weights and rebuild the model once, so a mismatch surfaces now."""
+        check_torch_model(document, path)
+        name = document["model"]["name"]
+        try:
+            require("torch", extra="neural", what=f"bundle {path} (a torch {name!r} model)")
+        except MissingDependencyError as error:
+            raise MissingDependencyError(
+                f"{error}; or export it to ONNX where torch is installed (sertk export {path} "
+                "-o OUT --format onnx) and run that with --backend onnx"
+            ) from None
+        files = document["files"]
+        bundle = cls(
+            **Bundle.common(path, document),
+            state_dict=read_weights(path, files.get("weights")),
+            normalization=read_normalization(path, files.get("normalization")),
+            models=models,
+        )
+        bundle.build_model()
+        return bundle
+
+    def build_model(self, *, models: Mapping[str, Callable[..., Any]] | None = None) -> Any:
+        """``models[model_name](**hparams)`` (default: those the bundle was read with) with the
+        weights, in eval mode; BundleError when they do not fit."""
+        return build_torch_model(self, models or self.models)
+
+    def make_scorer(self, runtime: Runtime) -> Scorer:
+        extractor = runtime.extractor
+        if (
+            extractor is None
+            and runtime.device != "cpu"
+            and (self.features or {}).get("name") == "ssl"
+        ):
+            extractor = self.build_extractor(device=runtime.device)  # runtime-only: same features
+        forward = TorchForward(
+            self.build_model(), device=runtime.device, batch_size=runtime.batch_size
+        )
+        return self.model_scorer(forward, extractor, self.normalization)
 
 
 def save_bundle(
@@ -33,6 +97,8 @@ def save_bundle(
     features: Any,
     preprocess: Any,
     normalization: Mapping[str, Any] | None = None,
+    speaker_adapted: bool = False,
+    views: Sequence[View] = (),
     training: Mapping[str, Any] | None = None,
     extra: Mapping[str, Any] | None = None,
     hparams: Mapping[str, Any] | None = None,
@@ -41,14 +107,13 @@ def save_bundle(
 
     ``model`` is a ``torch.nn.Module``; ``label_map``, ``features`` and ``preprocess`` may be
     objects (``LabelMap``, an extractor, ``Preprocess``) or their dicts; ``hparams`` defaults to
-    ``model.hparams``. ``normalization`` holds ``mean`` and ``std`` arrays ``[dim]`` (or
-    ``[layers, dim]``).
+    ``model.hparams``. ``normalization`` holds the global ``mean`` and ``std`` arrays ``[dim]``
+    (or ``[layers, dim]``); ``speaker_adapted`` and ``views`` complete the inference contract.
     """
-    from sertk.bundle import base_document
-
-    document = base_document(
-        "torch", labels, label_map, features, preprocess, training=training, extra=extra
+    contract = InferenceContract.of(
+        features, preprocess, speaker_adapted=speaker_adapted, views=views
     )
+    document = base_document("torch", labels, label_map, contract, training=training, extra=extra)
     hparams = dict(getattr(model, "hparams", {}) if hparams is None else hparams)
     if not hparams:
         raise BundleError("the model has no hparams; pass hparams= so the bundle can rebuild it")
@@ -63,7 +128,7 @@ def save_bundle(
     stats = None if normalization is None else check_normalization(normalization)
 
     def fill(folder: Path) -> dict[str, Any]:
-        import safetensors.torch
+        import safetensors.torch  # torch: the weights are tensors
 
         safetensors.torch.save_file(weights, str(folder / WEIGHTS_FILE), metadata={"format": "pt"})
         files = {"weights": file_entry(folder / WEIGHTS_FILE)}
@@ -90,19 +155,19 @@ def check_normalization(normalization: Mapping[str, Any]) -> dict[str, np.ndarra
     return {"mean": mean, "std": std}
 
 
-def check_torch_model(document: dict[str, Any], meta: Path) -> None:
+def check_torch_model(document: dict[str, Any], path: Path) -> None:
     """The ``model`` section of a torch bundle: ``num_classes`` agrees with the labels."""
     num_classes = document["model"]["hparams"].get("num_classes", len(document["labels"]))
     if num_classes != len(document["labels"]):
         raise BundleError(
-            f"{meta}: the model has num_classes={num_classes} but {len(document['labels'])} "
-            "labels are listed"
+            f"{path / 'bundle.json'}: the model has num_classes={num_classes} but "
+            f"{len(document['labels'])} labels are listed"
         )
 
 
 def read_weights(path: Path, entry: Any) -> dict[str, Any]:
     """The torch state dict of ``files.weights`` (CPU tensors)."""
-    import safetensors.torch
+    import safetensors.torch  # torch: the weights become tensors
 
     file = entry_path(path, entry, "weights")
     try:
@@ -115,7 +180,7 @@ def build_torch_model(bundle: Any, models: Mapping[str, Callable[..., Any]] | No
     """Rebuild ``models[model_name](**hparams)`` (default ``sertk.models.MODELS``), load the
     weights and return it in eval mode; BundleError when they do not fit."""
     if models is None:
-        from sertk.models import MODELS as models
+        from sertk.models import MODELS as models  # torch
     if bundle.model_name not in models:
         raise BundleError(
             f"{bundle.path}: model {bundle.model_name!r} is not known to this sertk "
@@ -163,7 +228,7 @@ def _check_weights(model: Any, weights: Mapping[str, Any], path: Path) -> None:
 
 def _num_outputs(model: Any) -> int | None:
     """Classifier outputs: ``hparams['num_classes']`` or the last Linear layer's width."""
-    from torch import nn
+    from torch import nn  # torch
 
     hparams = getattr(model, "hparams", None)
     if isinstance(hparams, Mapping) and isinstance(hparams.get("num_classes"), int):

@@ -1,29 +1,73 @@
 """Classical bundles: a ``sertk.classical.ClassicalModel`` as float64/int64 arrays in safetensors.
 
 ``model.safetensors`` holds ``ClassicalModel.to_arrays()``'s arrays (written with
-``safetensors.numpy``), ``bundle.json`` its meta under ``model.meta`` and the chosen
-hyper-parameters under ``model.hparams``. Loading and predicting need numpy only: neither
-torch nor scikit-learn is imported.
+``safetensors.numpy``), ``bundle.json`` its meta under ``model.meta`` (its own format, 1 to 3,
+all readable) and the chosen hyper-parameters under ``model.hparams``. Loading and scoring need
+numpy only: neither torch nor scikit-learn is imported.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from sertk.bundle._files import WEIGHTS_FILE, read_arrays, write_arrays, write_bundle_dir
+import numpy as np
+
+from sertk.augment import View
+from sertk.bundle.base import Bundle, Runtime, base_document
+from sertk.bundle.contract import InferenceContract
+from sertk.bundle.files import (
+    BUNDLE_FILE,
+    WEIGHTS_FILE,
+    read_arrays,
+    write_arrays,
+    write_bundle_dir,
+)
+from sertk.classical import KINDS, ClassicalModel
 from sertk.errors import BundleError
+from sertk.inference import Scorer
+from sertk.inference.backends import ClassicalForward
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class ClassicalBundle(Bundle):
+    """A classical model: its ``arrays`` and ``model_meta`` (``ClassicalModel.to_arrays()``)."""
+
+    kind: ClassVar[str] = "classical"
+    arrays: dict[str, np.ndarray] = dataclasses.field(default_factory=dict, repr=False)
+    model_meta: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False)
+
+    @classmethod
+    def read(cls, path: Path, document: dict[str, Any], **_: Any) -> ClassicalBundle:
+        """Read and check the arrays (the model is rebuilt once)."""
+        check_classical_model(document, path / BUNDLE_FILE)
+        arrays = read_arrays(path, document["files"].get("weights"), "weights")
+        try:
+            model = ClassicalModel.from_arrays(arrays, document["model"]["meta"])
+        except BundleError as error:
+            raise BundleError(f"{path}: {error}") from None
+        return cls(**Bundle.common(path, document), arrays=arrays, model_meta=model.meta)
+
+    def build_model(self) -> ClassicalModel:
+        """The ``ClassicalModel`` (numpy)."""
+        return ClassicalModel.from_arrays(self.arrays, self.model_meta)
+
+    def make_scorer(self, runtime: Runtime) -> Scorer:
+        return self.model_scorer(ClassicalForward(self.build_model()), runtime.extractor)
 
 
 def save_classical_bundle(
     path: str | Path,
     *,
-    model: Any,
+    model: ClassicalModel,
     labels: Sequence[str],
     label_map: Any,
     features: Any,
     preprocess: Any,
+    speaker_adapted: bool = False,
+    views: Sequence[View] = (),
     training: Mapping[str, Any] | None = None,
     extra: Mapping[str, Any] | None = None,
 ) -> Path:
@@ -36,16 +80,16 @@ def save_classical_bundle(
     ...     labels=label_map.labels, label_map=label_map, features=extractor,
     ...     preprocess=Preprocess())  # doctest: +SKIP
     """
-    from sertk.bundle import base_document
-    from sertk.classical import ClassicalModel
-
     if not isinstance(model, ClassicalModel):
         raise BundleError(
             f"save_classical_bundle needs a sertk.classical.ClassicalModel, got "
             f"{type(model).__name__}; torch models go through save_bundle"
         )
+    contract = InferenceContract.of(
+        features, preprocess, speaker_adapted=speaker_adapted, views=views
+    )
     document = base_document(
-        "classical", labels, label_map, features, preprocess, training=training, extra=extra
+        "classical", labels, label_map, contract, training=training, extra=extra
     )
     if model.num_classes != len(document["labels"]):
         raise BundleError(
@@ -63,8 +107,6 @@ def save_classical_bundle(
 
 def check_classical_model(document: dict[str, Any], meta_path: Path) -> None:
     """The ``model`` section of a classical bundle: known kind, meta that fits the labels."""
-    from sertk.classical import KINDS
-
     model = document["model"]
     if model["name"] not in KINDS:
         raise BundleError(
@@ -84,15 +126,3 @@ def check_classical_model(document: dict[str, Any], meta_path: Path) -> None:
             f"{meta_path}: the model has num_classes={meta.get('num_classes')!r} but "
             f"{len(document['labels'])} labels are listed"
         )
-
-
-def read_classical(path: Path, document: dict[str, Any]) -> tuple[dict[str, Any], Any]:
-    """The arrays of ``files.weights`` and the ``ClassicalModel`` they make (checked)."""
-    from sertk.classical import ClassicalModel
-
-    arrays = read_arrays(path, document["files"].get("weights"), "weights")
-    try:
-        model = ClassicalModel.from_arrays(arrays, document["model"]["meta"])
-    except BundleError as error:
-        raise BundleError(f"{path}: {error}") from None
-    return arrays, model

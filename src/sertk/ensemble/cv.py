@@ -22,8 +22,14 @@ from typing import Any
 
 import numpy as np
 
-from sertk.errors import ConfigError
+from sertk.config import load_config
+from sertk.ensemble.weights import fit_weights
+from sertk.errors import BundleError, ConfigError
 from sertk.experiment import artifacts
+from sertk.experiment.report import recall_table
+from sertk.folds import folds_from_dict
+from sertk.inference import RULES, check_weights, combine
+from sertk.metrics import classification_report, format_report_md, plot_confusion, summarize
 
 
 def evaluate_ensemble_cv(
@@ -40,9 +46,6 @@ def evaluate_ensemble_cv(
     ``members`` (each run's own summary over the same predictions). ``out_dir``: also write
     ``summary.json``, ``report.md`` and ``confusion_pooled.png`` there.
     """
-    from sertk.bundle import RULES
-    from sertk.metrics import summarize
-
     runs = [Path(run).resolve() for run in run_dirs]
     if len(runs) < 2:
         raise ConfigError(f"an ensemble needs at least two runs, got {len(runs)}")
@@ -59,7 +62,7 @@ def evaluate_ensemble_cv(
         truth, probabilities = _aligned(tables, labels, fold.test, fold.name, runs)
         fold_weights = fixed if fixed is not None else _fitted(runs, fold, labels)
         used[fold.name] = [float(w) for w in fold_weights]
-        combined = sum(w * p for w, p in zip(fold_weights, probabilities, strict=True))
+        combined = combine(probabilities, fold_weights)
         fold_reports[fold.name] = _report(truth, combined, labels)
         for reports, member in zip(member_reports, probabilities, strict=True):
             reports[fold.name] = _report(truth, member, labels)
@@ -81,8 +84,6 @@ def evaluate_ensemble_cv(
 
 
 def _shared_folds(runs: list[Path], *, need_valid: bool) -> list[Any]:
-    from sertk.folds import folds_from_dict
-
     first = folds_from_dict(artifacts.read_json(runs[0] / artifacts.SPLITS_FILE))
     for run in runs[1:]:
         other = folds_from_dict(artifacts.read_json(run / artifacts.SPLITS_FILE))
@@ -103,8 +104,6 @@ def _shared_folds(runs: list[Path], *, need_valid: bool) -> list[Any]:
 
 
 def _shared_protocol(runs: list[Path]) -> str:
-    from sertk.config import load_config
-
     found = {run: load_config(run / artifacts.CONFIG_FILE).features.normalization for run in runs}
     if len(set(found.values())) > 1:
         listed = ", ".join(f"{run.name}: {value}" for run, value in found.items())
@@ -116,8 +115,6 @@ def _shared_protocol(runs: list[Path]) -> str:
 
 
 def _describe(run: Path) -> dict[str, Any]:
-    from sertk.config import load_config
-
     config = load_config(run / artifacts.CONFIG_FILE)
     return {"name": config.name, "model": config.model.name, "features": config.features.name}
 
@@ -128,9 +125,6 @@ def _brief(summary: dict[str, Any]) -> dict[str, Any]:
 
 
 def _fixed_weights(rule: str, weights: Sequence[float] | None, count: int) -> np.ndarray | None:
-    from sertk.bundle._ensemble import check_weights
-    from sertk.errors import BundleError
-
     if rule == "weighted" and weights is None:
         return None  # fitted per fold on validation predictions
     try:
@@ -172,8 +166,6 @@ def _aligned(tables, labels: list[str], ids: Sequence[str], fold: str, runs: lis
 
 
 def _fitted(runs: list[Path], fold: Any, labels: list[str]) -> np.ndarray:
-    from sertk.ensemble import fit_weights
-
     tables = []
     for run in runs:
         path = run / "folds" / fold.name / artifacts.VALID_PREDICTIONS_FILE
@@ -188,16 +180,11 @@ def _fitted(runs: list[Path], fold: Any, labels: list[str]) -> np.ndarray:
 
 
 def _report(truth: list[int], probabilities: np.ndarray, labels: list[str]) -> dict[str, Any]:
-    from sertk.metrics import classification_report
-
     return classification_report(truth, np.asarray(probabilities).argmax(axis=1), labels)
 
 
 def write_ensemble_report(folder: Path, result: dict[str, Any]) -> None:
     """``summary.json``, ``confusion_pooled.png`` and ``report.md`` of an ensemble evaluation."""
-    from sertk.experiment.report import recall_table
-    from sertk.metrics import format_report_md, plot_confusion
-
     folder.mkdir(parents=True, exist_ok=True)
     artifacts.write_json(folder / artifacts.SUMMARY_FILE, result)
     labels = result["labels"]

@@ -134,6 +134,16 @@ def read_arrays(path: Path, entry: Any, what: str) -> dict[str, np.ndarray]:
         raise BundleError(f"{file} is not a readable safetensors file: {error}") from None
 
 
+def read_normalization(path: Path, entry: Any) -> dict[str, np.ndarray] | None:
+    """Global ``mean``/``std`` float32 statistics of ``files.normalization`` (None: no entry)."""
+    if entry is None:
+        return None
+    stats = read_arrays(path, entry, "normalization")
+    if set(stats) != {"mean", "std"}:
+        raise BundleError(f"{path}: {NORMALIZATION_FILE} must hold exactly 'mean' and 'std'")
+    return {key: stats[key].astype(np.float32) for key in ("mean", "std")}
+
+
 def sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:

@@ -1,0 +1,83 @@
+"""Per-speaker normalisation, the stage a speaker-adapted scorer runs before its model.
+
+A speaker-adapted bundle (``normalization: speaker``) was trained on features z-normalised with
+each speaker's own statistics. At inference those statistics come from one of two places:
+
+- ``speakers``: one id per item; the statistics of each speaker's items in the same call (a
+  batch of files, the windows of one recording);
+- ``statistics``: :data:`SpeakerStatistics` a caller keeps, e.g. accumulated over a live
+  session with :func:`merge_statistics` (bounded memory: sums per dimension, whatever the
+  duration); one for every item, or one per item (None: fall back to ``speakers``).
+
+Statistics are per feature key (input and view), since every view of an utterance is a
+different signal.
+
+>>> stats = {(0, None): FeatureStatistics.of([np.ones((2, 3))])}
+>>> merge_statistics(stats, stats)[(0, None)].count
+4
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sertk.errors import SertkError
+from sertk.features.normalization import FeatureStatistics, group_by_speaker
+
+# feature key (input index, view) -> statistics of one speaker's features under that key
+SpeakerStatistics = Mapping[Any, FeatureStatistics]
+
+
+def merge_statistics(first: SpeakerStatistics, second: SpeakerStatistics) -> SpeakerStatistics:
+    """Key-wise merge of two speakers' (or one speaker's two stretches of) statistics."""
+    keys = list(dict.fromkeys([*first, *second]))
+    return {
+        key: first[key].merge(second[key]) if key in first and key in second
+        else first.get(key) or second[key]
+        for key in keys
+    }  # fmt: skip
+
+
+def per_item(
+    statistics: SpeakerStatistics | Sequence[SpeakerStatistics | None] | None, count: int
+) -> list[SpeakerStatistics | None]:
+    """``statistics`` as one entry (or None) per item."""
+    if statistics is None:
+        return [None] * count
+    if isinstance(statistics, Mapping):
+        return [statistics] * count
+    entries = list(statistics)
+    if len(entries) != count:
+        raise SertkError(f"got {count} items but {len(entries)} statistics; give one each")
+    return entries
+
+
+def normalize_speakers(
+    key: Any,
+    items: list[np.ndarray],
+    speakers: Sequence[str] | None,
+    statistics: SpeakerStatistics | Sequence[SpeakerStatistics | None] | None,
+    source: Path | None,
+) -> list[np.ndarray]:
+    """``items`` (one array per item, feature key ``key``) z-normalised per speaker."""
+    given = [
+        None if entry is None else entry.get(key) for entry in per_item(statistics, len(items))
+    ]
+    missing = [i for i, stats in enumerate(given) if stats is None]
+    if missing and speakers is None:
+        raise SertkError(
+            f"{source} was trained on per-speaker normalised features; pass speakers= (one id "
+            "per utterance, several utterances per speaker) or the speaker's statistics"
+        )
+    if speakers is not None and len(speakers) != len(items):
+        raise SertkError(f"got {len(items)} items but {len(speakers)} speakers; give one each")
+    for indices in group_by_speaker([speakers[i] for i in missing] if missing else []).values():
+        rows = [missing[i] for i in indices]
+        stats = FeatureStatistics.of([items[row] for row in rows])
+        for row in rows:
+            given[row] = stats
+    return [stats.apply(x) for stats, x in zip(given, items, strict=True)]
