@@ -31,3 +31,7 @@ class ConfigError(SertkError):
 
 class BundleError(SertkError):
     """A model bundle is missing, corrupt or incompatible with this version."""
+
+
+class ClusterError(SertkError):
+    """A compute cluster (Ray) is not installed, unreachable or failed a distributed job."""
