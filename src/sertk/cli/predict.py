@@ -13,6 +13,9 @@ segment with ``--timeline``).
 ``--plot OUT.png`` writes the explain picture (waveform, attention or timeline, probabilities);
 with several files it writes one picture per file, ``OUT-<file stem>.png`` beside ``OUT.png``
 (a file stem met again gets ``OUT-<file stem>-2.png`` and so on, in input order).
+
+``--engine ray --output preds.parquet`` (or .csv, .jsonl) predicts on a Ray cluster instead
+(see :mod:`sertk.scale.predict`): one row per file, resumable, progress in files/s.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from sertk.cli._engine import add_engine_options, check_engine_options, predict_on_ray
+
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".aiff", ".aif", ".caf", ".w64")
 TOP = 3  # probabilities shown per file in the table
 
@@ -32,7 +37,8 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "predict", help="predict the emotion of audio files (or a timeline of a long recording)"
     )
-    parser.add_argument("inputs", nargs="+", metavar="FILE_OR_DIR", help="audio files or folders")
+    parser.add_argument("inputs", nargs="+", metavar="FILE_OR_DIR",
+                        help="audio files or folders (--engine ray: also manifest CSVs)")  # fmt: skip
     parser.add_argument(
         "--model", default="default", metavar="BUNDLE",
         help="model bundle folder, run folder, or 'default' (the shipped model)",
@@ -59,6 +65,8 @@ def add_parser(subparsers) -> None:
         help="onnx: run a folder written by `sertk export` with onnxruntime",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_engine_options(parser, workers_help="with --engine ray: predictor actors (default: "
+                       "the cluster's CPUs less one, or its GPUs)")  # fmt: skip
     parser.set_defaults(run=run)
 
 
@@ -103,6 +111,9 @@ def run(args: argparse.Namespace) -> int:
     from sertk.errors import SertkError
     from sertk.recognizer import Recognizer
 
+    check_engine_options(args)
+    if args.engine == "ray":
+        return predict_on_ray(args)
     files, problems = expand_inputs(args.inputs, recursive=args.recursive)
     for problem in problems:
         print(f"sertk predict: {problem}", file=sys.stderr)
