@@ -13,6 +13,7 @@ connection is used and left open.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import shutil
@@ -215,8 +216,41 @@ def gpus_for(device: str | None, gpus_per_worker: float | None) -> float:
     return 1.0 if gpus_per_worker is None else float(gpus_per_worker)
 
 
-def batching(count: int, *, workers: int, batch_size: int) -> tuple[int, int]:
-    """``(batch size, input blocks)`` for ``count`` items: at most ``batch_size`` per batch, and
-    small enough that every worker gets a share of a short job."""
+def block_count(count: int, *, workers: int, batch_size: int) -> int:
+    """Input blocks for ``count`` items: one per batch (a Ray task each), batches of at most
+    ``batch_size`` items yet small enough that every worker gets a share of a short job."""
     batch = max(1, min(batch_size, -(-count // max(1, workers))))
-    return batch, max(1, -(-count // batch))
+    return max(1, -(-count // batch))
+
+
+@dataclasses.dataclass
+class Timing:
+    """Wall times of one Ray job, as seen by the driver."""
+
+    seconds: float = 0.0  # the whole job
+    startup: float = 0.0  # until the first results: scheduling, actor start, model load, batch 1
+    first: int = 0  # items in those first results
+
+    def steady_rate(self, items: int) -> float:
+        """Items per second once results flow (``items`` minus the first ones, after startup)."""
+        span = self.seconds - self.startup
+        return (items - self.first) / span if span > 0 and items > self.first else 0.0
+
+
+def stream(dataset: Any, timing: Timing, *, total: int, desc: str, progress: bool) -> Iterator:
+    """The dataset's result blocks (numpy dicts) as they arrive, with a files/s progress bar,
+    recording ``timing``."""
+    from tqdm.auto import tqdm
+
+    start = time.perf_counter()
+    with tqdm(total=total, unit="file", desc=desc, disable=not progress) as bar:
+        # prefetch_batches=0: hand each block on as it arrives (a prefetch holds one back)
+        for batch in dataset.iter_batches(
+            batch_size=None, batch_format="numpy", prefetch_batches=0
+        ):
+            count = len(next(iter(batch.values())))
+            if not timing.first:
+                timing.startup, timing.first = time.perf_counter() - start, count
+            yield batch
+            bar.update(count)
+    timing.seconds = time.perf_counter() - start

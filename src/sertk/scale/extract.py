@@ -18,14 +18,21 @@ multi-node cluster the cache folder must be shared storage (NFS, a parallel file
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from sertk.scale.cluster import batching, cluster_slots, connect, require_ray, worker_options
+from sertk.scale.cluster import (
+    Timing,
+    block_count,
+    cluster_slots,
+    connect,
+    require_ray,
+    stream,
+    worker_options,
+)
 from sertk.scale.reading import read_audio
 
 
@@ -38,8 +45,13 @@ class ExtractSummary:
     computed: int  # cache misses filled by this run
     cached: int  # entries that were there already
     errors: list[tuple[str, str]]
-    seconds: float  # wall time of the Ray job
     workers: int
+    timing: Timing
+
+    @property
+    def seconds(self) -> float:
+        """Wall time of the Ray job."""
+        return self.timing.seconds
 
     @property
     def files_per_second(self) -> float:
@@ -66,8 +78,6 @@ def extract_to_cache(
     ``sertk.audio.Preprocess``. Unreadable files are reported in ``errors``; the others are
     cached. ``workers``/``address``/``gpus_per_worker``: see :func:`sertk.scale.predict_files`.
     """
-    from tqdm.auto import tqdm
-
     from sertk.features.cache import extraction_rate
 
     require_ray()
@@ -78,40 +88,37 @@ def extract_to_cache(
         "preprocess": preprocess.to_dict(), "cache_root": str(Path(cache_root).resolve()),
     }  # fmt: skip
     seen: dict[int, Any] = {}
+    timing = Timing()
     with connect(address, workers=workers) as ray:
         size = workers or cluster_slots(ray, gpus_per_worker=gpus_per_worker)
-        per_batch, blocks = batching(len(items), workers=size, batch_size=batch_size)
+        blocks = block_count(len(items), workers=size, batch_size=batch_size)
+        size = min(size, blocks)
         dataset = (
             ray.data.from_items(items, override_num_blocks=blocks)
             .map_batches(
                 read_audio,
-                batch_size=per_batch,
+                batch_size=None,
                 fn_kwargs={"sampling_rate": rate, "preprocess": constructor["preprocess"]},
             )  # fmt: skip
             .map_batches(
                 Extractor,
                 fn_constructor_kwargs=constructor,
-                compute=ray.data.ActorPoolStrategy(size=min(size, blocks)),
-                batch_size=per_batch,
+                compute=ray.data.ActorPoolStrategy(size=size),
+                batch_size=None,
                 **worker_options(gpus_per_worker=gpus_per_worker),
             )
         )
-        start = time.perf_counter()
         name = f"{extractor.name} features"
-        with tqdm(total=len(items), unit="file", desc=name, disable=not progress) as bar:
-            for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
-                for i, cached, seconds, error in zip(batch["index"], batch["cached"],
-                                                     batch["seconds"], batch["error"],
-                                                     strict=True):  # fmt: skip
-                    seen[int(i)] = (bool(cached), float(seconds), str(error))
-                bar.update(len(batch["index"]))
-        elapsed = time.perf_counter() - start
+        for batch in stream(dataset, timing, total=len(items), desc=name, progress=progress):
+            columns = (batch["index"], batch["cached"], batch["seconds"], batch["error"])
+            for i, cached, seconds, error in zip(*columns, strict=True):
+                seen[int(i)] = (bool(cached), float(seconds), str(error))
     errors = [(utterances[i].id, e) for i, (_, _, e) in sorted(seen.items()) if e]
     ok = [v for v in seen.values() if not v[2]]
     return ExtractSummary(
         files=len(seen), seconds_audio=sum(v[1] for v in ok),
         computed=sum(not v[0] for v in ok), cached=sum(v[0] for v in ok), errors=errors,
-        seconds=elapsed, workers=size,
+        workers=size, timing=timing,
     )  # fmt: skip
 
 

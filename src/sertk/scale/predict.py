@@ -20,7 +20,6 @@ batch retried; the driver keeps one row per path.
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -29,11 +28,13 @@ import numpy as np
 
 from sertk.errors import ConfigError, SertkError
 from sertk.scale.cluster import (
-    batching,
+    Timing,
+    block_count,
     cluster_slots,
     connect,
     gpus_for,
     require_ray,
+    stream,
     worker_options,
 )
 from sertk.scale.reading import read_audio
@@ -49,9 +50,14 @@ class PredictSummary:
     skipped: int  # already in the output
     predicted: int  # rows written by this run (errors included)
     errors: int  # rows of this run with an error
-    seconds: float  # wall time of the Ray job
     workers: int
     bundle_hash: str
+    timing: Timing = dataclasses.field(default_factory=Timing)
+
+    @property
+    def seconds(self) -> float:
+        """Wall time of the Ray job (0 when every file was done before)."""
+        return self.timing.seconds
 
     @property
     def files_per_second(self) -> float:
@@ -100,8 +106,7 @@ def predict_files(
     done = store.load(bundle_hash=digest)
     paths = [str(Path(f).resolve()) for f in files]
     todo = list(dict.fromkeys(p for p in paths if p not in done))
-    summary = PredictSummary(store.output, len(paths), len(paths) - len(todo), 0, 0, 0.0, 0,
-                             digest)  # fmt: skip
+    summary = PredictSummary(store.output, len(paths), len(paths) - len(todo), 0, 0, 0, digest)
     if todo:
         constructor = {"bundle": str(bundle), "device": device, "backend": backend,
                        "bundle_hash": digest, "labels": list(recognizer.labels)}  # fmt: skip
@@ -116,48 +121,48 @@ def predict_files(
 
 
 def summary_line(summary: PredictSummary) -> str:
+    timing = summary.timing
     return (
-        f"predicted {summary.predicted} files in {summary.seconds:.1f} s "
-        f"({summary.files_per_second:.1f} files/s, {summary.workers} workers), "
-        f"{summary.errors} errors, {summary.skipped} already in {summary.output}"
+        f"predicted {summary.predicted} files in {timing.seconds:.1f} s on {summary.workers} "
+        f"workers ({summary.files_per_second:.1f} files/s; "
+        f"{timing.steady_rate(summary.predicted):.1f} files/s after the first results at "
+        f"{timing.startup:.1f} s), {summary.errors} errors, {summary.skipped} already in "
+        f"{summary.output}"
     )
 
 
 def _run(todo, store, summary, constructor, *, workers, address, gpus, batch_size, rate,
          progress):  # fmt: skip
     """The Ray job: stream rows into ``store`` with a files/s progress bar."""
-    from tqdm.auto import tqdm
-
     with connect(address, workers=workers) as ray:
         size = workers or cluster_slots(ray, gpus_per_worker=gpus)
-        dataset = pipeline(ray, todo, constructor, workers=size, gpus=gpus,
-                           batch_size=batch_size, rate=rate)  # fmt: skip
-        summary.workers = size
-        start = time.perf_counter()
-        with tqdm(total=len(todo), unit="file", desc="predict", disable=not progress) as bar:
-            for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
-                rows = _rows(batch, constructor["labels"])
-                store.add(rows)
-                summary.predicted += len(rows)
-                summary.errors += sum(row["error"] is not None for row in rows)
-                bar.update(len(rows))
-        summary.seconds = time.perf_counter() - start
+        dataset, summary.workers = pipeline(ray, todo, constructor, workers=size, gpus=gpus,
+                                            batch_size=batch_size, rate=rate)  # fmt: skip
+        for batch in stream(dataset, summary.timing, total=len(todo), desc="predict",
+                            progress=progress):  # fmt: skip
+            rows = _rows(batch, constructor["labels"])
+            store.add(rows)
+            summary.predicted += len(rows)
+            summary.errors += sum(row["error"] is not None for row in rows)
 
 
 def pipeline(ray, paths, constructor, *, workers: int, gpus: float, batch_size: int, rate: int):
-    """The Ray Dataset of result rows for ``paths`` (lazy; iterate it to run the job)."""
-    per_batch, blocks = batching(len(paths), workers=workers, batch_size=batch_size)
-    return (
+    """The Ray Dataset of result rows for ``paths`` (lazy; iterate it to run the job) and the
+    size of its actor pool (no more actors than batches)."""
+    blocks = block_count(len(paths), workers=workers, batch_size=batch_size)
+    workers = min(workers, blocks)
+    dataset = (
         ray.data.from_items([{"path": p} for p in paths], override_num_blocks=blocks)
-        .map_batches(read_audio, fn_kwargs={"sampling_rate": rate}, batch_size=per_batch)
+        .map_batches(read_audio, fn_kwargs={"sampling_rate": rate}, batch_size=None)
         .map_batches(
             Predictor,
             fn_constructor_kwargs=constructor,
-            compute=ray.data.ActorPoolStrategy(size=min(workers, blocks)),
-            batch_size=per_batch,
+            compute=ray.data.ActorPoolStrategy(size=workers),
+            batch_size=None,
             **worker_options(gpus_per_worker=gpus),
         )
     )
+    return dataset, workers
 
 
 class Predictor:
