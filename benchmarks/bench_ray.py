@@ -23,7 +23,8 @@ rerun on an idle machine before quoting the speed-up.
 
 ``--features`` picks the extractor of the extract job (default: ``emotion_functionals``, the
 default model's); ``--hubert N`` also extracts a full-size HuBERT-base (random weights, saved and
-loaded offline) on N clips with 1 and 2 workers, the per-core figure of ``docs/scaling.md``;
+loaded offline) on N clips with 1 and 2 workers, the per-core figure of ``docs/scaling.md``
+(``--device cuda``: one GPU per worker, the per-GPU figure on a machine that has GPUs);
 ``--sizing`` prints the peak memory of one worker process (the default model, HuBERT-base) and
 HuBERT-base's FLOPs per 3 s clip (``torch.utils.flop_counter``), the basis of its GPU estimate.
 
@@ -100,11 +101,16 @@ def ray_predict(files, folder: Path, workers: int) -> float:
     return summary.timing.steady_rate(len(files))
 
 
-def ray_extract(utterances, extractor, preprocess, folder: Path, workers: int) -> float:
+def ray_extract(utterances, extractor, preprocess, folder: Path, workers: int,
+                device: str = "cpu") -> float:  # fmt: skip
     from sertk.scale import extract_to_cache
 
-    summary = extract_to_cache(utterances, extractor, preprocess=preprocess, cache_root=folder,
-                               workers=workers, batch_size=BATCH, progress=False)  # fmt: skip
+    cuda = device.startswith("cuda")
+    summary = extract_to_cache(
+        utterances, extractor, preprocess=preprocess, cache_root=folder, workers=workers,
+        batch_size=BATCH, progress=False, runtime={"device": device} if cuda else None,
+        gpus_per_worker=1.0 if cuda else 0.0,
+    )  # fmt: skip
     assert summary.computed == len(utterances) and not summary.errors
     return summary.timing.steady_rate(len(utterances))
 
@@ -139,8 +145,9 @@ def report(title: str, count: int, times: dict[str, tuple[float, float]]) -> Non
           f"steady rate {one_rate / local_rate:.2f}x local's")  # fmt: skip
 
 
-def hubert_scaling(utterances, preprocess, root: Path, repeat: int) -> None:
-    """Ray extraction of a full-size random HuBERT-base, 1 vs 2 workers."""
+def hubert_scaling(utterances, preprocess, root: Path, repeat: int, device: str) -> None:
+    """Ray extraction of a full-size random HuBERT-base, 1 vs 2 workers (one GPU each on
+    ``device="cuda"``)."""
     import torch
     from transformers import HubertConfig, HubertModel
 
@@ -150,7 +157,7 @@ def hubert_scaling(utterances, preprocess, root: Path, repeat: int) -> None:
     HubertModel(HubertConfig()).save_pretrained(root / "hubert-base")
     encoder = build_extractor({"name": "ssl", "model": str(root / "hubert-base")})
     jobs = {
-        f"ray{w}": (lambda f, w=w: ray_extract(utterances, encoder, preprocess, f, w))
+        f"ray{w}": (lambda f, w=w: ray_extract(utterances, encoder, preprocess, f, w, device))
         for w in (1, 2)
     }
     times = best_times(jobs, repeat, root / "hubert")
@@ -168,7 +175,7 @@ def hubert_scaling(utterances, preprocess, root: Path, repeat: int) -> None:
 
 
 MEMORY_PROBE = """
-import os, resource, sys
+import os, sys
 os.environ["OMP_NUM_THREADS"] = "1"
 kind, folder, files = sys.argv[1], sys.argv[2], sys.argv[3:]
 from sertk.audio import Preprocess
@@ -183,7 +190,9 @@ else:
     items = [Utterance(str(i), f, "neutral", "s") for i, f in enumerate(files)]
     for _ in iter_features(items, encoder, preprocess=Preprocess(duration=3.0), progress=False):
         pass
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+# VmHWM: this process's peak RSS (ru_maxrss would carry the forking parent's over exec)
+status = open("/proc/self/status").read().split("VmHWM:")[1]
+print(int(status.split()[0]) / 1024)
 """
 
 
@@ -215,6 +224,7 @@ def main() -> int:
     parser.add_argument("--features", default="emotion_functionals")
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--hubert", type=int, default=0, metavar="N", help="HuBERT-base clips")
+    parser.add_argument("--device", default="cpu", help="HuBERT workers: cpu or cuda (1 GPU each)")
     parser.add_argument("--sizing", action="store_true",
                         help="also: peak memory per worker, HuBERT-base FLOPs per clip")  # fmt: skip
     args = parser.parse_args()
@@ -250,7 +260,9 @@ def main() -> int:
             }, args.repeat, root / "extract")  # fmt: skip
             report(f"extract {args.features}, {args.duration:g} s crops", len(files), extract)
             if args.hubert:
-                hubert_scaling(utterances[: args.hubert], preprocess, root, args.repeat)
+                hubert_scaling(
+                    utterances[: args.hubert], preprocess, root, args.repeat, args.device
+                )
         if args.sizing:
             sizing(files, root)
     print(f"\nafter: {uptime()}")

@@ -5,7 +5,7 @@
   ``FeatureCache`` as ``sertk extract``.
 - :func:`predict_files` (``predict.py``): batch prediction with an actor pool of
   ``Recognizer``s into a resumable Parquet/CSV/JSONL file (``results.py``).
-- :func:`ray_launcher` (``train.py``): runs ``sertk.training``'s data-parallel workers as
+- :func:`ray_training` (``train.py``): runs ``sertk.training``'s data-parallel workers as
   Ray Train workers (``TorchTrainer``), for ``sertk train --engine ray``.
 - ``cluster.py``: ``connect`` (a private local cluster, ``auto`` or ``HOST:PORT``), the only
   ``ray.init`` in sertk.
@@ -17,6 +17,7 @@ it; each entry point does, and says how to install it when it is missing.
 from sertk.scale.cluster import connect, require_ray
 from sertk.scale.extract import ExtractSummary, extract_to_cache
 from sertk.scale.predict import PredictSummary, predict_files
+from sertk.scale.train import ray_training
 
 __all__ = [
     "ExtractSummary",
@@ -24,5 +25,6 @@ __all__ = [
     "connect",
     "extract_to_cache",
     "predict_files",
+    "ray_training",
     "require_ray",
 ]

@@ -180,6 +180,8 @@ def _quiet(ray: Any) -> None:
     context.enable_progress_bars = False
     context.print_on_execution_start = False
     logging.getLogger("ray.data").setLevel(logging.WARNING)
+    # its "Progress bars disabled" notice is about the line above: sertk draws its own
+    logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)
 
 
 def cluster_slots(ray: Any, *, gpus_per_worker: float = 0.0) -> int:
