@@ -132,13 +132,13 @@ def extract_on_ray(args, utterances, extractor, preprocess, cache_root) -> int:
         workers=args.workers, address=args.address, gpus_per_worker=gpus,
         progress=not args.no_progress,
     )  # fmt: skip
-    rate = summary.seconds_audio / summary.seconds if summary.seconds > 0 else 0.0
     timing = summary.timing
     print(
         f"{extractor.name}: {summary.files} files, {summary.seconds_audio:.1f} s of audio in "
-        f"{summary.seconds:.2f} s on {summary.workers} Ray workers: {rate:.1f} s audio/s, "
-        f"{summary.files_per_second:.1f} files/s ({timing.steady_rate(summary.files):.1f} "
-        f"files/s after the first results at {timing.startup:.1f} s)"
+        f"{timing.seconds:.2f} s on {summary.workers} Ray workers: "
+        f"{timing.rate(summary.seconds_audio):.1f} s audio/s, {timing.rate(summary.files):.1f} "
+        f"files/s ({timing.steady_rate(summary.files):.1f} files/s after the first results at "
+        f"{timing.startup:.1f} s)"
     )
     print(f"cache {cache_root}: {summary.cached} hits, {summary.computed} computed, "
           f"{len(summary.errors)} failed")  # fmt: skip

@@ -233,6 +233,10 @@ class Timing:
     startup: float = 0.0  # until the first results: scheduling, actor start, model load, batch 1
     first: int = 0  # items in those first results
 
+    def rate(self, items: int) -> float:
+        """Items per second over the whole job."""
+        return items / self.seconds if self.seconds > 0 else 0.0
+
     def steady_rate(self, items: int) -> float:
         """Items per second once results flow (``items`` minus the first ones, after startup)."""
         span = self.seconds - self.startup

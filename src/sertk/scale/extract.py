@@ -48,15 +48,6 @@ class ExtractSummary:
     workers: int
     timing: Timing
 
-    @property
-    def seconds(self) -> float:
-        """Wall time of the Ray job."""
-        return self.timing.seconds
-
-    @property
-    def files_per_second(self) -> float:
-        return self.files / self.seconds if self.seconds > 0 else 0.0
-
 
 def extract_to_cache(
     utterances: Sequence[Any],

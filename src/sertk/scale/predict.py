@@ -52,16 +52,7 @@ class PredictSummary:
     errors: int  # rows of this run with an error
     workers: int
     bundle_hash: str
-    timing: Timing = dataclasses.field(default_factory=Timing)
-
-    @property
-    def seconds(self) -> float:
-        """Wall time of the Ray job (0 when every file was done before)."""
-        return self.timing.seconds
-
-    @property
-    def files_per_second(self) -> float:
-        return self.predicted / self.seconds if self.seconds > 0 else 0.0
+    timing: Timing = dataclasses.field(default_factory=Timing)  # zeros: nothing was left to do
 
 
 def predict_files(
@@ -124,7 +115,7 @@ def summary_line(summary: PredictSummary) -> str:
     timing = summary.timing
     return (
         f"predicted {summary.predicted} files in {timing.seconds:.1f} s on {summary.workers} "
-        f"workers ({summary.files_per_second:.1f} files/s; "
+        f"workers ({timing.rate(summary.predicted):.1f} files/s; "
         f"{timing.steady_rate(summary.predicted):.1f} files/s after the first results at "
         f"{timing.startup:.1f} s), {summary.errors} errors, {summary.skipped} already in "
         f"{summary.output}"

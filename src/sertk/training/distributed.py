@@ -5,7 +5,7 @@
 
 Inside ``data_parallel(n)``, ``train_model`` launches ``n`` worker processes (by default with
 ``torch.multiprocessing``, ``spawn``, on this machine; ``launch=`` can place them elsewhere, e.g.
-``sertk.scale.ray_launcher`` on a Ray cluster). Each runs the same loop (``loop.fit``) with its
+``sertk.scale.ray_launcher`` on a Ray cluster). Each runs the same loop (``train_model`` with its ``rank``) with its
 model wrapped in ``DistributedDataParallel`` (gloo on CPU, NCCL on CUDA, one GPU per rank):
 
 - **The same optimisation as one process.** Every rank draws the same global batches of
@@ -91,12 +91,11 @@ class Payload:
 def train_parallel(plan: Plan, model, train_set, valid_set, *, config, labels: Sequence[str],
                    out_dir, progress: bool, resume: bool):  # fmt: skip
     """Run ``train_model``'s arguments on ``plan.world_size`` ranks; returns its TrainResult."""
-    import safetensors.torch
     import torch
 
     from sertk.training.checkpoint import read_state
     from sertk.training.data import class_weights, dataset_labels
-    from sertk.training.loop import TrainResult
+    from sertk.training.loop import result_of
 
     if config.batch_size < plan.world_size:
         raise ConfigError(
@@ -109,14 +108,8 @@ def train_parallel(plan: Plan, model, train_set, valid_set, *, config, labels: S
                       progress, resume, threads)  # fmt: skip
     (plan.launch or spawn)(plan.world_size, payload)
     directory = Path(out_dir) / "checkpoint"
-    state = read_state(directory)
-    model.load_state_dict(safetensors.torch.load_file(directory / "best.safetensors"))
     weights = class_weights(train_labels, len(labels)) if config.class_weights else None
-    return TrainResult(
-        model=model, history=state.history, best_epoch=state.best_epoch,
-        best_valid_ua=state.best_ua, epochs_run=state.epoch, stopped_early=state.stopped_early,
-        checkpoint_dir=directory, class_weights=None if weights is None else weights.tolist(),
-    )  # fmt: skip
+    return result_of(model, directory, read_state(directory), weights, "cpu")
 
 
 # --- the worker side ----------------------------------------------------------------------
@@ -127,12 +120,12 @@ def run_rank(payload: Payload) -> None:
     import torch
     import torch.distributed as dist
 
-    from sertk.training.loop import fit
+    from sertk.training.loop import train_model
 
     if payload.threads is not None:
         torch.set_num_threads(payload.threads)
     rank = Rank(dist.get_rank(), dist.get_world_size(), rank_device(payload.config.device))
-    fit(
+    train_model(
         copy.deepcopy(payload.model), payload.train_set, payload.valid_set,
         config=payload.config, labels=payload.labels, out_dir=payload.out_dir,
         progress=payload.progress, resume=payload.resume, rank=rank,

@@ -60,7 +60,8 @@ def train_model(
     progress: bool = True,
     resume: bool = False,
     on_epoch_end: Callable[[int, dict[str, list]], None] | None = None,
-) -> TrainResult:
+    rank: distributed.Rank | None = None,
+) -> TrainResult | None:
     """Train ``model`` (see the module docstring); returns it with the best epoch's weights.
 
     ``valid_set=None`` (final model on all data) trains all ``epochs`` and keeps the last.
@@ -69,9 +70,11 @@ def train_model(
     history)`` is called after each epoch's checkpoint is written.
 
     Inside ``sertk.training.data_parallel(n)`` the same loop runs in ``n`` processes with torch
-    DistributedDataParallel (see :mod:`sertk.training.distributed`).
+    DistributedDataParallel (see :mod:`sertk.training.distributed`); each of them calls this
+    function with its ``rank``, trains on its share of each batch, and only rank 0 (which writes
+    the checkpoints) returns a result.
     """
-    plan = distributed.active_plan()
+    plan = distributed.active_plan() if rank is None else None
     if plan is not None:
         if on_epoch_end is not None:
             raise ConfigError("on_epoch_end is not available in data-parallel training")
@@ -79,25 +82,6 @@ def train_model(
             plan, model, train_set, valid_set, config=config, labels=labels, out_dir=out_dir,
             progress=progress, resume=resume,
         )  # fmt: skip
-    return fit(model, train_set, valid_set, config=config, labels=labels, out_dir=out_dir,
-               progress=progress, resume=resume, on_epoch_end=on_epoch_end)  # fmt: skip
-
-
-def fit(
-    model: nn.Module,
-    train_set: Sequence[Any],
-    valid_set: Sequence[Any] | None,
-    *,
-    config: TrainConfig,
-    labels: Sequence[str],
-    out_dir: str | Path,
-    progress: bool = True,
-    resume: bool = False,
-    on_epoch_end: Callable[[int, dict[str, list]], None] | None = None,
-    rank: distributed.Rank | None = None,
-) -> TrainResult | None:
-    """The loop of :func:`train_model` in this process; with ``rank`` (a data-parallel worker)
-    on that rank's share of each batch, checkpoints written by rank 0, which alone returns."""
     labels = list(labels)
     train_labels = dataset_labels(train_set, len(labels), "train_set")
     if valid_set is not None:
@@ -131,21 +115,24 @@ def fit(
         seed_everything(config.seed)
         generator.manual_seed(config.seed)
         state = State()
-    main = rank is None or rank.rank == 0
+    main = rank is None or rank.rank == 0  # the process that writes checkpoints
     loop = _Loop(trained, optimizer, criterion, loader, valid_set, config, labels, device,
                  progress and main, model, rank)  # fmt: skip
     while not state.stopped_early and state.epoch < config.epochs:
         _run_epoch(loop, state)
-        if main and state.best_epoch == state.epoch:
-            checkpoint.save_best(checkpoint_dir, model, state)
         if main:
+            if state.best_epoch == state.epoch:
+                checkpoint.save_best(checkpoint_dir, model, state)
             checkpoint.save_last(
                 checkpoint_dir, model, optimizer, generator, state, fingerprint, device
             )
         if on_epoch_end is not None:
             on_epoch_end(state.epoch, state.history)
-    if not main:
-        return None
+    return result_of(model, checkpoint_dir, state, weights, device) if main else None
+
+
+def result_of(model: nn.Module, checkpoint_dir: Path, state: State, weights, device) -> TrainResult:
+    """``model`` with the best checkpoint's weights, and the run's ``TrainResult``."""
     best = safetensors.torch.load_file(checkpoint_dir / "best.safetensors", device=str(device))
     model.load_state_dict(best)
     return TrainResult(
