@@ -387,3 +387,23 @@ def test_train_on_ray_train_workers_equals_one_process(ray_cluster, tmp_path):
     assert Recognizer.load(bundle).labels == Recognizer.load(
         folders["one"] / "folds" / fold / "bundle").labels  # fmt: skip
     assert not (folders["ray"] / "folds" / fold / ".ray-train").exists()
+
+
+def test_workers_that_cannot_start_fail_the_job_with_their_message(ray_cluster, toy_manifest,
+                                                                  tmp_path):  # fmt: skip
+    """E.g. a node without the model: the workers' own error, as a ClusterError, no hang."""
+    from sertk.scale import extract_to_cache
+
+    with pytest.raises(ClusterError, match=r"failed in a worker: FeatureError: unknown option"):
+        extract_to_cache(read_manifest(toy_manifest), build_extractor("logmel"),
+                         preprocess=Preprocess(duration=0.5), cache_root=tmp_path / "c",
+                         runtime={"lenses": 2}, workers=1, progress=False)  # fmt: skip
+
+
+def test_predict_takes_a_manifest(ray_cluster, toy_manifest, tmp_path):
+    output = tmp_path / "preds.jsonl"
+    code, out, err = run_cli("predict", str(toy_manifest), "--engine", "ray", "--workers", "1",
+                             "--output", str(output), "--no-progress")  # fmt: skip
+    assert code == 0, err
+    paths = sorted(str(Path(u.path).resolve()) for u in read_manifest(toy_manifest))
+    assert sorted(row["path"] for row in read_rows(output, "jsonl")) == paths

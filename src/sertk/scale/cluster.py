@@ -249,14 +249,34 @@ def stream(dataset: Any, timing: Timing, *, total: int, desc: str, progress: boo
     from tqdm.auto import tqdm
 
     start = time.perf_counter()
+    # prefetch_batches=0: hand each block on as it arrives (a prefetch holds one back)
+    blocks = iter(dataset.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=0))
     with tqdm(total=total, unit="file", desc=desc, disable=not progress) as bar:
-        # prefetch_batches=0: hand each block on as it arrives (a prefetch holds one back)
-        for batch in dataset.iter_batches(
-            batch_size=None, batch_format="numpy", prefetch_batches=0
-        ):
+        while (batch := _next_block(blocks)) is not None:
             count = len(next(iter(batch.values())))
             if not timing.first:
                 timing.startup, timing.first = time.perf_counter() - start, count
             yield batch
             bar.update(count)
     timing.seconds = time.perf_counter() - start
+
+
+def _next_block(blocks: Iterator) -> Any:
+    """The next result block, None at the end; a failed job (e.g. workers that cannot load the
+    model: a path missing on their node) becomes a ClusterError with the workers' own message."""
+    try:
+        return next(blocks)
+    except StopIteration:
+        return None
+    except Exception as error:  # Ray's exception types wrap the worker's traceback
+        raise ClusterError(
+            f"the Ray job failed in a worker: {root_message(error)}; on a multi-node cluster "
+            "check that every node sees the same paths and has the same packages"
+        ) from None
+
+
+def root_message(error: BaseException) -> str:
+    """The worker's own error, from the last line of a Ray exception's text."""
+    from sertk.training.distributed import error_line
+
+    return error_line(str(error)) or type(error).__name__

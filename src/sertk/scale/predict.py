@@ -76,7 +76,8 @@ def predict_files(
     bundle and the output must be on storage every node sees). ``workers``: actors in the pool
     (default: what the cluster fits); ``device="cuda"`` gives each actor ``gpus_per_worker``
     GPUs (default 1). Rows are written in atomic parts of ``part_rows`` rows (or every 10 s),
-    so an interrupted job loses at most one part; rerunning with the same ``output`` skips the
+    and what arrived is written when the job is interrupted, so a killed job loses at most one
+    part; rerunning with the same ``output`` skips the
     files it already holds (see :mod:`sertk.scale.results`).
     """
     from sertk.bundle._hash import content_hash
@@ -129,12 +130,15 @@ def _run(todo, store, summary, constructor, *, workers, address, gpus, batch_siz
         size = workers or cluster_slots(ray, gpus_per_worker=gpus)
         dataset, summary.workers = pipeline(ray, todo, constructor, workers=size, gpus=gpus,
                                             batch_size=batch_size, rate=rate)  # fmt: skip
-        for batch in stream(dataset, summary.timing, total=len(todo), desc="predict",
-                            progress=progress):  # fmt: skip
-            rows = _rows(batch, constructor["labels"])
-            store.add(rows)
-            summary.predicted += len(rows)
-            summary.errors += sum(row["error"] is not None for row in rows)
+        try:
+            for batch in stream(dataset, summary.timing, total=len(todo), desc="predict",
+                                progress=progress):  # fmt: skip
+                rows = _rows(batch, constructor["labels"])
+                store.add(rows)
+                summary.predicted += len(rows)
+                summary.errors += sum(row["error"] is not None for row in rows)
+        finally:  # interrupted or failed: keep every row that arrived for the next run
+            store.flush()
 
 
 def pipeline(ray, paths, constructor, *, workers: int, gpus: float, batch_size: int, rate: int):

@@ -5,8 +5,9 @@ a temporary file, synced and renamed, so a part is whole or absent; one every ``
 rows or ``flush_seconds``). When the job ends, the rows of the previous output, of the parts
 and of this run are merged (one row per path, the newest wins, sorted by path), written to
 ``OUTPUT`` atomically in the format of its extension (``.parquet``, ``.csv``, ``.jsonl``), and
-the parts folder is removed. An interrupted job therefore loses at most the rows of one
-unfinished part; the next run with the same output reads the output and the parts back and
+the parts folder is removed. A job that is interrupted (Ctrl-C) or fails writes the rows it
+received as a last part; one killed outright loses at most the rows of one unfinished part. The
+next run with the same output reads the output and the parts back and
 skips every path that already has a prediction (rows with an error are tried again).
 
 Row columns: ``path``, ``label``, ``confidence``, ``p_<label>`` per bundle label (the prefix keeps

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from sertk.errors import ClusterError
-from sertk.scale.cluster import connect, require_ray
+from sertk.scale.cluster import connect, require_ray, root_message
 
 MAX_FAILURES = 2  # worker-group restarts per trained model
 
@@ -76,7 +76,7 @@ class RayLauncher:
             trainer.fit()
         except Exception as error:  # Ray wraps the workers' errors in its own types
             raise ClusterError(
-                f"Ray Train failed after {MAX_FAILURES} restarts: {_root_message(error)}; "
+                f"Ray Train failed after {MAX_FAILURES} restarts: {root_message(error)}; "
                 "continue the run with `sertk train --resume RUN_DIR --engine ray --ddp N`"
             ) from None
         finally:
@@ -87,11 +87,3 @@ def _worker(config: dict) -> None:
     from sertk.training.distributed import run_rank
 
     run_rank(config["payload"])
-
-
-def _root_message(error: BaseException) -> str:
-    """The innermost cause's message (Ray nests the worker's exception)."""
-    while error.__cause__ is not None:
-        error = error.__cause__
-    text = str(error).strip().splitlines()
-    return text[-1] if text else type(error).__name__

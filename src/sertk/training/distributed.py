@@ -212,7 +212,9 @@ def spawn(world_size: int, payload: Payload) -> None:
             mp.start_processes(_spawned, args=(world_size, init, "nccl" if cuda else "gloo",
                                payload), nprocs=world_size, start_method="spawn")  # fmt: skip
         except mp.ProcessRaisedException as error:
-            raise SertkError(_worker_failure(str(error))) from None
+            raise SertkError(
+                f"data-parallel training failed in a worker: {error_line(str(error))}"
+            ) from None
         except mp.ProcessExitedException as error:
             raise SertkError(
                 f"a data-parallel training process died ({error}); continue the run with "
@@ -231,11 +233,12 @@ def _spawned(rank: int, world_size: int, init: str, backend: str, payload: Paylo
         dist.destroy_process_group()
 
 
-def _worker_failure(text: str) -> str:
-    """The last line of a worker's traceback (e.g. ``sertk.errors.SertkError: ...``), stripped of
-    the exception's module path."""
-    lines = [line for line in text.strip().splitlines() if line.strip()]
-    last = lines[-1] if lines else text
+def error_line(text: str) -> str:
+    """The last line of a traceback that came from another process, without the exception's
+    module path: ``FeatureError: unknown option ...`` (what to show instead of the trace)."""
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    last = lines[-1] if lines else str(text)
     kind, sep, message = last.partition(": ")
-    name = kind.rsplit(".", 1)[-1]
-    return f"data-parallel training failed in a worker ({name}): {message if sep else last}"
+    if sep and " " not in kind:
+        return f"{kind.rsplit('.', 1)[-1]}: {message}"
+    return last
