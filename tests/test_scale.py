@@ -407,3 +407,40 @@ def test_predict_takes_a_manifest(ray_cluster, toy_manifest, tmp_path):
     assert code == 0, err
     paths = sorted(str(Path(u.path).resolve()) for u in read_manifest(toy_manifest))
     assert sorted(row["path"] for row in read_rows(output, "jsonl")) == paths
+
+
+def test_an_interrupted_predict_keeps_its_rows_and_the_rerun_finishes(ray_cluster, tmp_path):
+    """Ctrl-C (SIGINT) to a `sertk predict --engine ray` process mid-job, then the same command."""
+    import re
+    import signal
+
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    rng = np.random.default_rng(2)
+    for k in range(30):
+        signal_ = 0.3 * np.sin(2 * np.pi * (180 + 7 * k) * np.arange(48000) / 16000)
+        sf.write(folder / f"c{k:02d}.wav", (signal_ + 0.02 * rng.standard_normal(48000))
+                 .astype(np.float32), 16000)  # fmt: skip
+    output = tmp_path / "preds.csv"
+    address = ray_cluster.get_runtime_context().gcs_address
+    argv = [sys.executable, "-m", "sertk", "predict", str(folder), "--engine", "ray",
+            "--address", address, "--workers", "1", "--batch-size", "1", "--output", str(output)]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    process = subprocess.Popen(argv, stderr=subprocess.PIPE, env=env)
+    seen, text = 0, b""
+    while process.poll() is None and not 3 <= seen < 30:
+        text += os.read(process.stderr.fileno(), 4096)
+        counts = re.findall(rb"(\d+)/30", text)
+        seen = int(counts[-1]) if counts else 0
+    assert process.poll() is None, "the job ended before it could be interrupted"
+    process.send_signal(signal.SIGINT)
+    remaining = process.communicate(timeout=120)[1]
+    assert process.returncode == 130, remaining[-2000:]
+    parts = list(output.with_name(output.name + ".parts").glob("part-*.jsonl"))
+    kept = sum(len(read_rows(part, "jsonl")) for part in parts)
+    assert kept >= seen and not output.exists()
+    summary = predict_files(sorted(folder.glob("*.wav")), output=output, progress=False)
+    assert (summary.skipped, summary.predicted) == (kept, 30 - kept)
+    assert sorted(Path(r["path"]).name for r in read_rows(output, "csv")) == [
+        f"c{k:02d}.wav" for k in range(30)
+    ]
