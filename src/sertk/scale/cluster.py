@@ -147,7 +147,8 @@ def connect(
         _quiet(ray)
         yield ray
     finally:
-        ray.shutdown()
+        with contextlib.suppress(Exception):  # a failing disconnect must not hide the cause
+            ray.shutdown()
         if owned_dir:
             shutil.rmtree(owned_dir, ignore_errors=True)
 
@@ -251,13 +252,18 @@ def stream(dataset: Any, timing: Timing, *, total: int, desc: str, progress: boo
     start = time.perf_counter()
     # prefetch_batches=0: hand each block on as it arrives (a prefetch holds one back)
     blocks = iter(dataset.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=0))
-    with tqdm(total=total, unit="file", desc=desc, disable=not progress) as bar:
-        while (batch := _next_block(blocks)) is not None:
-            count = len(next(iter(batch.values())))
-            if not timing.first:
-                timing.startup, timing.first = time.perf_counter() - start, count
-            yield batch
-            bar.update(count)
+    try:
+        with tqdm(total=total, unit="file", desc=desc, disable=not progress) as bar:
+            while (batch := _next_block(blocks)) is not None:
+                count = len(next(iter(batch.values())))
+                if not timing.first:
+                    timing.startup, timing.first = time.perf_counter() - start, count
+                yield batch
+                bar.update(count)
+    finally:  # interrupted too: stop Ray Data's executor before the connection goes
+        close = getattr(blocks, "close", None)
+        if close is not None:
+            close()
     timing.seconds = time.perf_counter() - start
 
 
