@@ -306,6 +306,7 @@ def test_extract_joins_a_running_cluster_by_address(ray_cluster, toy_manifest, t
 
 
 def test_an_unreachable_address_fails_fast_with_a_clear_message(clips, tmp_path):
+    pytest.importorskip("ray")
     start = time.monotonic()
     code, _, err = run_cli("predict", str(clips), "--engine", "ray", "--address",
                            "127.0.0.1:1", "--output", str(tmp_path / "p.csv"))  # fmt: skip

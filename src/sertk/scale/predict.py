@@ -83,9 +83,9 @@ def predict_files(
     from sertk.bundle._hash import content_hash
     from sertk.recognizer import Recognizer, resolve_bundle
 
-    require_ray()  # before any work: say how to install it
-    store = ResultStore(output, flush_rows=part_rows)  # a bad extension fails before anything
+    store = ResultStore(output, flush_rows=part_rows)  # bad options fail before anything
     gpus = gpus_for(device, gpus_per_worker)
+    require_ray()  # before any work: say how to install it
     bundle = resolve_bundle(model).resolve()
     recognizer = Recognizer.load(bundle, backend=backend)  # checks the bundle in the driver
     if recognizer.speaker_adapted:
