@@ -14,7 +14,9 @@ from collections.abc import Iterator
 ENGINES = ("local", "ray")
 
 
-def add_engine_options(parser: argparse.ArgumentParser, *, workers_help: str) -> None:
+def add_engine_options(
+    parser: argparse.ArgumentParser, *, workers_help: str, gpus: bool = True
+) -> None:
     group = parser.add_argument_group("scale-out (optional extra: pip install 'sertk[ray]')")
     group.add_argument(
         "--engine", choices=ENGINES, default="local",
@@ -26,6 +28,8 @@ def add_engine_options(parser: argparse.ArgumentParser, *, workers_help: str) ->
         "auto: the one started on this machine); default: a private local cluster",
     )  # fmt: skip
     group.add_argument("--workers", type=int, metavar="N", help=workers_help)
+    if not gpus:  # training: one GPU per process, nothing to choose
+        return
     group.add_argument(
         "--gpus-per-worker", type=float, metavar="G",
         help="with --engine ray and --device cuda: GPUs per worker (default 1; 0.5 puts two "
@@ -110,7 +114,7 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
         help="train the neural models data-parallel on N processes (torch DDP: gloo on CPU, "
         "NCCL on GPU); with --engine ray they are Ray Train workers on the cluster",
     )  # fmt: skip
-    add_engine_options(parser, workers_help="with --engine ray: the same as --ddp N")
+    add_engine_options(parser, workers_help="with --engine ray: the same as --ddp N", gpus=False)
 
 
 @contextlib.contextmanager
@@ -120,8 +124,6 @@ def parallel_training(args: argparse.Namespace, config) -> Iterator[None]:
     from sertk.experiment import model_kind
 
     check_engine_options(args)
-    if args.gpus_per_worker is not None:
-        raise ConfigError("--gpus-per-worker does not apply to training: each process has a GPU")
     counts = {n for n in (args.ddp, args.workers) if n is not None}
     if len(counts) > 1:
         raise ConfigError(f"--ddp {args.ddp} and --workers {args.workers} disagree; give one")
