@@ -19,6 +19,7 @@ import os
 import shutil
 import socket
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -143,14 +144,31 @@ def connect(
             shutil.rmtree(owned_dir, ignore_errors=True)
         where = "a local cluster" if address is None else f"the Ray cluster at {address}"
         raise ClusterError(f"cannot connect to {where}: {error}") from None
+    started = set(threading.enumerate())
     try:
         _quiet(ray)
         yield ray
     finally:
+        _settle(started)
         with contextlib.suppress(Exception):  # a failing disconnect must not hide the cause
             ray.shutdown()
         if owned_dir:
             shutil.rmtree(owned_dir, ignore_errors=True)
+
+
+# threads that stay parked for the process's life without touching Ray
+_PARKED = ("Prefetcher", "tqdm_monitor")
+
+
+def _settle(started: set[threading.Thread], timeout: float = 10.0) -> None:
+    """Let the threads a job started (Ray Data's executor, batch formatting) finish before the
+    connection closes: after an interruption one may still be winding down, and a thread that
+    touches Ray after ``ray.shutdown()`` makes Ray end the whole process."""
+    deadline = time.monotonic() + timeout
+    for thread in threading.enumerate():
+        if thread in started or thread is threading.current_thread() or thread.name in _PARKED:
+            continue
+        thread.join(max(0.0, deadline - time.monotonic()))
 
 
 def _check_same_cluster(ray: Any, address: str | None) -> None:
