@@ -77,8 +77,8 @@ def predict_files(
     (default: what the cluster fits); ``device="cuda"`` gives each actor ``gpus_per_worker``
     GPUs (default 1). Rows are written in atomic parts of ``part_rows`` rows (or every 10 s),
     and what arrived is written when the job is interrupted, so a killed job loses at most one
-    part; rerunning with the same ``output`` skips the
-    files it already holds (see :mod:`sertk.scale.results`).
+    part; rerunning with the same ``output`` skips the files it already holds (see
+    :mod:`sertk.scale.results`).
     """
     from sertk.bundle._hash import content_hash
     from sertk.recognizer import Recognizer, resolve_bundle
@@ -236,11 +236,9 @@ def _rows(batch: dict[str, np.ndarray], labels: Sequence[str]) -> list[dict[str,
         row: dict[str, Any] = {}
         for name in columns(labels):
             value = batch[name][i]
-            if error is not None and name not in ("path", "bundle_hash", "error"):
-                value = None
-            elif isinstance(value, np.floating):
-                value = float(value)
-            row[name] = value if name != "error" else error
-        row["path"] = str(row["path"])
+            if name == "error" or (error is not None and name not in ("path", "bundle_hash")):
+                row[name] = error if name == "error" else None  # no prediction for this file
+            else:  # plain Python values: numpy scalars and strings as float and str
+                row[name] = float(value) if isinstance(value, np.floating) else str(value)
         rows.append(row)
     return rows
