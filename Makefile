@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip -q
 CORE := $(VENV)/.core-installed
 FULL := $(VENV)/.full-installed
-EXTRAS := neural,ssl,gui,serve,onnx,live,opensmile,dev
+EXTRAS := neural,ssl,gui,serve,onnx,live,opensmile,ray,dev
 
 .PHONY: setup setup-full demo test lint bench clean
 

@@ -17,6 +17,7 @@ EXTRAS = {
     "onnx": ["onnx", "onnxruntime"],
     "live": ["sounddevice"],
     "opensmile": ["opensmile"],
+    "ray": ["ray"],
 }
 
 

@@ -18,6 +18,9 @@ on each window: the same options, with the same meaning, as ``sertk listen`` and
 titled with the file and the model, and prints the path it wrote on stderr; with several files
 it writes one picture per file, ``OUT-<file stem>.png`` beside ``OUT.png`` (a file stem met again
 gets ``OUT-<file stem>-2.png`` and so on, in input order).
+
+``--engine ray --output preds.parquet`` (or .csv, .jsonl) predicts on a Ray cluster instead
+(see :mod:`sertk.scale.predict`): one row per file, resumable, progress in files/s.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from sertk.cli import options
+from sertk.cli._engine import add_engine_options, check_engine_options, predict_on_ray
 from sertk.errors import ConfigError, SertkError
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".aiff", ".aif", ".caf", ".w64")
@@ -40,7 +44,8 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "predict", help="predict the emotion of audio files (or a timeline of a long recording)"
     )
-    parser.add_argument("inputs", nargs="+", metavar="FILE_OR_DIR", help="audio files or folders")
+    parser.add_argument("inputs", nargs="+", metavar="FILE_OR_DIR",
+                        help="audio files or folders (--engine ray: also manifest CSVs)")  # fmt: skip
     parser.add_argument(
         "--model", default="default", metavar="BUNDLE",
         help="model bundle folder, run folder, or 'default' (the shipped model)",
@@ -67,6 +72,8 @@ def add_parser(subparsers) -> None:
         help="onnx: run a folder written by `sertk export` with onnxruntime",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_engine_options(parser, workers_help="with --engine ray: predictor actors (default: "
+                       "the cluster's CPUs less one, or its GPUs)")  # fmt: skip
     parser.set_defaults(run=run)
 
 
@@ -110,6 +117,9 @@ def run(args: argparse.Namespace) -> int:
 
     from sertk.recognizer import Recognizer
 
+    check_engine_options(args)
+    if args.engine == "ray":
+        return predict_on_ray(args)
     files, problems = expand_inputs(args.inputs, recursive=args.recursive)
     for problem in problems:
         print(f"sertk predict: {problem}", file=sys.stderr)

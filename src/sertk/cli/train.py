@@ -2,9 +2,15 @@
 
     sertk train recipes/emodb_logmel.yaml --set train.epochs=5
     sertk train --resume runs/emodb_logmel-20261121-101500      # continue an interrupted run
+    sertk train recipes/emodb_logmel.yaml --ddp 2                # data-parallel, 2 processes
+    sertk train recipes/iemocap_hubert.yaml --engine ray --ddp 8 --address auto   # Ray Train
 
 Relative paths in the recipe resolve against the current directory. Prints one line per fold,
 then UA/WA/macro-F1 as mean ± std over folds and pooled, and the run folder.
+
+``--ddp N`` trains each neural model on N processes with torch DistributedDataParallel (one
+machine, torch.multiprocessing); ``--engine ray --ddp N`` places them as Ray Train workers on a
+cluster. The run folder and bundles are the same as without (see sertk.training.distributed).
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from sertk.cli._engine import add_train_options, parallel_training
 from sertk.errors import ConfigError
 
 
@@ -39,6 +46,7 @@ def add_parser(subparsers) -> None:
         "--cache", metavar="DIR", help="feature cache folder ($SERTK_CACHE or ~/.cache/...)"
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_train_options(parser)
     parser.set_defaults(run=run)
 
 
@@ -53,14 +61,15 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("give a RECIPE.yaml to start a run, or --resume RUN_DIR to continue one")
     source = args.recipe if args.recipe is not None else Path(args.resume) / "config.yaml"
     config = load_config(source, overrides)
-    run_dir = run_experiment(
-        config,
-        resume=args.resume is not None,
-        run_dir=args.resume,
-        cache_dir=args.cache,
-        progress=not args.no_progress,
-        log=lambda line: print(line, flush=True),
-    )
+    with parallel_training(args, config):
+        run_dir = run_experiment(
+            config,
+            resume=args.resume is not None,
+            run_dir=args.resume,
+            cache_dir=args.cache,
+            progress=not args.no_progress,
+            log=lambda line: print(line, flush=True),
+        )
     print(summary_lines(load_summary(run_dir)))
     print(f"run folder: {run_dir}")
     return 0

@@ -20,8 +20,9 @@ any moment leaves the previous one intact. ``last.json`` is a human-readable cop
 metadata.
 
 Modules: ``loop`` (``train_model``), ``data`` (``collate``, ``predict``, ``class_weights``,
-loaders), ``checkpoint``; ``fit_normalization`` lives in
-:mod:`sertk.features.normalization` (numpy only); padding in :mod:`sertk.models.batching`.
+loaders), ``checkpoint``, ``distributed`` (``data_parallel``: the same loop on N processes with
+torch DDP); ``fit_normalization`` lives in :mod:`sertk.features.normalization` (numpy only); padding in
+:mod:`sertk.models.batching`.
 
 >>> result = train_model(model, train_set, valid_set, config=TrainConfig(epochs=20),
 ...                      labels=["neutral", "angry"], out_dir="runs/x")  # doctest: +SKIP
@@ -31,6 +32,7 @@ loaders), ``checkpoint``; ``fit_normalization`` lives in
 from sertk.features.normalization import fit_normalization
 from sertk.training.checkpoint import CHECKPOINT_VERSION
 from sertk.training.data import class_weights, collate, predict
+from sertk.training.distributed import data_parallel
 from sertk.training.loop import TrainResult, _learning_rate, seed_everything, train_model
 
 __all__ = [
@@ -39,6 +41,7 @@ __all__ = [
     "_learning_rate",
     "class_weights",
     "collate",
+    "data_parallel",
     "fit_normalization",
     "predict",
     "seed_everything",

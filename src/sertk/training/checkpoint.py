@@ -124,6 +124,17 @@ def load_last(directory, model, optimizer, generator, fingerprint) -> State:
     return State(**meta["state"])
 
 
+def read_state(directory: Path) -> State:
+    """The training progress stored in ``directory/last.safetensors`` (metadata only)."""
+    path = Path(directory) / "last.safetensors"
+    try:
+        with safetensors.safe_open(str(path), framework="pt") as handle:
+            meta = json.loads(handle.metadata()[META_KEY])
+    except Exception as error:  # missing or damaged: say which file
+        raise SertkError(f"cannot read the training state in {path}: {error}") from None
+    return State(**meta["state"])
+
+
 def check_resume(meta: dict, fingerprint: dict, path: Path) -> None:
     if meta.get("version") != CHECKPOINT_VERSION:
         raise SertkError(

@@ -77,13 +77,37 @@ def dataset_labels(dataset: Sequence[Any], num_classes: int, name: str) -> list[
     return labels
 
 
-def train_loader(dataset, labels: list[int], config: TrainConfig, generator: torch.Generator):
+def train_loader(
+    dataset,
+    labels: list[int],
+    config: TrainConfig,
+    generator: torch.Generator,
+    *,
+    shard: tuple[int, int] | None = None,
+):
+    """Shuffled (or class-balanced) batches of ``config.batch_size``.
+
+    ``shard=(rank, world_size)`` (data-parallel training): every rank draws the same global
+    batches from ``generator`` (seeded alike) and loads its share of each, items ``rank``,
+    ``rank + world_size``, ...; a rank left without an item in a short last batch gets one with
+    label :data:`PAD` (ignored by the loss), so every rank takes the same number of steps.
+    """
     sampler = None
     if config.balanced_sampling:
         counts = np.bincount(labels)
         weights = torch.tensor([1.0 / counts[label] for label in labels], dtype=torch.double)
         sampler = torch.utils.data.WeightedRandomSampler(
             weights, num_samples=len(labels), replacement=True, generator=generator
+        )
+    if shard is not None:  # the batches DataLoader(shuffle=True, sampler=...) would draw, shared
+        order = sampler or torch.utils.data.RandomSampler(dataset, generator=generator)
+        batches = torch.utils.data.BatchSampler(order, config.batch_size, drop_last=False)
+        return torch.utils.data.DataLoader(
+            _Padded(dataset),
+            batch_sampler=_Shards(batches, *shard),
+            collate_fn=collate,
+            num_workers=config.num_workers,
+            generator=generator,
         )
     return torch.utils.data.DataLoader(
         dataset,
@@ -94,3 +118,42 @@ def train_loader(dataset, labels: list[int], config: TrainConfig, generator: tor
         num_workers=config.num_workers,
         generator=generator,
     )
+
+
+PAD = -100  # label of a padding item: nn.functional.cross_entropy's default ignore_index
+
+
+class _Shards:
+    """Rank ``rank``'s share of each global batch (see :func:`train_loader`)."""
+
+    def __init__(self, batches, rank: int, world_size: int) -> None:
+        self.batches, self.rank, self.world_size = batches, rank, world_size
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __iter__(self):
+        for batch in self.batches:
+            share = batch[self.rank :: self.world_size]
+            yield share if share else [-1 - batch[0]]  # negative: a padding copy of item 0
+
+
+class _Padded:
+    """A dataset view where index ``-1 - i`` is item ``i`` with label :data:`PAD`."""
+
+    def __init__(self, dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int):
+        if index >= 0:
+            return self.dataset[index]
+        features, _ = self.dataset[-1 - index]
+        return features, PAD
+
+    def __getattr__(self, name: str):  # set_epoch, labels, ... of the wrapped dataset
+        if name.startswith("__") or name == "dataset":  # unpickling: no recursion
+            raise AttributeError(name)
+        return getattr(self.dataset, name)

@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from sertk.config import TrainConfig, config_to_dict
 from sertk.errors import ConfigError, SertkError
 from sertk.metrics import classification_report
-from sertk.training import checkpoint
+from sertk.training import checkpoint, distributed
 from sertk.training.checkpoint import State
 from sertk.training.data import batches, class_weights, dataset_labels, train_loader
 
@@ -60,14 +60,28 @@ def train_model(
     progress: bool = True,
     resume: bool = False,
     on_epoch_end: Callable[[int, dict[str, list]], None] | None = None,
-) -> TrainResult:
+    rank: distributed.Rank | None = None,
+) -> TrainResult | None:
     """Train ``model`` (see the module docstring); returns it with the best epoch's weights.
 
     ``valid_set=None`` (final model on all data) trains all ``epochs`` and keeps the last.
     ``resume=True`` continues from ``out_dir/checkpoint/last.safetensors`` when present (and
     starts fresh otherwise); the result equals an uninterrupted run. ``on_epoch_end(epoch,
     history)`` is called after each epoch's checkpoint is written.
+
+    Inside ``sertk.training.data_parallel(n)`` the same loop runs in ``n`` processes with torch
+    DistributedDataParallel (see :mod:`sertk.training.distributed`); each of them calls this
+    function with its ``rank``, trains on its share of each batch, and only rank 0 (which writes
+    the checkpoints) returns a result.
     """
+    plan = distributed.active_plan() if rank is None else None
+    if plan is not None:
+        if on_epoch_end is not None:
+            raise ConfigError("on_epoch_end is not available in data-parallel training")
+        return distributed.train_parallel(
+            plan, model, train_set, valid_set, config=config, labels=labels, out_dir=out_dir,
+            progress=progress, resume=resume,
+        )  # fmt: skip
     labels = list(labels)
     train_labels = dataset_labels(train_set, len(labels), "train_set")
     if valid_set is not None:
@@ -76,8 +90,9 @@ def train_model(
         raise ConfigError(
             "train.scheduler 'plateau' needs a validation set; use 'cosine' or 'none'"
         )
-    device = _device(config.device)
+    device = _device(config.device) if rank is None else rank.device
     model.to(device)
+    trained = model if rank is None else rank.wrap(model)  # the DDP wrapper syncs gradients
     weights = class_weights(train_labels, len(labels)) if config.class_weights else None
     criterion = nn.CrossEntropyLoss(weight=None if weights is None else torch.from_numpy(weights))
     criterion.to(device)
@@ -85,7 +100,8 @@ def train_model(
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay
     )
     generator = torch.Generator()
-    loader = train_loader(train_set, train_labels, config, generator)
+    shard = None if rank is None else (rank.rank, rank.world_size)
+    loader = train_loader(train_set, train_labels, config, generator, shard=shard)
     checkpoint_dir = Path(out_dir) / "checkpoint"
     fingerprint = {
         "config": config_to_dict(config),
@@ -99,16 +115,24 @@ def train_model(
         seed_everything(config.seed)
         generator.manual_seed(config.seed)
         state = State()
-    loop = _Loop(model, optimizer, criterion, loader, valid_set, config, labels, device, progress)
+    main = rank is None or rank.rank == 0  # the process that writes checkpoints
+    loop = _Loop(trained, optimizer, criterion, loader, valid_set, config, labels, device,
+                 progress and main, model, rank)  # fmt: skip
     while not state.stopped_early and state.epoch < config.epochs:
         _run_epoch(loop, state)
-        if state.best_epoch == state.epoch:
-            checkpoint.save_best(checkpoint_dir, model, state)
-        checkpoint.save_last(
-            checkpoint_dir, model, optimizer, generator, state, fingerprint, device
-        )
+        if main:
+            if state.best_epoch == state.epoch:
+                checkpoint.save_best(checkpoint_dir, model, state)
+            checkpoint.save_last(
+                checkpoint_dir, model, optimizer, generator, state, fingerprint, device
+            )
         if on_epoch_end is not None:
             on_epoch_end(state.epoch, state.history)
+    return result_of(model, checkpoint_dir, state, weights, device) if main else None
+
+
+def result_of(model: nn.Module, checkpoint_dir: Path, state: State, weights, device) -> TrainResult:
+    """``model`` with the best checkpoint's weights, and the run's ``TrainResult``."""
     best = safetensors.torch.load_file(checkpoint_dir / "best.safetensors", device=str(device))
     model.load_state_dict(best)
     return TrainResult(
@@ -139,6 +163,8 @@ class _Loop:
     labels: list[str]
     device: torch.device
     progress: bool
+    core: nn.Module  # ``model`` itself, or the module a DDP ``model`` wraps
+    rank: distributed.Rank | None = None
 
 
 def _run_epoch(loop: _Loop, state: State) -> None:
@@ -149,25 +175,31 @@ def _run_epoch(loop: _Loop, state: State) -> None:
     set_epoch = getattr(loop.loader.dataset, "set_epoch", None)
     if set_epoch is not None:  # on-the-fly augmentation draws per (seed, epoch, item)
         set_epoch(state.epoch)
+    if loop.rank is not None:  # independent dropout per rank, reproducible per epoch
+        torch.manual_seed(loop.rank.seed(config.seed, state.epoch))
     desc = f"epoch {state.epoch + 1}/{config.epochs}"
     with tqdm(total=len(loop.loader), desc=desc, disable=not loop.progress, unit="batch") as bar:
         for features, lengths, targets in loop.loader:
-            loss = _train_step(loop, state, features, lengths, targets)
-            loss_sum, seen = loss_sum + loss * len(targets), seen + len(targets)
+            loss, count = _train_step(loop, state, features, lengths, targets)
+            loss_sum, seen = loss_sum + loss * count, seen + count
             bar.set_postfix(loss=f"{loss_sum / seen:.4f}", refresh=False)
             bar.update(1)
         valid = None
         if loop.valid_set is not None:
-            valid = _evaluate(
-                loop.model, loop.valid_set, loop.labels, config.batch_size, loop.device
-            )
+            if loop.rank is None or loop.rank.rank == 0:
+                valid = _evaluate(
+                    loop.core, loop.valid_set, loop.labels, config.batch_size, loop.device
+                )
+            if loop.rank is not None:  # every rank takes rank 0's decisions
+                valid = loop.rank.share(valid)
             bar.set_postfix(loss=f"{loss_sum / seen:.4f}", valid_ua=f"{valid['ua']:.4f}")
     state.epoch += 1
     _record(state, config, loss_sum / seen, valid, loop.optimizer.param_groups[0]["lr"])
 
 
-def _train_step(loop: _Loop, state: State, features, lengths, targets) -> float:
-    """One optimiser step on a padded batch; returns the batch's mean loss."""
+def _train_step(loop: _Loop, state: State, features, lengths, targets) -> tuple[float, int]:
+    """One optimiser step on a padded batch; returns the batch's mean loss and size (over all
+    ranks in data-parallel training)."""
     config, device = loop.config, loop.device
     features, lengths, targets = features.to(device), lengths.to(device), targets.to(device)
     lr = _learning_rate(config, state.step, config.epochs * len(loop.loader), state.lr_scale)
@@ -179,10 +211,14 @@ def _train_step(loop: _Loop, state: State, features, lengths, targets) -> float:
             f"the model outputs {tuple(logits.shape)} logits but there are {len(loop.labels)} "
             "labels; build it with num_classes=len(labels)"
         )
-    loss = loop.criterion(logits, targets)
-    if not torch.isfinite(loss):
+    if loop.rank is None:
+        loss = loop.criterion(logits, targets)
+        mean, count = loss.item(), len(targets)
+    else:
+        loss, mean, count = loop.rank.loss(logits, targets, loop.criterion.weight)
+    if not math.isfinite(mean):
         raise SertkError(
-            f"training loss is {loss.item()} at epoch {state.epoch + 1}, step {state.step + 1}; "
+            f"training loss is {mean} at epoch {state.epoch + 1}, step {state.step + 1}; "
             "lower train.lr or look for NaN/inf in the features"
         )
     loop.optimizer.zero_grad(set_to_none=True)
@@ -191,7 +227,7 @@ def _train_step(loop: _Loop, state: State, features, lengths, targets) -> float:
         nn.utils.clip_grad_norm_(loop.model.parameters(), config.grad_clip)
     loop.optimizer.step()
     state.step += 1
-    return loss.item()
+    return mean, count
 
 
 def _record(state: State, config: TrainConfig, train_loss: float, valid, lr: float) -> None:
