@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import time
 
+from sertk.cli import options
 from sertk.errors import ConfigError
 
 
@@ -38,6 +39,7 @@ def add_parser(subparsers) -> None:
     )
     parser.add_argument("--crop", default="center", help="crop policy: start or center")
     parser.add_argument("--normalize", default="none", help="none, peak or loudness")
+    options.add_jobs(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(run=run)
 
@@ -64,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
     from sertk.features import build_extractor
     from sertk.features.cache import FeatureCache, iter_features
 
+    jobs = options.check_jobs(args)
     overrides = parse_sets(args.set)
     for option in ("model", "device"):
         if getattr(args, option) is not None:
@@ -80,8 +83,9 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     seconds = 0.0
     for item in iter_features(
-        utterances, extractor, preprocess=preprocess, cache=cache, progress=not args.no_progress
-    ):
+        utterances, extractor, preprocess=preprocess, cache=cache, progress=not args.no_progress,
+        jobs=jobs,
+    ):  # fmt: skip
         seconds += item.seconds
     elapsed = max(time.perf_counter() - start, 1e-9)
     count = len(utterances)

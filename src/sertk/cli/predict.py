@@ -60,6 +60,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--speaker", metavar="ID", help="all files are this speaker's (needed "
                         "by a speaker-adapted bundle)")  # fmt: skip
     options.add_device(parser)
+    options.add_jobs(parser)
     parser.add_argument(
         "--backend",
         choices=("torch", "onnx"),
@@ -117,8 +118,9 @@ def run(args: argparse.Namespace) -> int:
         raise SertkError("no audio files to predict; give files or folders that hold some")
     timeline = _check_options(args)
     recognizer = Recognizer.load(
-        args.model, device=options.check_device(args.device or "cpu"), backend=args.backend
-    )
+        args.model, device=options.check_device(args.device or "cpu"), backend=args.backend,
+        jobs=options.check_jobs(args),
+    )  # fmt: skip
     if recognizer.speaker_adapted and args.speaker is None:
         raise SertkError(
             f"{recognizer.bundle.path} is speaker-adapted: give --speaker ID (all files are that "
