@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -102,6 +103,13 @@ def test_jobs_are_checked_and_planned(monkeypatch):
     assert plan_jobs(8, items=2) == 2  # never more workers than items
     monkeypatch.setattr(parallel, "FORK", False)  # threads: one job unless asked
     assert plan_jobs(None, items=100) == 1 and plan_jobs(2, items=100) == 2
+    monkeypatch.setattr(parallel, "FORK", True)
+    planned = []  # a server's or the live engine's worker thread keeps one process
+    thread = threading.Thread(target=lambda: planned.extend([plan_jobs(None, items=100),
+                                                            plan_jobs(2, items=100)]))  # fmt: skip
+    thread.start()
+    thread.join()
+    assert planned == [1, 2]
 
 
 # --- the callers: serial == parallel ------------------------------------------------------------
@@ -226,8 +234,9 @@ def test_evaluate_with_views_in_workers_equals_serial(corpora_dir, tmp_path):
         if p.stem[5] in labels
     ]
     results = [
-        evaluate_bundle(bundle, utterances, cache=FeatureCache(tmp_path / f"cache{jobs}"),
-                        jobs=jobs)  # fmt: skip
+        evaluate_bundle(
+            bundle, utterances, cache=FeatureCache(tmp_path / f"cache{jobs}"), jobs=jobs
+        )  # fmt: skip
         for jobs in (1, 2)
     ]
     assert len(utterances) >= 8 and results[0] == results[1]

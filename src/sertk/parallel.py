@@ -21,7 +21,8 @@ threads (the extractors are thread-safe), and :func:`default_jobs` is then 1.
 OpenMP pools to ``usable_cores() // jobs`` threads (threadpoolctl) so ``jobs`` workers do not
 oversubscribe the cores, and runs torch, if loaded, on one thread (GNU OpenMP is not fork-safe).
 Extractors that run their own thread pool (torch and onnxruntime encoders set ``threaded =
-True``) and models on a GPU default to one job: :func:`plan_jobs`.
+True``), models on a GPU and calls from other threads than the main one (a server's or the live
+engine's worker) default to one job: :func:`plan_jobs`.
 
 >>> list(map_chunks(lambda chunk: [x * x for x in chunk], range(5), jobs=1, chunk_size=2))
 [0, 1, 4, 9, 16]
@@ -33,6 +34,7 @@ import math
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
@@ -71,10 +73,14 @@ def check_jobs(jobs: Any, *, name: str = "jobs") -> int | None:
 
 def plan_jobs(jobs: int | None, *, items: int, own_threads: bool = False) -> int:
     """Workers for ``items`` items: ``jobs`` if given, never more than the items. Automatic
-    (None): :func:`default_jobs`, with ``MIN_ITEMS_PER_WORKER`` items each at least, and 1 when
-    the work runs its own threads (a torch or onnxruntime encoder, a GPU)."""
+    (None): :func:`default_jobs`, with ``MIN_ITEMS_PER_WORKER`` items each at least; 1 when the
+    work runs its own threads (a torch or onnxruntime encoder, a GPU) or is called from a
+    thread other than the main one (the REST server's worker, the live analysis, the GUI: they
+    already share the cores with the threads beside them, and forking a busy multi-threaded
+    process is what fork does worst)."""
     if check_jobs(jobs) is None:
-        jobs = 1 if own_threads else min(default_jobs(), items // MIN_ITEMS_PER_WORKER)
+        serial = own_threads or threading.current_thread() is not threading.main_thread()
+        jobs = 1 if serial else min(default_jobs(), items // MIN_ITEMS_PER_WORKER)
     return max(1, min(jobs, items))
 
 

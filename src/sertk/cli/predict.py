@@ -107,8 +107,6 @@ def plot_paths(plot: str, files: list[Path]) -> dict[Path, Path]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm.auto import tqdm
-
     from sertk.recognizer import Recognizer
 
     files, problems = expand_inputs(args.inputs, recursive=args.recursive)
@@ -131,8 +129,7 @@ def run(args: argparse.Namespace) -> int:
     writer = _Writer(args, recognizer.labels, files)
     targets = plot_paths(args.plot, files) if args.plot else {}
     failed = len(problems)
-    with tqdm(total=len(files), unit="file", disable=args.no_progress or None,
-              file=sys.stderr) as bar:  # fmt: skip
+    with progress_bar(len(files), show=not args.no_progress) as bar:
         for start in range(0, len(files), step):
             chunk = files[start : start + step]
             for file, result in zip(
@@ -152,6 +149,30 @@ def run(args: argparse.Namespace) -> int:
             bar.update(len(chunk))
     writer.close()
     return 1 if failed else 0
+
+
+def progress_bar(total: int, *, show: bool) -> Any:
+    """A tqdm bar of ``total`` files on stderr when it is a terminal (and ``show``), else one
+    that draws nothing; both print messages with ``write``. tqdm loads only to draw a bar."""
+    if show and sys.stderr.isatty():
+        from tqdm import tqdm
+
+        return tqdm(total=total, unit="file", file=sys.stderr)
+    return _NoBar()
+
+
+class _NoBar:
+    def __enter__(self) -> _NoBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def update(self, count: int) -> None:
+        pass
+
+    def write(self, text: str, file: Any = None) -> None:
+        print(text, file=file or sys.stdout)
 
 
 def _check_options(args: argparse.Namespace) -> dict[str, Any]:
