@@ -47,6 +47,12 @@ def test_map_chunks_keeps_the_order_with_one_job_or_several():
         assert os.getpid() not in {pid for _, pid in workers}
 
 
+def test_where_fork_is_unsafe_the_workers_are_threads(monkeypatch):
+    monkeypatch.setattr(parallel, "FORK", False)
+    results = list(map_chunks(with_pid, range(9), jobs=2, chunk_size=2))
+    assert results == [(x * x, os.getpid()) for x in range(9)]
+
+
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_an_error_is_raised_at_its_place_after_the_results_before_it(jobs):
     def work(chunk):
