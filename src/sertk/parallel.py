@@ -91,10 +91,11 @@ def chunked(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
 
 def chunk_length(items: int, jobs: int, *, limit: int) -> int:
     """Items per chunk: ``limit`` (e.g. a batch size) for one job; with several, small enough
-    that each worker gets at least two chunks (load balance), at most ``limit``."""
+    that each worker gets about four chunks (the last ones end close together), at most
+    ``limit``."""
     if jobs <= 1:
         return max(1, limit)
-    return max(1, min(limit, math.ceil(items / (2 * jobs))))
+    return max(1, min(limit, math.ceil(items / (4 * jobs))))
 
 
 class Workers:
