@@ -6,7 +6,8 @@ by side in one run (``batch_figures.py``):
 
 - cold start: ``sertk predict examples/03a02Wc.flac`` and ``sertk --help`` (each a fresh
   interpreter, as a user runs them) over ``python -c "import numpy, soundfile"``, run in turn
-  ``--cold-runs`` times; the median of the per-round ratios (goals: <= 2 and <= 1.5);
+  ``--cold-runs`` times; the median of the per-round ratios (goals: <= 2 and <= 1.5), and
+  ``import numpy, soundfile, scipy.fft``, which predict with the default model cannot go below;
 - folder predict: ``--files`` real EmoDB clips predicted as ``sertk predict DIR`` does (batches
   of 16 files, one Recognizer) with 1 worker and with 2 (``Recognizer.load(jobs=...)``; the
   workers stay between batches), interleaved ``--rounds`` times, predictions checked equal; the
@@ -200,6 +201,8 @@ def cold_start(runs: int, env: dict) -> dict:
         "baseline": [python, "-c", "import numpy, soundfile"],
         "predict": [python, "-m", "sertk", "predict", str(EXAMPLE), "--no-progress"],
         "help": [python, "-m", "sertk", "--help"],
+        # what the default model's features cannot do without: scipy's FFT (YIN in float32)
+        "floor": [python, "-c", "import numpy, soundfile, scipy.fft"],
     }
     return cold_starts(commands, runs, env=env)
 
@@ -241,6 +244,8 @@ def report_batch(cold: dict, folder: dict | None) -> None:
     for name, goal in (("predict", 2.0), ("help", 1.5)):
         row = cold[name]
         print(f"  sertk {name:<8} {row['seconds']:.3f} s  {row['ratio']:.2f}x (goal <= {goal})")
+    floor = cold["floor"]
+    print(f"  import numpy, soundfile, scipy.fft  {floor['seconds']:.3f} s  {floor['ratio']:.2f}x")
     if folder is None:
         print("folder predict: EmoDB not found (../shared/corpora/emodb or $SERTK_CORPORA)")
         return
