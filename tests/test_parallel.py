@@ -95,6 +95,17 @@ def test_each_worker_sizes_blas_and_openmp_to_its_share_of_the_cores(monkeypatch
     assert set(map_chunks(threads, range(4), jobs=2, chunk_size=1)) == {2}
 
 
+def test_the_live_engine_runs_blas_on_one_thread():
+    pytest.importorskip("threadpoolctl")
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from sertk.live import StreamingEngine
+
+    with threadpool_limits(limits=2, user_api="blas"):  # the test session's pools come back after
+        StreamingEngine.from_recognizer(Recognizer.load("default"))
+        assert {p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"} == {1}
+
+
 def test_jobs_are_checked_and_planned(monkeypatch):
     for bad in (0, -1, 1.5, True, "2"):
         with pytest.raises(ConfigError, match="jobs must be a positive number of workers"):
