@@ -259,6 +259,36 @@ def test_evaluate_with_views_in_workers_equals_serial(corpora_dir, tmp_path):
     assert len(utterances) >= 8 and results[0] == results[1]
 
 
+def test_training_with_workers_equals_serial(tmp_path):
+    from test_experiment import toy_overrides, write_toy_corpus
+
+    from sertk.config import load_config
+    from sertk.experiment import run_experiment
+
+    csv_path = write_toy_corpus(tmp_path / "toy", speakers=3, per_class=2)
+    overrides = toy_overrides(
+        csv_path, tmp_path, "features.name=functionals", "features.params={statistics: [mean]}",
+        "model.name=ridge", "features.tta_speeds=[0.9]", "preprocess.duration=null",
+        "train.augment={speed_factors: [1.1], copies: 1, crops: [[0.0, 0.7]]}",
+    )  # fmt: skip
+    runs = [
+        run_experiment(
+            load_config(None, overrides),
+            cache_dir=tmp_path / f"cache{jobs}",
+            run_dir=tmp_path / f"run{jobs}",
+            progress=False,
+            jobs=jobs,
+        )  # fmt: skip
+        for jobs in (1, 2)
+    ]
+    files = sorted(p.relative_to(runs[0]) for p in runs[0].rglob("predictions.csv"))
+    assert len(files) == 3  # one per fold: augmented copies, views and features all in workers
+    for name in files:
+        assert (runs[0] / name).read_text() == (runs[1] / name).read_text(), name
+    summaries = [json.loads((run / "summary.json").read_text()) for run in runs]
+    assert summaries[0]["pooled"] == summaries[1]["pooled"]
+
+
 def test_cli_jobs(corpora_dir, tmp_path, capsys):
     folder = tmp_path / "clips"
     folder.mkdir()
