@@ -1,6 +1,21 @@
-"""Inference speed of ``sertk predict`` and the Recognizer: cold start, latency, real-time factor.
+"""Inference speed of ``sertk predict`` and the Recognizer: cold start, batch work on every core,
+latency, real-time factor.
 
-For a bundle (``--model``: a path, ``"default"`` for the shipped model, or ``"random-logmel"``
+First, for the default model and every run (``--no-batch`` skips it), as ratios measured side
+by side in one run (``batch_figures.py``):
+
+- cold start: ``sertk predict examples/03a02Wc.flac`` and ``sertk --help`` (each a fresh
+  interpreter, as a user runs them) over ``python -c "import numpy, soundfile"``, run in turn
+  ``--cold-runs`` times; the median of the per-round ratios (goals: <= 2 and <= 1.5), and
+  ``import numpy, soundfile, scipy.fft``, which predict with the default model cannot go below;
+- folder predict: ``--files`` real EmoDB clips predicted as ``sertk predict DIR`` does (batches
+  of 16 files, one Recognizer) with 1 worker and with 2 (``Recognizer.load(jobs=...)``; the
+  workers stay between batches), interleaved ``--rounds`` times, predictions checked equal; the
+  serial side runs with one BLAS thread, as each worker does (goal >= 1.8x on an idle machine).
+  Printed with the load average and the speed-up two processes of pure arithmetic got meanwhile
+  (the most any parallel work could get then).
+
+Then for a bundle (``--model``: a path, ``"default"`` for the shipped model, or ``"random-logmel"``
 for an untrained 64-band log-mel + GRU-attention bundle built here) and, unless ``--no-hubert``,
 for a full-size HuBERT-base bundle with random weights (``HubertConfig()`` saved with
 ``save_pretrained`` to a temporary folder, an untrained ``gru_attention`` head on its last layer
@@ -20,7 +35,7 @@ Timings vary run to run on shared machines: compare the ratios printed by one ru
 ``--threads 1`` when the machine is busy (also exported as OMP_NUM_THREADS to subprocesses).
 
 Run: ``python benchmarks/bench_predict.py [--model random-logmel] [--runs 5] [--threads 1]
-[--no-hubert] [--json out.json]``.
+[--cold-runs 15] [--files 120] [--rounds 5] [--no-batch] [--no-hubert] [--json out.json]``.
 """
 
 from __future__ import annotations
@@ -37,9 +52,12 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+from batch_figures import cold_starts, cpu_ceiling, emodb_paths, interleaved, load, ratio
 
 RATE = 16000
 LABELS = ["neutral", "happy", "sad", "angry"]
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "03a02Wc.flac"
 
 
 def clip(seconds: float, *, seed: int = 0) -> np.ndarray:
@@ -176,6 +194,67 @@ def encoder_ratio(recognizer, encoder, calls: int) -> dict:
     }
 
 
+def cold_start(runs: int, env: dict) -> dict:
+    """``sertk predict`` (default model) and ``sertk --help`` over numpy + soundfile's import."""
+    python = sys.executable
+    commands = {
+        "baseline": [python, "-c", "import numpy, soundfile"],
+        "predict": [python, "-m", "sertk", "predict", str(EXAMPLE), "--no-progress"],
+        "help": [python, "-m", "sertk", "--help"],
+        # what the default model's features cannot do without: scipy's FFT (YIN in float32)
+        "floor": [python, "-c", "import numpy, soundfile, scipy.fft"],
+    }
+    return cold_starts(commands, runs, env=env)
+
+
+def folder_predict(count: int, rounds: int) -> dict | None:
+    """``count`` EmoDB clips predicted in batches of 16 with 1 worker and with 2 (see above)."""
+    from threadpoolctl import threadpool_limits
+
+    from sertk.recognizer import Recognizer
+
+    files = emodb_paths(count)
+    if files is None:
+        return None
+
+    def folder(recognizer) -> list:
+        return [
+            p for s in range(0, len(files), 16) for p in recognizer.predict_batch(files[s : s + 16])
+        ]
+
+    with Recognizer.load(jobs=1) as one, Recognizer.load(jobs=2) as two:
+        with threadpool_limits(limits=1, user_api="blas"):  # as in each worker
+            expected = [p.to_dict() for p in folder(one)]
+            assert [p.to_dict() for p in folder(two)] == expected, "2 workers changed a result"
+            times = interleaved({"1": lambda: folder(one), "2": lambda: folder(two)}, rounds)
+    return {
+        "files": len(files),
+        "seconds_1": statistics.median(times["1"]),
+        "seconds_2": statistics.median(times["2"]),
+        "speedup_2_over_1": ratio(times, "1", "2"),
+        "cpu_ceiling": cpu_ceiling(),
+        "load": load(),
+    }
+
+
+def report_batch(cold: dict, folder: dict | None) -> None:
+    base = cold["baseline"]["seconds"]
+    print(f"cold start, ratio to `python -c \"import numpy, soundfile\"` ({base:.3f} s), "
+          "median of paired runs:")  # fmt: skip
+    for name, goal in (("predict", 2.0), ("help", 1.5)):
+        row = cold[name]
+        print(f"  sertk {name:<8} {row['seconds']:.3f} s  {row['ratio']:.2f}x (goal <= {goal})")
+    floor = cold["floor"]
+    print(f"  import numpy, soundfile, scipy.fft  {floor['seconds']:.3f} s  {floor['ratio']:.2f}x")
+    if folder is None:
+        print("folder predict: EmoDB not found (../shared/corpora/emodb or $SERTK_CORPORA)")
+        return
+    print(f"folder predict, {folder['files']} EmoDB clips, default model: 1 worker "
+          f"{folder['seconds_1']:.2f} s, 2 workers {folder['seconds_2']:.2f} s: "
+          f"{folder['speedup_2_over_1']:.2f}x (goal >= 1.8 idle; pure arithmetic on 2 "
+          f"processes meanwhile {folder['cpu_ceiling']:.2f}x, load {folder['load']:.1f})")  # fmt: skip
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="default",
@@ -183,6 +262,10 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5, help="subprocess runs per cold start")
     parser.add_argument("--calls", type=int, default=10, help="calls per warm latency")
     parser.add_argument("--threads", type=int, help="torch threads (1 on a busy machine)")
+    parser.add_argument("--cold-runs", type=int, default=15, help="paired cold-start rounds")
+    parser.add_argument("--files", type=int, default=120, help="EmoDB clips for folder predict")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of 1 vs 2 workers")
+    parser.add_argument("--no-batch", action="store_true", help="skip cold start and workers")
     parser.add_argument("--no-hubert", action="store_true", help="skip the HuBERT-base bundle")
     parser.add_argument("--json", metavar="FILE", help="also write the figures here")
     args = parser.parse_args()
@@ -193,6 +276,11 @@ def main() -> int:
         torch.set_num_threads(args.threads)
         env["OMP_NUM_THREADS"] = str(args.threads)
     print(f"torch threads {torch.get_num_threads()}, load average {os.getloadavg()[0]:.1f}")
+    batch = {}
+    if not args.no_batch:
+        batch = {"cold": cold_start(args.cold_runs, env)}
+        batch["folder"] = folder_predict(args.files, args.rounds)
+        report_batch(batch["cold"], batch["folder"])
     baseline = {
         "python_pass_s": median_wall([sys.executable, "-c", "pass"], args.runs, env),
         "import_sertk_cli_s": median_wall([sys.executable, "-c", "import sertk.cli"], args.runs, env),
@@ -219,7 +307,7 @@ def main() -> int:
             rows.append(measure("hubert-base (random)", bundle, folder, args, env, encoder))
     report(rows, baseline)
     if args.json:
-        Path(args.json).write_text(json.dumps({**baseline, "bundles": rows}, indent=2))
+        Path(args.json).write_text(json.dumps({**baseline, **batch, "bundles": rows}, indent=2))
     return 0
 
 

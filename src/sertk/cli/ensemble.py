@@ -15,12 +15,8 @@ from __future__ import annotations
 
 import argparse
 
-from sertk.bundle import load_bundle
 from sertk.cli.evaluate import parse_mapping
-from sertk.corpora import read_manifest
-from sertk.ensemble import build_ensemble, evaluate_ensemble_cv
 from sertk.errors import ConfigError
-from sertk.features.cache import FeatureCache
 
 
 def add_parser(subparsers) -> None:
@@ -57,6 +53,11 @@ def parse_weights(text: str | None) -> list[float] | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from sertk.bundle import load_bundle
+    from sertk.corpora import read_manifest
+    from sertk.ensemble import build_ensemble
+    from sertk.features.cache import FeatureCache
+
     weights = parse_weights(args.weights)
     rule = args.rule or ("weighted" if weights is not None or args.fit_weights else "soft")
     if args.cv:
@@ -80,6 +81,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_cv(runs: list[str], output: str, rule: str, weights: list[float] | None) -> int:
+    from sertk.ensemble import evaluate_ensemble_cv
+
     result = evaluate_ensemble_cv(runs, rule=rule, weights=weights, out_dir=output)
     for member in result["members"]:
         print(f"member {member['name']} ({member['model']}): UA {member['mean']['ua']:.4f} "

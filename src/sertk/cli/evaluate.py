@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from sertk.cli import options
 from sertk.errors import ConfigError
 
 
@@ -36,6 +37,7 @@ def add_parser(subparsers) -> None:
         "--cache", metavar="DIR", help="feature cache folder ($SERTK_CACHE or ~/.cache/...)"
     )
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    options.add_jobs(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(run=run)
 
@@ -60,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
     from sertk.experiment.artifacts import write_json
     from sertk.features.cache import FeatureCache
 
+    jobs = options.check_jobs(args)
     mapping = parse_mapping(args.map)
     result = evaluate_bundle(
         args.bundle,
@@ -68,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
         cache=FeatureCache(args.cache),
         device=args.device,
         progress=not args.no_progress,
+        jobs=jobs,
     )
     print(format_evaluation(result))
     if args.output:

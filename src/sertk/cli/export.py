@@ -10,8 +10,6 @@ import argparse
 import json
 from pathlib import Path
 
-from sertk.export.onnx_export import DEFAULT_OPSET, export_onnx
-
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -38,9 +36,7 @@ def add_parser(subparsers) -> None:
         help="onnxruntime dynamic int8 quantization of MatMul/Gemm of a torch model (smaller, "
         "faster on CPU); a linear classical model stays float64 and says why",
     )
-    parser.add_argument(
-        "--opset", type=int, default=DEFAULT_OPSET, help="ONNX opset (18-23, default 18)"
-    )
+    parser.add_argument("--opset", type=int, default=None, help="ONNX opset (18-23, default 18)")
     parser.add_argument(
         "--threads", type=int, default=None, help="onnxruntime threads for the parity check"
     )
@@ -53,8 +49,11 @@ def _size(path: Path) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from sertk.export.onnx_export import DEFAULT_OPSET, export_onnx
+
+    opset = DEFAULT_OPSET if args.opset is None else args.opset
     target = export_onnx(
-        args.bundle, args.output, quantize=args.quantize, opset=args.opset, threads=args.threads
+        args.bundle, args.output, quantize=args.quantize, opset=opset, threads=args.threads
     )
     section = json.loads((target / "bundle.json").read_text(encoding="utf-8"))["onnx"]
     precision = section["quantize"] or section.get("precision", "fp32")

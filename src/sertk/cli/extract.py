@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import time
 
+from sertk.cli import options
 from sertk.cli._engine import add_engine_options, check_engine_options
 from sertk.errors import ConfigError
 
@@ -46,6 +47,7 @@ def add_parser(subparsers) -> None:
     )
     parser.add_argument("--crop", default="center", help="crop policy: start or center")
     parser.add_argument("--normalize", default="none", help="none, peak or loudness")
+    options.add_jobs(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_engine_options(parser, workers_help="with --engine ray: extractor actors (default: "
                        "the cluster's CPUs less one, or its GPUs)")  # fmt: skip
@@ -75,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
     from sertk.features.cache import FeatureCache, iter_features
 
     check_engine_options(args)
+    jobs = options.check_jobs(args)
     overrides = parse_sets(args.set)
     for option in ("model", "device"):
         if getattr(args, option) is not None:
@@ -93,8 +96,9 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     seconds = 0.0
     for item in iter_features(
-        utterances, extractor, preprocess=preprocess, cache=cache, progress=not args.no_progress
-    ):
+        utterances, extractor, preprocess=preprocess, cache=cache, progress=not args.no_progress,
+        jobs=jobs,
+    ):  # fmt: skip
         seconds += item.seconds
     elapsed = max(time.perf_counter() - start, 1e-9)
     count = len(utterances)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
-import platform
 
 from sertk._version import __version__
 
@@ -29,6 +27,8 @@ def add_parser(subparsers) -> None:
 
 
 def _version(distribution: str) -> str | None:
+    import importlib.metadata
+
     try:
         return importlib.metadata.version(distribution)
     except importlib.metadata.PackageNotFoundError:
@@ -47,6 +47,8 @@ def _device() -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    import platform
+
     print(f"{'sertk':<13} {__version__}")
     print(f"{'python':<13} {platform.python_version()} ({platform.machine()})")
     for name in CORE:

@@ -6,7 +6,8 @@ smoothing and the speech/silence threshold, plus the old spellings kept for one 
 - ``--input``: the audio input of listen and gui (an index or part of the device's name);
 - ``--smooth S``: seconds over which probabilities are averaged (:mod:`sertk.smoothing`);
 - ``--vad-floor DB`` / ``--vad-margin DB``: speech is at least DB dBFS and DB dB over the
-  noise floor (:mod:`sertk.audio.speech`), in timelines, live analysis and the GUI.
+  noise floor (:mod:`sertk.audio.speech`), in timelines, live analysis and the GUI;
+- ``--jobs N``: worker processes for feature extraction in predict, evaluate, extract and train.
 
 Old spellings (``listen --device 3``, ``--model-device``, ``--smoothing``, ``--vad-threshold``)
 still work, each with a deprecation message on stderr; they are hidden from ``--help``.
@@ -111,6 +112,25 @@ def add_vad(parser: argparse.ArgumentParser, *, old_threshold: bool = False) -> 
     )
     if old_threshold:
         parser.add_argument("--vad-threshold", type=float, help=argparse.SUPPRESS)
+
+
+def add_jobs(parser: argparse.ArgumentParser) -> None:
+    """``--jobs N``: worker processes for feature extraction (see :mod:`sertk.parallel`)."""
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="worker processes that read audio and extract features (default: one per usable "
+        "core; 1 for SSL encoders and on a GPU); results do not depend on it",
+    )
+
+
+def check_jobs(args: argparse.Namespace) -> int | None:
+    """``--jobs`` (None: automatic); ConfigError unless it is a positive integer."""
+    if args.jobs is not None and args.jobs < 1:
+        raise ConfigError(f"--jobs must be a positive number of worker processes, got {args.jobs}")
+    return args.jobs
 
 
 def vad_options(args: argparse.Namespace, command: str) -> dict[str, float]:

@@ -65,6 +65,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--speaker", metavar="ID", help="all files are this speaker's (needed "
                         "by a speaker-adapted bundle)")  # fmt: skip
     options.add_device(parser)
+    options.add_jobs(parser)
     parser.add_argument(
         "--backend",
         choices=("torch", "onnx"),
@@ -113,8 +114,6 @@ def plot_paths(plot: str, files: list[Path]) -> dict[Path, Path]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm.auto import tqdm
-
     from sertk.recognizer import Recognizer
 
     check_engine_options(args)
@@ -127,8 +126,9 @@ def run(args: argparse.Namespace) -> int:
         raise SertkError("no audio files to predict; give files or folders that hold some")
     timeline = _check_options(args)
     recognizer = Recognizer.load(
-        args.model, device=options.check_device(args.device or "cpu"), backend=args.backend
-    )
+        args.model, device=options.check_device(args.device or "cpu"), backend=args.backend,
+        jobs=options.check_jobs(args),
+    )  # fmt: skip
     if recognizer.speaker_adapted and args.speaker is None:
         raise SertkError(
             f"{recognizer.bundle.path} is speaker-adapted: give --speaker ID (all files are that "
@@ -139,8 +139,7 @@ def run(args: argparse.Namespace) -> int:
     writer = _Writer(args, recognizer.labels, files)
     targets = plot_paths(args.plot, files) if args.plot else {}
     failed = len(problems)
-    with tqdm(total=len(files), unit="file", disable=args.no_progress or None,
-              file=sys.stderr) as bar:  # fmt: skip
+    with progress_bar(len(files), show=not args.no_progress) as bar:
         for start in range(0, len(files), step):
             chunk = files[start : start + step]
             for file, result in zip(
@@ -160,6 +159,30 @@ def run(args: argparse.Namespace) -> int:
             bar.update(len(chunk))
     writer.close()
     return 1 if failed else 0
+
+
+def progress_bar(total: int, *, show: bool) -> Any:
+    """A tqdm bar of ``total`` files on stderr when it is a terminal (and ``show``), else one
+    that draws nothing; both print messages with ``write``. tqdm loads only to draw a bar."""
+    if show and sys.stderr.isatty():
+        from tqdm import tqdm
+
+        return tqdm(total=total, unit="file", file=sys.stderr)
+    return _NoBar()
+
+
+class _NoBar:
+    def __enter__(self) -> _NoBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def update(self, count: int) -> None:
+        pass
+
+    def write(self, text: str, file: Any = None) -> None:
+        print(text, file=file or sys.stdout)
 
 
 def _check_options(args: argparse.Namespace) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from sertk.cli import options
 from sertk.cli._engine import add_train_options, parallel_training
 from sertk.errors import ConfigError
 
@@ -45,6 +46,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument(
         "--cache", metavar="DIR", help="feature cache folder ($SERTK_CACHE or ~/.cache/...)"
     )
+    options.add_jobs(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     add_train_options(parser)
     parser.set_defaults(run=run)
@@ -54,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
     from sertk.config import load_config
     from sertk.experiment import load_summary, run_experiment
 
+    jobs = options.check_jobs(args)
     overrides = list(args.set)
     if args.output_dir is not None:
         overrides.append(f"output_dir={args.output_dir}")
@@ -69,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
             cache_dir=args.cache,
             progress=not args.no_progress,
             log=lambda line: print(line, flush=True),
+            jobs=jobs,
         )
     print(summary_lines(load_summary(run_dir)))
     print(f"run folder: {run_dir}")

@@ -23,7 +23,9 @@ from tqdm.auto import tqdm
 from sertk.audio import load_audio
 from sertk.augment import Augmenter, View, change_speed, fit_length
 from sertk.errors import ConfigError
+from sertk.features.base import runs_own_threads
 from sertk.features.cache import cached_extract
+from sertk.parallel import Workers, chunk_length, chunked, plan_jobs
 
 # extractors cheap enough to run on every training utterance in every epoch
 CHEAP_EXTRACTORS = ("logmel", "mfcc", "lld", "functionals", "emotion_functionals")
@@ -93,35 +95,57 @@ def augmented_copies(ctx: Any, ids: Sequence[str]) -> tuple[list[np.ndarray], li
     """Features of ``train.augment.copies`` augmented copies and of the ``train.augment.crops``
     of each of ``ids`` and, for each row, the id of the utterance it copies. Copy ``k`` of an
     utterance is drawn with epoch ``k``; the result is the same in every fold, memoised in
-    ``ctx.copies``. A progress bar counts the utterances while copies are extracted."""
-    augment = ctx.config.train.augment
-    augmenter = build_augmenter(ctx.config) if augment.waveform_copies else None
-    keys: list[Any] = list(range(augment.copies)) if augmenter is not None else []
-    keys += [View(crop=crop) for crop in augment.crops]
-    rate = ctx.preprocess.sampling_rate
-
-    def make(signal: np.ndarray, key: Any, uid: str) -> np.ndarray:
-        if isinstance(key, View):
-            return key(signal, rate, ctx.preprocess)
-        factors = augment.speed_factors
-        source = change_speed(signal, factors[key], sampling_rate=rate) if factors else signal
-        return fit_length(augmenter.waveform(source, rate, key, ctx.keys[uid]), ctx.preprocess)
-
-    todo = [uid for uid in ids if any((uid, key) not in ctx.copies for key in keys)]
-    with tqdm(total=len(todo), unit="file", desc=f"augmented copies ({len(keys)} each)",
-              disable=not (ctx.progress and todo)) as bar:  # fmt: skip
-        for uid in todo:
-            signal = load_signal(ctx, uid)
-            for key in keys:
-                if (uid, key) not in ctx.copies:
-                    ctx.copies[(uid, key)] = cached_features(ctx, make(signal, key, uid))
-            bar.update(1)
+    ``ctx.copies``. Utterances are copied in ``ctx.jobs`` worker processes (the same draws: they
+    depend on the seed, the copy and the utterance only); a progress bar counts them."""
+    copier = _Copier(ctx)
+    todo = [uid for uid in ids if any((uid, key) not in ctx.copies for key in copier.keys)]
+    jobs = plan_jobs(ctx.jobs, items=len(todo), own_threads=runs_own_threads(ctx.extractor))
+    chunks = chunked(todo, chunk_length(len(todo), jobs, limit=8))
+    with tqdm(total=len(todo), unit="file", desc=f"augmented copies ({len(copier.keys)} each)",
+              disable=not (ctx.progress and todo)) as bar, Workers(copier, jobs=jobs) as workers:  # fmt: skip
+        for chunk, copies in zip(chunks, workers.map(chunks), strict=True):
+            for uid, made in zip(chunk, copies, strict=True):
+                ctx.copies.update(((uid, key), features) for key, features in made.items())
+            bar.update(len(chunk))
     rows, sources = [], []
     for uid in ids:
-        for key in keys:
+        for key in copier.keys:
             rows.append(ctx.normalize_speaker(ctx.copies[(uid, key)], uid))
             sources.append(uid)
     return rows, sources
+
+
+class _Copier:
+    """The copies of a chunk of utterances not yet in ``ctx.copies`` (here or in a worker):
+    per utterance ``{key: features}``; keys are copy numbers, then crop views."""
+
+    def __init__(self, ctx: Any) -> None:
+        augment = ctx.config.train.augment
+        self.ctx = ctx
+        self.augmenter = build_augmenter(ctx.config) if augment.waveform_copies else None
+        self.keys: list[Any] = list(range(augment.copies)) if self.augmenter is not None else []
+        self.keys += [View(crop=crop) for crop in augment.crops]
+
+    def __call__(self, chunk: Sequence[str]) -> list[dict[Any, np.ndarray]]:
+        ctx = self.ctx
+        results = []
+        for uid in chunk:
+            signal = load_signal(ctx, uid)
+            results.append({
+                key: cached_features(ctx, self.make(signal, key, uid))
+                for key in self.keys
+                if (uid, key) not in ctx.copies
+            })  # fmt: skip
+        return results
+
+    def make(self, signal: np.ndarray, key: Any, uid: str) -> np.ndarray:
+        ctx, rate = self.ctx, self.ctx.preprocess.sampling_rate
+        if isinstance(key, View):
+            return key(signal, rate, ctx.preprocess)
+        factors = ctx.config.train.augment.speed_factors
+        source = change_speed(signal, factors[key], sampling_rate=rate) if factors else signal
+        waveform = self.augmenter.waveform(source, rate, key, ctx.keys[uid])
+        return fit_length(waveform, ctx.preprocess)
 
 
 def cached_features(ctx: Any, signal: np.ndarray) -> np.ndarray:

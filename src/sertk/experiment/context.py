@@ -49,6 +49,7 @@ class FitContext:
     signals: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
     copies: dict[tuple[str, Any], np.ndarray] = dataclasses.field(default_factory=dict)
     log: Any = None
+    jobs: int | None = None  # worker processes for feature extraction (None: automatic)
 
     def __post_init__(self) -> None:
         if self.config.features.normalization == "speaker" and self.speaker_stats is None:

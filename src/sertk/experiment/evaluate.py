@@ -25,9 +25,11 @@ import numpy as np
 from sertk.audio import load_audio
 from sertk.bundle import load_bundle
 from sertk.errors import ConfigError, CorpusError
+from sertk.features.base import runs_own_threads
 from sertk.features.cache import cached_extract, extract_utterances
 from sertk.inference import FeatureKey, Scorer
 from sertk.metrics import classification_report
+from sertk.parallel import chunk_length, map_chunks, plan_jobs
 
 
 def map_labels(
@@ -62,6 +64,7 @@ def evaluate_bundle(
     cache: Any = None,
     device: str = "cpu",
     progress: bool = False,
+    jobs: int | None = None,
 ) -> dict[str, Any]:
     """Score the bundle at ``bundle_path`` (a folder, a run folder or ``default``) on
     ``utterances`` (``sertk.corpora.Utterance``); a JSON-ready dict.
@@ -70,7 +73,8 @@ def evaluate_bundle(
     or None), ``unmapped`` (label -> excluded count), ``unused_mapping`` (explicit entries whose
     label never occurs), ``utterances``, ``evaluated``, ``report`` (a
     ``sertk.metrics.classification_report``) and ``predictions`` (id, label, predicted).
-    ``cache``: an optional ``FeatureCache``.
+    ``cache``: an optional ``FeatureCache``; ``jobs``: worker processes for the features (see
+    :func:`request_features`; None: automatic, 1 on a GPU).
     """
     bundle = load_bundle(bundle_path)
     utterances = list(utterances)
@@ -81,7 +85,9 @@ def evaluate_bundle(
     counts = Counter(u.label for u in utterances)
     table = map_labels(sorted(counts), labels, bundle.label_map.get("mapping", {}), mapping)
     kept = _mappable(utterances, table, labels)
-    features = request_features(scorer, kept, cache=cache, progress=progress)
+    if jobs is None and device != "cpu":
+        jobs = 1  # the model runs on a GPU: keep one process
+    features = request_features(scorer, kept, cache=cache, progress=progress, jobs=jobs)
     scores = scorer.score(features, speakers=[u.speaker for u in kept])
     probabilities = scores.probabilities
     truth = [labels.index(table[u.label]) for u in kept]
@@ -110,11 +116,13 @@ def request_features(
     cache: Any = None,
     progress: bool = False,
     known: dict[FeatureKey, list[np.ndarray]] | None = None,
+    jobs: int | None = None,
 ) -> list[dict[FeatureKey, np.ndarray]]:
     """Features of ``utterances`` for every key of ``scorer.requests``: each input's own
     features (``extract_utterances``) and each test-time view of the preprocessed audio,
     through ``cache`` when given. ``known``: keys whose features the caller already has (one
-    array per utterance), e.g. a run's cached features."""
+    array per utterance), e.g. a run's cached features. ``jobs``: worker processes, each
+    taking chunks of utterances (None: automatic; see :mod:`sertk.parallel`)."""
     known = known or {}
     out: list[dict[FeatureKey, np.ndarray]] = [{} for _ in utterances]
     for index, item in enumerate(scorer.inputs):
@@ -122,22 +130,44 @@ def request_features(
         if (index, None) in keys:
             arrays = known.get((index, None)) or extract_utterances(
                 utterances, item.extractor, preprocess=item.preprocess, cache=cache,
-                progress=progress,
+                progress=progress, jobs=jobs,
             )  # fmt: skip
             for row, array in enumerate(arrays):
                 out[row][(index, None)] = array
         views = [key for key in keys if key[1] is not None and key not in known]
         if not views:
             continue
-        rate = item.preprocess.sampling_rate
-        for row, utterance in enumerate(utterances):  # each file read once for all its views
-            signal = item.preprocess(load_audio(utterance.path, sampling_rate=rate)[0], rate)
-            for key in views:
-                version = key[1](signal, rate, item.preprocess)
-                out[row][key] = cached_extract(
-                    item.extractor, version, rate, preprocess=item.preprocess, cache=cache
-                )
+        count = plan_jobs(jobs, items=len(utterances), own_threads=runs_own_threads(item.extractor))
+        found = map_chunks(
+            _ViewFeatures(item, views, cache), utterances, jobs=count,
+            chunk_size=chunk_length(len(utterances), count, limit=16),
+        )  # fmt: skip
+        for row, features in enumerate(found):
+            out[row].update(features)
     return out
+
+
+class _ViewFeatures:
+    """Test-time views of one feature input for a chunk of utterances (here or in a worker):
+    per utterance ``{key: features}``; each file is read once for all its views."""
+
+    def __init__(self, item: Any, views: list[FeatureKey], cache: Any) -> None:
+        self.item, self.views, self.cache = item, views, cache
+
+    def __call__(self, chunk: Sequence[Any]) -> list[dict[FeatureKey, np.ndarray]]:
+        preprocess, extractor = self.item
+        rate = preprocess.sampling_rate
+        results = []
+        for utterance in chunk:
+            signal = preprocess(load_audio(utterance.path, sampling_rate=rate)[0], rate)
+            results.append({
+                key: cached_extract(
+                    extractor, key[1](signal, rate, preprocess), rate, preprocess=preprocess,
+                    cache=self.cache,
+                )
+                for key in self.views
+            })  # fmt: skip
+        return results
 
 
 def _mappable(utterances: Sequence[Any], table: Mapping[str, str | None], labels) -> list:

@@ -46,6 +46,7 @@ from sertk.experiment.report import write_summary
 from sertk.features import build_extractor
 from sertk.features.cache import FeatureCache, extract_utterances
 from sertk.metrics import classification_report, plot_confusion, plot_curves
+from sertk.parallel import check_jobs
 
 # may differ between an interrupted run and its resume: they do not change any result
 _RESUME_FREE = ("name", "output_dir", "train.device", "train.num_workers")
@@ -59,15 +60,19 @@ def run_experiment(
     cache_dir: str | Path | None = None,
     progress: bool = True,
     log: Callable[[str], None] | None = None,
+    jobs: int | None = None,
 ) -> Path:
     """Run (or with ``resume=True`` continue) a cross-validation experiment; returns its folder.
 
     ``run_dir``: the folder to resume (required with ``resume``), or an empty/new folder for a
     new run (default: a fresh ``<output_dir>/<name>-<timestamp>``). ``cache_dir``: the feature
     cache (default ``$SERTK_CACHE`` or ``~/.cache/sertk/features``). ``log`` receives one line
-    per fold and stage (e.g. ``print``).
+    per fold and stage (e.g. ``print``). ``jobs``: worker processes that extract features (of
+    the utterances, their augmented copies and test-time views; None: one per core, 1 for an
+    SSL encoder or a GPU run); results do not depend on it.
     """
     log = log or no_log
+    check_jobs(jobs)
     config = resolve_config(config)
     check_config(config)
     _check_device(config)
@@ -77,7 +82,9 @@ def run_experiment(
     log(f"run folder: {folder}")
     data = data or prepare_data(config)
     _record_splits(folder, data, resume)
-    ctx = _fit_context(config, data, folder, cache, resume=resume, progress=progress, log=log)
+    ctx = _fit_context(
+        config, data, folder, cache, resume=resume, progress=progress, log=log, jobs=jobs
+    )
     fold_metrics = {}
     for fold in data.folds:
         fold_dir = folder / "folds" / fold.name
@@ -160,7 +167,7 @@ def _record_splits(folder: Path, data, resume: bool) -> None:
     write_json(path, artifacts.splits_document(data.folds, data.utterances))
 
 
-def _fit_context(config, data, folder, cache, *, resume, progress, log) -> FitContext:
+def _fit_context(config, data, folder, cache, *, resume, progress, log, jobs) -> FitContext:
     """Build the extractor, check the model builds, and extract every utterance's features."""
     preprocess = config.preprocess
     if preprocess.crop == "random":
@@ -169,9 +176,11 @@ def _fit_context(config, data, folder, cache, *, resume, progress, log) -> FitCo
     kind = model_kind(config.model.name)
     if kind == "torch":
         build_torch_model(config, extractor, len(data.label_map.labels))  # bad hparams fail now
+        if jobs is None and _torch_device(config) != "cpu":
+            jobs = 1  # a GPU run: keep one process
     utterances = data.utterances
     arrays = extract_utterances(
-        utterances, extractor, preprocess=preprocess, cache=cache, progress=progress
+        utterances, extractor, preprocess=preprocess, cache=cache, progress=progress, jobs=jobs
     )
     log(
         f"features: {len(arrays)} utterances, {extractor.name} dim {extractor.dim} "
@@ -191,6 +200,7 @@ def _fit_context(config, data, folder, cache, *, resume, progress, log) -> FitCo
         keys={u.id: index for index, u in enumerate(utterances)},
         cache=cache,
         log=log,
+        jobs=jobs,
     )
 
 
@@ -253,7 +263,7 @@ def _score(scorer: Any, ctx: FitContext, ids) -> Any:
     the speaker protocol with the statistics of each speaker's own utterances."""
     utterances = [ctx.utterances[uid] for uid in ids]
     known = {(0, None): [ctx.raw[uid] for uid in ids]}
-    features = request_features(scorer, utterances, cache=ctx.cache, known=known)
+    features = request_features(scorer, utterances, cache=ctx.cache, known=known, jobs=ctx.jobs)
     statistics = [ctx.statistics(uid) for uid in ids]
     speakers = [u.speaker for u in utterances]
     return scorer.score(features, speakers=speakers, statistics=statistics).probabilities

@@ -11,7 +11,9 @@ An extractor is a callable ``extract(signal, sampling_rate) -> np.ndarray`` retu
   that keys the feature cache.
 
 Extractors that batch well add ``extract_batch(signals, sampling_rate) -> list[np.ndarray]``
-whose items equal per-item calls. :class:`Extractor` is a convenience base; the contract is
+whose items equal per-item calls. Extractors that run their own thread pool (torch,
+onnxruntime) set ``threaded = True``: batch work then runs them in one process
+(:func:`runs_own_threads`, :mod:`sertk.parallel`). :class:`Extractor` is a convenience base; the contract is
 structural (:class:`FeatureExtractor`), so classes need not inherit it.
 """
 
@@ -70,6 +72,12 @@ class Extractor:
         """Build from ``config()`` minus ``name``; unknown keys raise FeatureError."""
         check_params(cls, params)
         return cls(**params)
+
+
+def runs_own_threads(extractor: Any) -> bool:
+    """Whether ``extractor`` runs its own thread pool (``threaded``: torch, onnxruntime), so
+    batch work should not add worker processes around it."""
+    return bool(getattr(extractor, "threaded", False))
 
 
 def check_params(cls: type, params: dict[str, Any], *, extra: tuple[str, ...] = ()) -> None:

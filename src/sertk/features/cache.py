@@ -40,6 +40,8 @@ from tqdm.auto import tqdm
 
 from sertk.audio import load_audio
 from sertk.errors import FeatureError
+from sertk.features.base import runs_own_threads
+from sertk.parallel import Workers, chunk_length, chunked, plan_jobs
 
 FORMAT = "sertk-features/1"
 
@@ -135,6 +137,12 @@ class FeatureCache:
             array = self.put(key_parts, compute_fn())
         return array
 
+    def add_counts(self, hits: int, misses: int, corrupt: int) -> None:
+        """Add lookups counted elsewhere (e.g. by a worker process's cache of this folder)."""
+        with self._lock:
+            self.hits, self.misses = self.hits + hits, self.misses + misses
+            self.corrupt += corrupt
+
     def _count(self, *names: str) -> None:
         with self._lock:
             for name in names:
@@ -181,36 +189,66 @@ def iter_features(
     cache: FeatureCache | None = None,
     progress: bool = True,
     chunk_size: int = 16,
+    jobs: int | None = None,
 ) -> Iterator[Extracted]:
-    """Yield :class:`Extracted` per utterance, in order, loading chunks of ``chunk_size`` files.
+    """Yield :class:`Extracted` per utterance, in order, working on chunks of ``chunk_size`` files.
 
     Each file is read with ``sertk.audio.load_audio`` at the rate of ``preprocess`` (else of the
     extractor, else 16 kHz), passed through ``preprocess(signal, rate)`` (inference mode), looked
     up in ``cache``; misses are extracted together (``extractor.extract_batch`` when present)
-    and stored. Only one chunk of audio is in memory at a time.
+    and stored. ``jobs`` worker processes take a chunk each (None: one per core, or 1 for an
+    extractor with its own threads; see :mod:`sertk.parallel`); results and errors are those of
+    ``jobs=1``, in the same order. Only the chunks in flight are in memory.
     """
     rate = extraction_rate(extractor, preprocess)
     base = key_base(extractor, preprocess=preprocess)
+    jobs = plan_jobs(jobs, items=len(utterances), own_threads=runs_own_threads(extractor))
+    size = chunk_length(len(utterances), jobs, limit=chunk_size)
+    work = _ChunkExtraction(
+        extractor, preprocess, None if cache is None else cache.root, base, rate
+    )
+    chunks = chunked(utterances, size)
     with tqdm(
         total=len(utterances), unit="file", desc=f"{extractor.name} features", disable=not progress
-    ) as bar:
-        for start in range(0, len(utterances), chunk_size):
-            chunk = utterances[start : start + chunk_size]
-            signals = []
-            for utterance in chunk:
-                signal, _ = load_audio(utterance.path, sampling_rate=rate)
-                signals.append(preprocess(signal, rate) if preprocess is not None else signal)
-            keys = [entry_key(base, s, rate) for s in signals]
-            found = [cache.get(key) if cache is not None else None for key in keys]
-            missing = [i for i, features in enumerate(found) if features is None]
-            computed = _extract(
-                extractor, [chunk[i] for i in missing], [signals[i] for i in missing], rate
-            )
-            for i, features in zip(missing, computed, strict=True):
-                found[i] = cache.put(keys[i], features) if cache is not None else features
-            for i, utterance in enumerate(chunk):
-                yield Extracted(utterance, found[i], len(signals[i]) / rate, i not in missing)
+    ) as bar, Workers(work, jobs=jobs) as workers:  # fmt: skip
+        for chunk, (results, counts) in zip(chunks, workers.map(chunks), strict=True):
+            if cache is not None:
+                cache.add_counts(*counts)
+            for utterance, (features, seconds, cached) in zip(chunk, results, strict=True):
+                yield Extracted(utterance, features, seconds, cached)
             bar.update(len(chunk))
+
+
+class _ChunkExtraction:
+    """:func:`iter_features`' work on one chunk of utterances, in this process or a worker:
+    per utterance ``(features, seconds, cached)``, and the chunk's cache counts (a worker's
+    lookups are counted in its own ``FeatureCache`` of the same folder and added up here)."""
+
+    def __init__(self, extractor: Any, preprocess: Any, root: Path | None, base: dict, rate: int):
+        self.extractor, self.preprocess, self.root, self.base, self.rate = (
+            extractor, preprocess, root, base, rate,
+        )  # fmt: skip
+
+    def __call__(self, chunk: Sequence[Any]) -> tuple[list, tuple[int, int, int]]:
+        cache = None if self.root is None else FeatureCache(self.root)
+        signals = []
+        for utterance in chunk:
+            signal, _ = load_audio(utterance.path, sampling_rate=self.rate)
+            preprocess = self.preprocess
+            signals.append(preprocess(signal, self.rate) if preprocess is not None else signal)
+        keys = [entry_key(self.base, s, self.rate) for s in signals]
+        found = [cache.get(key) if cache is not None else None for key in keys]
+        missing = [i for i, features in enumerate(found) if features is None]
+        computed = _extract(
+            self.extractor, [chunk[i] for i in missing], [signals[i] for i in missing], self.rate
+        )
+        for i, features in zip(missing, computed, strict=True):
+            found[i] = cache.put(keys[i], features) if cache is not None else features
+        results = [
+            (found[i], len(signals[i]) / self.rate, i not in missing) for i in range(len(chunk))
+        ]
+        counts = (0, 0, 0) if cache is None else (cache.hits, cache.misses, cache.corrupt)
+        return results, counts
 
 
 def extract_utterances(
@@ -220,17 +258,23 @@ def extract_utterances(
     preprocess: Any = None,
     cache: FeatureCache | None = None,
     progress: bool = True,
+    jobs: int | None = None,
 ) -> list[np.ndarray]:
     """Features of each utterance (``[frames, dim]`` or ``[layers, frames, dim]``), in order.
 
     ``utterances`` are ``sertk.corpora.Utterance`` (anything with ``.path``); see
-    :func:`iter_features` for loading, preprocessing, batching and caching.
+    :func:`iter_features` for loading, preprocessing, batching, caching and ``jobs``.
     """
     return [
         item.features
         for item in iter_features(
-            utterances, extractor, preprocess=preprocess, cache=cache, progress=progress
-        )
+            utterances,
+            extractor,
+            preprocess=preprocess,
+            cache=cache,
+            progress=progress,
+            jobs=jobs,
+        )  # fmt: skip
     ]
 
 

@@ -29,6 +29,7 @@ def pad_waveforms(signals: list[np.ndarray]) -> tuple[list[int], np.ndarray, np.
 class WaveformEncoderMixin:
     """``__call__``, ``extract_batch``, ``num_frames`` and the batching plan (see the module)."""
 
+    threaded = True  # torch / onnxruntime run their own threads: batch work keeps one process
     sampling_rate: int
     normalize: bool
     min_samples: int

@@ -40,6 +40,7 @@ from sertk.live import _checks
 from sertk.live.buffer import RingBuffer
 from sertk.live.result import SILENCE, Result, save_history
 from sertk.live.vad import EnergyGate, level_db
+from sertk.parallel import limit_blas
 from sertk.smoothing import LIVE_SMOOTH, TrailingAverage
 
 Predict = Callable[[np.ndarray, int], Any]
@@ -94,7 +95,10 @@ class StreamingEngine:
     @classmethod
     def from_recognizer(cls, recognizer: Any, **options: Any) -> StreamingEngine:
         """An engine over a :class:`sertk.recognizer.Recognizer`: its ``predict_signal``, labels
-        and sampling rate; ``window`` defaults to the bundle's crop duration (or 3 s)."""
+        and sampling rate; ``window`` defaults to the bundle's crop duration (or 3 s). From here
+        on the process's BLAS runs one thread (:func:`sertk.parallel.limit_blas`), so the
+        analysis does not fight the audio and UI threads for the cores."""
+        limit_blas(1)
         preprocess = getattr(recognizer, "preprocess", None)
         duration = getattr(preprocess, "duration", None)
         window = options.setdefault("window", duration or 3.0)

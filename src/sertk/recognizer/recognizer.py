@@ -12,7 +12,9 @@ The scorer (``bundle.build_scorer()``, :mod:`sertk.inference`) does the same for
 cross-validation runner and ``sertk evaluate``, and with the same functions the training
 pipeline ran, so a file gets exactly the features it got when the model was trained. The
 Recognizer adds what only callers with files need: reading audio, batching, collecting errors
-per item, attention weights as a time axis, and long recordings (:meth:`timeline`).
+per item, attention weights as a time axis, and long recordings (:meth:`timeline`). In a batch,
+hops 1-3 run on chunks of items in ``jobs`` worker processes (:mod:`sertk.parallel`), which the
+Recognizer keeps from one batch to the next; the model (hop 3's scoring) runs here.
 
 Importing this module costs numpy and soundfile only: torch (or onnxruntime, or transformers
 for an SSL bundle) is imported when a bundle that needs it is loaded.
@@ -25,7 +27,7 @@ for an SSL bundle) is imported when a bundle that needs it is loaded.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -34,6 +36,8 @@ from sertk.audio import check_signal, is_audio_source, load_audio
 from sertk.bundle import BACKENDS as BACKENDS  # re-exported
 from sertk.bundle import Bundle, check_backend, load_bundle
 from sertk.errors import AudioError, ConfigError, SertkError
+from sertk.features.base import runs_own_threads
+from sertk.parallel import Workers, check_jobs, chunk_length, plan_jobs
 from sertk.recognizer.prediction import Prediction, Timeline
 from sertk.recognizer.timeline import DEFAULT_WINDOW as DEFAULT_WINDOW  # re-exported
 from sertk.recognizer.timeline import recording_timeline
@@ -46,7 +50,8 @@ class Recognizer:
     bundle's, in order), ``sampling_rate`` (the rate audio is read at), ``inputs`` (the
     scorer's ``(preprocess, extractor)`` pairs: one, except for an ensemble whose members use
     different features), ``preprocess`` and ``extractor`` (the first pair),
-    ``speaker_adapted``, ``has_attention``, ``device``, ``backend``.
+    ``speaker_adapted``, ``has_attention``, ``device``, ``backend``, ``jobs`` (worker
+    processes for batches; None: automatic, see :meth:`load`).
     """
 
     def __init__(
@@ -56,10 +61,13 @@ class Recognizer:
         device: str = "cpu",
         backend: str = "torch",
         threads: int | None = None,
+        jobs: int | None = None,
     ) -> None:
         self.bundle = bundle
         self.device = device
         self.backend = check_backend(backend)
+        self.jobs = check_jobs(jobs)
+        self._workers: Workers | None = None
         self.scorer = bundle.build_scorer(device=device, threads=threads)
         self.labels: tuple[str, ...] = self.scorer.labels
         self.sampling_rate: int = self.scorer.sampling_rate
@@ -76,14 +84,30 @@ class Recognizer:
         device: str = "cpu",
         backend: str = "torch",
         threads: int | None = None,
+        jobs: int | None = None,
     ) -> Recognizer:
         """Load a bundle by name or path (``sertk.bundle.resolve_bundle``) onto ``device``.
 
         ``backend="onnx"`` runs a folder written by ``sertk export`` with onnxruntime (no
-        torch); ``threads`` sets onnxruntime's intra-op threads.
+        torch); ``threads`` sets onnxruntime's intra-op threads. ``jobs``: worker processes
+        that read and extract the items of a batch (None: one per core for batches of 4 items
+        per core or more; 1 on a GPU or with an extractor that runs its own threads, such as
+        an SSL encoder; see :mod:`sertk.parallel`). Results do not depend on it.
         """
         loaded = load_bundle(bundle, backend=check_backend(backend))
-        return cls(loaded, device=device, backend=backend, threads=threads)
+        return cls(loaded, device=device, backend=backend, threads=threads, jobs=jobs)
+
+    def close(self) -> None:
+        """Stop this recognizer's worker processes (a later batch starts them again)."""
+        workers, self._workers = self._workers, None
+        if workers is not None:
+            workers.close()
+
+    def __enter__(self) -> Recognizer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def __repr__(self) -> str:
         return (
@@ -133,7 +157,8 @@ class Recognizer:
 
         Items are paths, bytes, binary files or signals (signals need ``sampling_rate``). Audio
         is read, preprocessed and turned into features ``batch_size`` items at a time (the
-        extractor's ``extract_batch``); the model then scores all of them. ``speakers`` (one id
+        extractor's ``extract_batch``), in the recognizer's ``jobs`` worker processes (smaller
+        chunks then, so each worker gets some); the model then scores all of them. ``speakers`` (one id
         per item) is required by a speaker-adapted bundle, whose per-speaker statistics use all
         items of a speaker in this call; other bundles ignore it. ``on_error="return"`` puts the
         SertkError of an unreadable item in its place instead of raising it. With test-time
@@ -144,18 +169,11 @@ class Recognizer:
         results: list[Any] = [None] * len(items)
         features: dict[int, Any] = {}
         durations: dict[int, float] = {}
-        for start in range(0, len(items), batch_size):
-            processed = {}
-            for i in range(start, min(start + batch_size, len(items))):
-                try:
-                    signal, rate = self._read(items[i], sampling_rate, i)  # 1. load_audio
-                    processed[i] = self.scorer.preprocess(signal, rate)  # 2. preprocess
-                    durations[i] = signal.shape[-1] / rate
-                except SertkError as error:
-                    if on_error == "raise":
-                        raise
-                    results[i] = error
-            features.update(self._extract(processed, results, on_error))  # 3. scorer: features
+        for i, outcome in self._read_and_extract(items, sampling_rate, batch_size, on_error):
+            if isinstance(outcome, SertkError):
+                results[i] = outcome
+            else:
+                durations[i], features[i] = outcome
         good = sorted(features)
         if not good:
             return results
@@ -194,9 +212,44 @@ class Recognizer:
         name = str(item) if isinstance(item, str | os.PathLike) else f"item {index}"
         return check_signal(item, sampling_rate, name=name), int(sampling_rate)
 
-    def _extract(self, processed: dict[int, Any], results: list, on_error: str) -> dict[int, Any]:
+    def _read_and_extract(self, items, sampling_rate, batch_size, on_error) -> Iterator[tuple]:
+        """Hops 1-3 (features) of every item, chunk by chunk on this recognizer's workers:
+        ``(index, (duration, features))``, or ``(index, SertkError)`` with ``on_error="return"``."""
+        # file objects cannot travel to a worker process: such a batch is read here
+        portable = all(isinstance(item, str | os.PathLike | bytes | np.ndarray) for item in items)
+        own_threads = self.device != "cpu" or any(runs_own_threads(e) for _, e in self.inputs)
+        jobs = plan_jobs(self.jobs if portable else 1, items=len(items), own_threads=own_threads)
+        size = chunk_length(len(items), jobs, limit=batch_size)
+        chunks = [
+            (sampling_rate, on_error, [(i, items[i]) for i in range(start, min(start + size, len(items)))])
+            for start in range(0, len(items), size)
+        ]  # fmt: skip
+        if jobs > 1 and (self._workers is None or self._workers.jobs != jobs):
+            self.close()
+            self._workers = Workers(self._chunk_features, jobs=jobs)
+        workers = self._workers if jobs > 1 else Workers(self._chunk_features, jobs=1)
+        for outcomes in workers.map(chunks):
+            yield from outcomes
+
+    def _chunk_features(self, chunk: tuple) -> list[tuple[int, Any]]:
+        """Hops 1-3 of one chunk ``(sampling_rate, on_error, [(index, item), ...])``."""
+        sampling_rate, on_error, entries = chunk
+        processed, durations, errors = {}, {}, {}
+        for i, item in entries:
+            try:
+                signal, rate = self._read(item, sampling_rate, i)  # 1. load_audio
+                processed[i] = self.scorer.preprocess(signal, rate)  # 2. preprocess
+                durations[i] = signal.shape[-1] / rate
+            except SertkError as error:
+                if on_error == "raise":
+                    raise
+                errors[i] = error
+        found = self._extract(processed, errors, on_error)  # 3. scorer: features
+        return [(i, errors[i] if i in errors else (durations[i], found[i])) for i, _ in entries]
+
+    def _extract(self, processed: dict[int, Any], errors: dict, on_error: str) -> dict[int, Any]:
         """3 (features) of a batch; when it fails and ``on_error="return"``, item by item,
-        so each failing item gets its own error in ``results``."""
+        so each failing item gets its own error in ``errors``."""
         order = sorted(processed)
         if not order:
             return {}
@@ -212,7 +265,7 @@ class Recognizer:
             try:
                 found[i] = self.scorer.extract([processed[i]])[0]
             except SertkError as error:
-                results[i] = error
+                errors[i] = error
         return found
 
     def _check_batch(self, items, speakers, attention, on_error, batch_size) -> list[Any]:
