@@ -503,9 +503,10 @@ def test_concurrent_requests_share_one_batch_of_the_real_server(bundle, referenc
             with httpx.Client(base_url=base, timeout=120) as own:
                 return post_file(own, data)
 
-        with httpx.Client(base_url=base, timeout=60) as client, ThreadPoolExecutor(
-            max_workers=len(files)
-        ) as pool:
+        with (
+            httpx.Client(base_url=base, timeout=60) as client,
+            ThreadPoolExecutor(max_workers=len(files)) as pool,
+        ):
             first = pool.submit(ask, files[0])
             assert entered.wait(60), "the first request never reached the model"
             rest = [pool.submit(ask, data) for data in files[1:]]
