@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from sertk.recognizer import Recognizer, resolve_bundle
@@ -66,20 +67,154 @@ def test_labels_are_the_documented_seven(recognizer):
     assert mapping["calm"] == "neutral" and "boredom" not in mapping
 
 
-def test_model_card_states_data_licence_and_measured_accuracy(recognizer):
+def test_model_card_states_data_licence_and_commands(recognizer):
     card = recognizer.bundle.extra["model_card"]
     assert card["labels"] == list(LABELS)
     assert set(card["training_data"]["corpora"]) == {"emodb", "ravdess"}
     assert "CC BY-NC-SA 4.0" in card["licence"] and "commercial" in card["licence"]
-    cv = card["speaker_independent"]
-    assert 40.0 < cv["ua_pooled"] < 100.0 and cv["ua_std"] >= 0
-    assert set(cv["per_corpus"]) == {"emodb", "ravdess"}
     directions = {(c["trained_on"], c["evaluated_on"]) for c in card["cross_corpus"]}
     assert len(directions) == 2
-    assert all(0.0 < c["ua"] <= 100.0 for c in card["cross_corpus"])
     assert any("sertk train recipes/default_model.yaml" in line for line in card["commands"])
+
+
+@pytest.fixture(scope="module")
+def evidence() -> dict:
+    """The stored run summary and pooled test predictions the card's CV figures come from
+    (``cv_summary.json``, written by ``scripts/train_default_model.py package``)."""
+    return json.loads((resolve_bundle("default") / "cv_summary.json").read_text("utf-8"))
+
+
+def percent(value: float) -> float:
+    return round(100.0 * value, 1)
+
+
+@pytest.mark.filterwarnings("ignore:y_pred contains classes not in y_true")  # EmoDB: no surprised
+def test_model_card_figures_are_the_stored_run_summarys(recognizer, evidence):
+    """Every speaker-independent figure of the card is the stored summary's, and the summary's
+    are what its stored test predictions give (recomputed here with scikit-learn)."""
+    from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, recall_score
+
+    summary, rows = evidence["summary"], evidence["predictions"]["rows"]
+    assert evidence["predictions"]["columns"] == ["fold", "id", "label", "predicted"]
+    truth, predicted = [r[2] for r in rows], [r[3] for r in rows]
+    pooled = summary["pooled"]
+    assert len(rows) == pooled["n"] == summary["utterances"]
+    assert balanced_accuracy_score(truth, predicted) == pytest.approx(pooled["ua"], abs=1e-12)
+    assert accuracy_score(truth, predicted) == pytest.approx(pooled["wa"], abs=1e-12)
+    macro_f1 = f1_score(truth, predicted, average="macro", labels=list(LABELS))
+    assert macro_f1 == pytest.approx(pooled["macro_f1"], abs=1e-12)
+    folds = sorted({r[0] for r in rows})
+    assert len(folds) == summary["folds"] == len(summary["per_fold"])
+    fold_ua = [
+        balanced_accuracy_score(
+            [r[2] for r in rows if r[0] == f], [r[3] for r in rows if r[0] == f]
+        )
+        for f in folds
+    ]
+    assert fold_ua == pytest.approx([summary["per_fold"][f]["ua"] for f in folds], abs=1e-12)
+    assert np.mean(fold_ua) == pytest.approx(summary["mean"]["ua"], abs=1e-12)
+    assert np.std(fold_ua, ddof=1) == pytest.approx(summary["std"]["ua"], abs=1e-12)
+
+    cv = recognizer.bundle.extra["model_card"]["speaker_independent"]
+    assert (cv["ua_mean"], cv["ua_std"]) == (
+        percent(np.mean(fold_ua)),
+        percent(summary["std"]["ua"]),
+    )
+    assert (cv["ua_pooled"], cv["wa_pooled"], cv["macro_f1_pooled"]) == (
+        percent(pooled["ua"]), percent(pooled["wa"]), percent(pooled["macro_f1"])
+    )  # fmt: skip
+    recall = recall_score(truth, predicted, average=None, labels=list(LABELS))
+    assert cv["recall_per_class"] == {k: percent(v) for k, v in zip(LABELS, recall, strict=True)}
+    for corpus, figures in cv["per_corpus"].items():
+        mine = [r for r in rows if r[1].startswith(corpus + ":")]
+        assert figures == {
+            "utterances": len(mine),
+            "ua": percent(balanced_accuracy_score([r[2] for r in mine], [r[3] for r in mine])),
+            "wa": percent(accuracy_score([r[2] for r in mine], [r[3] for r in mine])),
+        }
+    assert sum(f["utterances"] for f in cv["per_corpus"].values()) == len(rows)
+
+
+def test_the_stored_summary_is_the_shipped_bundles_run(evidence):
+    """The summary's final model is the shipped bundle: same utterances, speakers, parameters."""
+    document = json.loads((resolve_bundle("default") / "bundle.json").read_text("utf-8"))
+    final, shipped = evidence["summary"]["final_model"]["training"], document["training"]
+    for key in ("train_utterances", "train_speakers", "augmented_rows", "model"):
+        assert final[key] == shipped[key], key
+    assert final["params"]["C"] == shipped["params"]["C"] == document["model"]["hparams"]["C"]
+    card = document["extra"]["model_card"]
+    assert card["training_data"]["utterances"] == shipped["train_utterances"]
+    assert card["training_data"]["speakers"] == len(shipped["train_speakers"])
+    assert card["training_data"]["dropped"] == evidence["summary"]["dropped"]
+    assert list(evidence["summary"]["labels"]) == list(LABELS) == document["labels"]
+
+
+def test_model_card_text_is_the_cards_json():
+    """MODEL_CARD.md is exactly what the packaging script writes from bundle.json's card."""
+    card = json.loads((resolve_bundle("default") / "bundle.json").read_text("utf-8"))
     text = (resolve_bundle("default") / "MODEL_CARD.md").read_text(encoding="utf-8")
-    assert f"{cv['ua_pooled']}" in text and "CC BY-NC-SA 4.0" in text
+    assert load_script("train_default_model").markdown(card["extra"]["model_card"]) == text
+
+
+def section(text: str, title: str) -> str:
+    """The markdown section under the heading ``title`` (up to the next heading of its level)."""
+    level = re.match(r"#+", title).group(0)
+    start = text.index(title + "\n")
+    following = re.search(rf"^{level} ", text[start + len(title) :], re.MULTILINE)
+    return text[start : start + len(title) + (following.start() if following else len(text))]
+
+
+def card_figures(card: dict) -> set[str]:
+    """Every number of the card (one decimal) and the chance levels of its label sets."""
+    numbers: set[str] = set()
+
+    def walk(value) -> None:
+        if isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+        elif isinstance(value, float | int) and not isinstance(value, bool):
+            numbers.add(f"{value:.1f}")
+
+    walk({k: v for k, v in card.items() if k != "commands"})
+    label_sets = [card["labels"]] + [c["labels"] for c in card["cross_corpus"]]
+    return numbers | {f"{100 / len(labels):.1f}" for labels in label_sets}
+
+
+def table_numbers(text: str) -> list[str]:
+    """The decimal numbers in the markdown tables of ``text``, first column (row names) apart."""
+    cells = [
+        cell
+        for line in text.splitlines()
+        if line.startswith("|")
+        for cell in line.strip().strip("|").split("|")[1:]
+    ]
+    return re.findall(r"(?<![\d.])\d+\.\d(?![\d.])", "\n".join(cells))
+
+
+def test_readme_and_results_show_the_cards_figures(recognizer):
+    """The default-model figures of README.md and docs/results.md are the card's: every number
+    in their default-model tables (and the README's prose before the timeline example) is one,
+    and the card's headline figures are in the README's table."""
+    card = recognizer.bundle.extra["model_card"]
+    figures = card_figures(card)
+    readme = section(README.read_text(encoding="utf-8"), "## Default model")
+    readme = readme[: readme.index("A 60 s recording")]
+    prose = re.findall(r"(?<![\d.])\d+\.\d(?![\d.])", readme)
+    assert prose and set(prose) <= figures, set(prose) - figures
+    cv = card["speaker_independent"]
+    rows = "\n".join(line for line in readme.splitlines() if line.startswith("|"))
+    for figure in (f"{cv['ua_mean']} ± {cv['ua_std']}", cv["ua_pooled"], cv["wa_pooled"],
+                   cv["macro_f1_pooled"], *(c["ua"] for c in cv["per_corpus"].values())):  # fmt: skip
+        assert f"{figure}" in rows, figure
+    assert set(re.findall(r"(\d+) speakers", readme)) == {str(card["training_data"]["speakers"])}
+    results = (REPO / "docs" / "results.md").read_text(encoding="utf-8")
+    tables = table_numbers(
+        section(results, '## Default model (`sertk/default_model`, `Recognizer.load("default")`)')
+    )
+    assert tables and set(tables) <= figures, set(tables) - figures
 
 
 def test_package_data_ships_every_file_of_the_default_model():
