@@ -177,6 +177,9 @@ def test_screenshot_of_the_default_model(tmp_path):
     assert segments == [s["label"] for s in timeline["segments"]]
     speech = [s["label"] for s in timeline["segments"] if s["speech"]]
     assert speech == ["angry", "sad", "happy"]  # the clips' own emotions (they are training data)
+    caption = " ".join((REPO / "README.md").read_text(encoding="utf-8").split())
+    assert f"whole {answer['duration']:.1f} s upload" in caption  # what the README says of it
+    assert f"calls {answer['label']}." in caption
     picture = sf_image(target)
     assert picture.shape[1] == 1000 and picture.shape[0] > 800
     assert len(np.unique(picture.reshape(-1, picture.shape[-1]), axis=0)) > 50  # not blank
