@@ -101,7 +101,8 @@ def test_model_card_figures_are_the_stored_run_summarys(recognizer, evidence):
     assert len(rows) == pooled["n"] == summary["utterances"]
     assert balanced_accuracy_score(truth, predicted) == pytest.approx(pooled["ua"], abs=1e-12)
     assert accuracy_score(truth, predicted) == pytest.approx(pooled["wa"], abs=1e-12)
-    macro_f1 = f1_score(truth, predicted, average="macro", labels=list(LABELS))
+    labels = list(summary["labels"])
+    macro_f1 = f1_score(truth, predicted, average="macro", labels=labels)
     assert macro_f1 == pytest.approx(pooled["macro_f1"], abs=1e-12)
     folds = sorted({r[0] for r in rows})
     assert len(folds) == summary["folds"] == len(summary["per_fold"])
@@ -123,8 +124,8 @@ def test_model_card_figures_are_the_stored_run_summarys(recognizer, evidence):
     assert (cv["ua_pooled"], cv["wa_pooled"], cv["macro_f1_pooled"]) == (
         percent(pooled["ua"]), percent(pooled["wa"]), percent(pooled["macro_f1"])
     )  # fmt: skip
-    recall = recall_score(truth, predicted, average=None, labels=list(LABELS))
-    assert cv["recall_per_class"] == {k: percent(v) for k, v in zip(LABELS, recall, strict=True)}
+    recall = recall_score(truth, predicted, average=None, labels=labels)
+    assert cv["recall_per_class"] == {k: percent(v) for k, v in zip(labels, recall, strict=True)}
     for corpus, figures in cv["per_corpus"].items():
         mine = [r for r in rows if r[1].startswith(corpus + ":")]
         assert figures == {
@@ -135,7 +136,7 @@ def test_model_card_figures_are_the_stored_run_summarys(recognizer, evidence):
     assert sum(f["utterances"] for f in cv["per_corpus"].values()) == len(rows)
 
 
-def test_the_stored_summary_is_the_shipped_bundles_run(evidence):
+def test_the_stored_summary_is_the_shipped_bundles_run(recognizer, evidence):
     """The summary's final model is the shipped bundle: same utterances, speakers, parameters."""
     document = json.loads((resolve_bundle("default") / "bundle.json").read_text("utf-8"))
     final, shipped = evidence["summary"]["final_model"]["training"], document["training"]
@@ -146,7 +147,7 @@ def test_the_stored_summary_is_the_shipped_bundles_run(evidence):
     assert card["training_data"]["utterances"] == shipped["train_utterances"]
     assert card["training_data"]["speakers"] == len(shipped["train_speakers"])
     assert card["training_data"]["dropped"] == evidence["summary"]["dropped"]
-    assert list(evidence["summary"]["labels"]) == list(LABELS) == document["labels"]
+    assert evidence["summary"]["labels"] == document["labels"] == list(recognizer.labels)
 
 
 def test_model_card_text_is_the_cards_json():
@@ -258,8 +259,10 @@ print(json.dumps([[p.label, p.confidence, p.probabilities] for p in predictions]
 
 
 def test_every_example_clip_is_recognised(recognizer):
-    """The clips are training data of the model: each must come out with its own emotion."""
-    clips = example_clips()
+    """The clips are training data of the model: each whose emotion the model has must come out
+    with it (all seven today)."""
+    clips = [path for path in example_clips() if true_label(path) in recognizer.labels]
+    assert clips
     predicted = [p.label for p in recognizer.predict_batch(clips)]
     assert predicted == [true_label(path) for path in clips]
 
@@ -312,6 +315,7 @@ def timeline_recording(corpora_dir, tmp_path_factory):
     return folder, made
 
 
+@pytest.mark.corpora
 def test_readme_timeline_output_is_what_sertk_predict_prints(timeline_recording):
     folder, made = timeline_recording
     block = readme_block("$ sertk predict build/rec.wav --timeline")
@@ -330,6 +334,7 @@ def test_readme_timeline_output_is_what_sertk_predict_prints(timeline_recording)
     assert shortest <= min(gaps) and max(gaps) <= longest
 
 
+@pytest.mark.corpora
 def test_readme_timeline_claims_hold(timeline_recording, recognizer):
     """Every gap is silence; as many clips as the README says come out as one segment within
     its tolerance of their true boundaries, with their emotion (boredom, which the model does
