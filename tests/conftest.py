@@ -1,11 +1,11 @@
 """Shared fixtures: seeded synthetic audio (in memory or written to tmp_path) and the real corpora.
 
-Parallel runs (pytest-xdist, ``make test``): every worker has its own temporary folders, feature
-cache (``SERTK_CACHE``, below) and processes (Qt application, uvicorn servers, Xvfb displays and
-PulseAudio daemons are all started per module in a worker's own temporary folder, on free ports
-or displays). Modules whose module-scoped fixtures start a server, a daemon or a window, or are
-slow to build, run whole on one worker (``xdist_group`` per module, ``--dist loadgroup``), so each
-starts once; the other tests are spread over the workers one by one.
+Parallel runs (pytest-xdist, ``make test``: ``-n auto --dist loadfile``): each test module runs
+whole on one worker, so its module-scoped fixtures (bundles, toy runs, live servers, a Qt
+application, a PulseAudio daemon) are built once and never shared between processes; every
+worker has its own temporary folders and feature cache (``SERTK_CACHE``, below), and the servers,
+Xvfb displays and PulseAudio daemons the tests start take free ports, free displays and folders
+of their own, so two workers never collide.
 """
 
 from __future__ import annotations
@@ -34,26 +34,6 @@ def synth(
     tone = amplitude * np.sin(2 * np.pi * frequency * t) if frequency else np.zeros_like(t)
     noisy = tone + np.random.default_rng(seed).normal(0.0, noise, (channels, len(t)))
     return (noisy[0] if channels == 1 else noisy).astype(np.float32)
-
-
-# modules that run whole on one worker (see the module docstring)
-WHOLE_MODULES = {
-    "test_browser",  # Chromium against a live server per module
-    "test_default_model",  # the 60 s recording rebuilt from the corpus once
-    "test_gui",  # one QApplication, module-scoped windows and bundles; Xvfb in a subprocess
-    "test_listen_mic",  # one PulseAudio daemon (virtual microphone) per module
-    "test_live",  # module-scoped engines and bundles, real-time sources
-    "test_server",  # live uvicorn servers per module
-}
-
-
-def pytest_collection_modifyitems(config, items) -> None:
-    if not config.pluginmanager.hasplugin("xdist"):
-        return
-    for item in items:
-        module = item.path.stem
-        if module in WHOLE_MODULES:
-            item.add_marker(pytest.mark.xdist_group(module))
 
 
 @pytest.fixture(scope="session", autouse=True)
