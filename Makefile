@@ -31,8 +31,11 @@ setup-full: $(FULL)
 demo: $(CORE)
 	$(VENV)/bin/sertk predict examples/ --no-progress
 
+# pytest-xdist (the dev extra) spreads the tests over the cores (at most 4 workers; tests sharing
+# a module-scoped fixture stay on one worker, see tests/conftest.py); the 15 slowest tests are
+# listed at the end. Without xdist the suite runs in one process.
 test: setup-full
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=15 $$($(PY) -c "import xdist" 2>/dev/null && echo "-n auto --maxprocesses=4 --dist loadgroup")
 
 lint: $(FULL)
 	$(VENV)/bin/ruff check src tests benchmarks

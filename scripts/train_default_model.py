@@ -14,7 +14,9 @@ Two sub-commands; nothing is trained here (``sertk train`` does that):
     its ``bundle.json`` (``extra.model_card``) and ``MODEL_CARD.md``, from measured numbers
     only: the run's summary and fold predictions (speaker-independent CV), ``sertk evaluate
     --output`` reports of single-corpus models (cross-corpus, with the runs they came from),
-    the ``robustness`` lines of the candidates (``--selection``) and ``COMMANDS``.
+    the ``robustness`` lines of the candidates (``--selection``) and ``COMMANDS``. The run's
+    summary and pooled test predictions go next to the bundle as ``cv_summary.json``, which
+    tests/test_default_model.py checks the card against.
 
 The full command sequence is in docs/results.md ("Default model").
 """
@@ -139,6 +141,21 @@ def robustness(run: Path) -> dict:
     scores = {name: _percent(_ua(rows)) for name, rows in result.items()}
     mean = round(sum(scores.values()) / len(scores), 1)
     return {"run": run.name, "settings": describe(run), **scores, "mean": mean}
+
+
+def cv_evidence(run: Path) -> dict:
+    """What the card's speaker-independent figures come from, stored next to the bundle as
+    ``cv_summary.json``: the run's ``summary.json`` and its pooled test predictions."""
+    rows = [
+        [fold.name, row["id"], row["label"], row["predicted"]]
+        for fold, fold_rows in _fold_predictions(run)
+        for row in fold_rows
+    ]
+    return {
+        "run": run.name,
+        "summary": _read_json(run / "summary.json"),
+        "predictions": {"columns": ["fold", "id", "label", "predicted"], "rows": rows},
+    }
 
 
 def cross_validation(run: Path) -> dict:
@@ -402,6 +419,8 @@ def package(args: argparse.Namespace) -> None:
     document["extra"] = {**(document.get("extra") or {}), "model_card": card}
     (args.dest / "bundle.json").write_text(json.dumps(document, indent=2) + "\n", "utf-8")
     (args.dest / "MODEL_CARD.md").write_text(text, encoding="utf-8")
+    evidence = json.dumps(cv_evidence(args.run), separators=(",", ":"))
+    (args.dest / "cv_summary.json").write_text(evidence + "\n", encoding="utf-8")
     size = sum(f.stat().st_size for f in args.dest.iterdir())
     print(f"default model: {args.dest} ({size} bytes)")
 

@@ -1,4 +1,13 @@
-"""Shared fixtures: seeded synthetic audio (in memory or written to tmp_path) and the real corpora."""
+"""Shared fixtures: seeded synthetic audio (in memory or written to tmp_path) and the real corpora.
+
+Parallel runs (pytest-xdist, ``make test``: ``-n auto --dist loadgroup``): the tests of a module
+that use one of its module- or class-scoped fixtures (bundles, toy runs, ONNX exports, live
+servers, a Qt application, a PulseAudio daemon) run on one worker (``xdist_group``, set below), so
+each such fixture is built once and never shared between processes; every other test goes to
+whichever worker is free. Every worker has its own temporary folders and feature cache
+(``SERTK_CACHE``, below), and the servers, Xvfb displays and PulseAudio daemons the tests start
+take free ports, free displays and folders of their own, so two workers never collide.
+"""
 
 from __future__ import annotations
 
@@ -26,6 +35,31 @@ def synth(
     tone = amplitude * np.sin(2 * np.pi * frequency * t) if frequency else np.zeros_like(t)
     noisy = tone + np.random.default_rng(seed).normal(0.0, noise, (channels, len(t)))
     return (noisy[0] if channels == 1 else noisy).astype(np.float32)
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """With xdist: one ``xdist_group`` per module for the tests that share a module- or
+    class-scoped fixture (see the module docstring)."""
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    for item in items:
+        definitions = getattr(item, "_fixtureinfo", None)
+        scopes = {
+            definition.scope
+            for chain in (definitions.name2fixturedefs.values() if definitions else ())
+            for definition in chain
+        }
+        if scopes & {"module", "class"}:
+            item.add_marker(pytest.mark.xdist_group(item.path.stem))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def own_feature_cache(tmp_path_factory):
+    """A feature cache of the test session's own (per xdist worker): tests never read or write
+    the user's ``~/.cache/sertk`` and parallel workers never share cache files."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SERTK_CACHE", str(tmp_path_factory.mktemp("feature-cache")))
+        yield
 
 
 @pytest.fixture

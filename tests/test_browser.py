@@ -2,8 +2,8 @@
 loopback. Upload a file, record from Chromium's fake microphone; the page shows what the API says.
 
 Skips when selenium, /usr/bin/chromium or /usr/bin/chromedriver is missing (``make test`` installs
-them through scripts/system-deps.sh). With ``SERTK_SCREENSHOTS=1`` the upload test saves
-docs/screenshots/web.png.
+them through scripts/system-deps.sh). ``test_screenshot_of_the_default_model`` takes the README's
+picture into a temporary folder; with ``SERTK_SCREENSHOTS=1`` it writes docs/screenshots/web.png.
 """
 
 from __future__ import annotations
@@ -34,7 +34,10 @@ from test_server import LABELS, PITCH, RATE, live_server, make_pitch_bundle, sec
 from sertk.recognizer import Recognizer  # noqa: E402
 from sertk.server import create_app  # noqa: E402
 
-SCREENSHOT = Path(__file__).resolve().parents[1] / "docs" / "screenshots" / "web.png"
+REPO = Path(__file__).resolve().parents[1]
+SCREENSHOT = REPO / "docs" / "screenshots" / "web.png"
+EXAMPLES = REPO / "examples"
+EXAMPLE_CLIPS = ("03a02Wc.flac", "15a02Ta.flac", "08a02Fe.flac")  # angry, sad, happy
 FLAGS = (
     "--headless=new --no-sandbox --disable-gpu --disable-background-networking "
     "--disable-component-update --disable-sync --no-first-run --disable-dev-shm-usage "
@@ -115,11 +118,78 @@ def test_upload_shows_the_apis_answer(browser, url, tmp_path):
     legend = [li.get_attribute("textContent") for li in browser.find_elements(By.CSS_SELECTOR,
                                                                                 "#legend li")]  # fmt: skip
     assert set(legend) == set(expected)
-    if os.environ.get("SERTK_SCREENSHOTS") == "1":
-        height = browser.execute_script("return document.documentElement.scrollHeight")
-        browser.set_window_size(1000, height + 160)  # the whole page, browser frame included
-        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-        browser.save_screenshot(str(SCREENSHOT))
+
+
+def shown_segments(driver) -> list[str]:
+    """The labels of the page's timeline segments, in order (from their aria-labels)."""
+    segments = driver.find_elements(By.CSS_SELECTOR, "#timeline .segment")
+    return [s.get_attribute("aria-label").split(": ")[1].split(" ")[0] for s in segments]
+
+
+def example_recording(path: Path) -> Path:
+    """Three example clips of the README (angry, sad, happy), 1 s of silence before each and
+    after the last: float32 WAV at 16 kHz."""
+    from sertk.audio import load_audio
+
+    gap = np.zeros(RATE, dtype=np.float32)
+    parts = [gap]
+    for name in EXAMPLE_CLIPS:
+        signal, _ = load_audio(EXAMPLES / name, sampling_rate=RATE)
+        parts += [signal, gap]
+    sf.write(path, np.concatenate(parts), RATE)
+    return path
+
+
+def test_screenshot_of_the_default_model(tmp_path):
+    """The README's web-page picture: the default model on three example clips. Checks what it
+    shows (the model, the API's label, confidence, bars and timeline, painted); written to
+    tmp_path, or docs/screenshots/web.png with ``SERTK_SCREENSHOTS=1``."""
+    clip = example_recording(tmp_path / "three-examples.wav")
+    target = SCREENSHOT if os.environ.get("SERTK_SCREENSHOTS") == "1" else tmp_path / "web.png"
+    recognizer = Recognizer.load("default")
+    with live_server(create_app(recognizer)) as base:
+        files = {"file": (clip.name, clip.read_bytes())}
+        answer = httpx.post(f"{base}/v1/predict", files=files).json()
+        timeline = httpx.post(f"{base}/v1/timeline", params={"hop": 0.5}, files=files).json()
+        model = httpx.get(f"{base}/v1/labels").json()["model"]
+        driver = chromium(tmp_path / "profile")
+        try:
+            driver.get(f"{base}/")
+            WebDriverWait(driver, 30).until(lambda d: "default" in text(d, "model-info"))
+            driver.find_element(By.ID, "file-input").send_keys(str(clip))
+            assert wait_for_result(driver) == answer["label"]
+            WebDriverWait(driver, 30).until(lambda d: shown_segments(d))
+            height = driver.execute_script("return document.documentElement.scrollHeight")
+            driver.set_window_size(1000, height + 160)  # the whole page, browser frame included
+            info, label = text(driver, "model-info"), text(driver, "result-label")
+            confidence, segments = text(driver, "result-confidence"), shown_segments(driver)
+            bars = driver.find_elements(By.CSS_SELECTOR, "#probabilities .bar-track")
+            names = [b.get_attribute("aria-label") for b in bars]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            assert driver.save_screenshot(str(target))
+        finally:
+            driver.quit()
+    labels = ", ".join(recognizer.labels)
+    kind = f"{model['model_name']} on {model['features']['name']}"
+    assert info == f"Model “default” ({kind}) · labels: {labels}"
+    assert label == answer["label"] and confidence.startswith(f"{100 * answer['confidence']:.1f}%")
+    assert sorted(names) == sorted(recognizer.labels)
+    assert segments == [s["label"] for s in timeline["segments"]]
+    speech = [s["label"] for s in timeline["segments"] if s["speech"]]
+    assert speech == ["angry", "sad", "happy"]  # the clips' own emotions (they are training data)
+    caption = " ".join((REPO / "README.md").read_text(encoding="utf-8").split())
+    assert f"whole {answer['duration']:.1f} s upload" in caption  # what the README says of it
+    assert f"calls {answer['label']}." in caption
+    picture = sf_image(target)
+    assert picture.shape[1] == 1000 and picture.shape[0] > 800
+    assert len(np.unique(picture.reshape(-1, picture.shape[-1]), axis=0)) > 50  # not blank
+
+
+def sf_image(path: Path) -> np.ndarray:
+    """The PNG at ``path`` as ``[height, width, channels]`` uint8 (matplotlib's reader)."""
+    from matplotlib import image
+
+    return (image.imread(path) * 255).astype(np.uint8)
 
 
 def test_a_bad_file_shows_the_servers_message(browser, url, tmp_path):

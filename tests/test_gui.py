@@ -7,10 +7,10 @@ window shows can be compared with what the engine and the Recognizer return, exa
 Qt runs offscreen (``QT_QPA_PLATFORM=offscreen`` is set before Qt is imported); a real X
 window is checked under Xvfb in a subprocess when Xvfb is installed.
 
-Screenshots for the docs: ``SERTK_SCREENSHOTS=1 pytest tests/test_gui.py -k screenshots``
-writes docs/screenshots/gui-live.png and gui-file.png. ``SERTK_SCREENSHOT_MODEL`` (a bundle) and
-``SERTK_SCREENSHOT_AUDIO`` (a recording) replace the tone bundle and script; the committed
-pictures were made with an EmoDB model on recordings of a speaker held out from its training.
+Screenshots for the docs: ``test_screenshots`` grabs both pictures into a temporary folder and
+checks what they show; ``SERTK_SCREENSHOTS=1`` writes docs/screenshots/gui-live.png and
+gui-file.png instead (``SERTK_SCREENSHOT_MODEL`` and ``SERTK_SCREENSHOT_AUDIO`` replace the tone
+bundle and script; the README says which ones made the committed pictures).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import select
 import shutil
 import subprocess
@@ -598,30 +599,107 @@ def test_a_real_window_under_xvfb(bundle, script_wav, tmp_path):
 # --- screenshots for the docs --------------------------------------------------------------
 
 
+def distinct_colours(widget) -> int:
+    """How many different colours the widget's own grab has (a blank widget: one or two)."""
+    image = widget.grab().toImage()
+    step = max(1, image.width() // 200)
+    return len(
+        {image.pixel(x, y) for x in range(0, image.width(), step) for y in range(image.height())}
+    )
+
+
+def shown(window) -> dict:
+    """What the window shows, read from its widgets (call right after a grab: the widgets only
+    change when the event loop runs)."""
+    return {
+        "emotion": window.panel.emotion.text(),
+        "confidence": window.panel.confidence.text(),
+        "bars": window.panel.bars.labels,
+        "rows": [row[1] for row in window.table.rows()],
+        "segments": [s.label for s in window.timeline.segments],
+        "timeline_title": window.timeline_card.title.text(),
+        "model": window.model_label.text(),
+        "input": window.input_combo.currentText(),
+        "timeline_colours": distinct_colours(window.timeline),
+    }
+
+
+def clips_right(description: dict, segments) -> list[bool]:
+    """Per clip of a ``scripts/make_recording.py`` recording: whether every speech segment over
+    it has the clip's label."""
+    speech = [s for s in segments if s.label != "silence"]
+    right = []
+    for clip in description["clips"]:
+        mine = [s for s in speech if s.start < clip["end"] and s.end > clip["start"]]
+        right.append(bool(mine) and all(s.label == clip["label"] for s in mine))
+    return right
+
+
 @needs_qt
-@pytest.mark.skipif(not os.environ.get("SERTK_SCREENSHOTS"), reason="set SERTK_SCREENSHOTS=1")
 def test_screenshots(app, bundle, tmp_path):
+    """The README's two GUI pictures, grabbed while a file plays live and after it is analysed as
+    a file, each checked for what its caption says: the model, the current emotion and bars, a
+    history and a timeline with segments (painted, not blank), and in file mode the Recognizer's
+    own timeline. Written to tmp_path with the tone bundle; ``SERTK_SCREENSHOTS=1`` regenerates
+    docs/screenshots/gui-live.png and gui-file.png, with ``SERTK_SCREENSHOT_MODEL`` (README:
+    ``default``) and ``SERTK_SCREENSHOT_AUDIO`` (README: ``scripts/make_recording.py gui``; its
+    ``.json`` then checks the README's count of clips the file analysis gets right)."""
+    from sertk.gui.choosers import bundle_title
     from sertk.gui.main_window import MainWindow
     from sertk.live import FileSource
+    from sertk.recognizer import Recognizer
 
-    model = os.environ.get("SERTK_SCREENSHOT_MODEL", str(bundle))
-    audio = os.environ.get("SERTK_SCREENSHOT_AUDIO") or write_script(
-        tmp_path / "demo.wav",
-        [(2.5, "neutral"), (1.0, None), (3.0, "happy"), (1.0, None), (3.0, "angry"), (1.5, None)],
+    regenerate = os.environ.get("SERTK_SCREENSHOTS") == "1"
+    model = os.environ.get("SERTK_SCREENSHOT_MODEL", str(bundle)) if regenerate else str(bundle)
+    audio = Path(
+        (regenerate and os.environ.get("SERTK_SCREENSHOT_AUDIO"))
+        or write_script(tmp_path / "demo.wav", [(2.0, "neutral"), (1.0, None), (2.5, "angry")])
     )
-    out = REPO / "docs" / "screenshots"
+    out = REPO / "docs" / "screenshots" if regenerate else tmp_path
     out.mkdir(parents=True, exist_ok=True)
+    reference = Recognizer.load(model)
     window = MainWindow(model=model, file=audio)
     window.resize(1180, 760)
     window.show()
     pump(lambda: window.recognizer is not None or window.error_banner.text())
-    session = window.start_session(FileSource(audio, realtime=True))  # a real live session
+    assert window.recognizer is not None, window.error_banner.text()
+    labels = tuple(reference.labels)
+    title = "default" if model == "default" else bundle_title(str(reference.bundle.path))
     duration = sf.info(str(audio)).duration
-    pump(lambda: window.table.rowCount() and window.table.entries[-1].time >= duration * 0.7)
-    assert session.running
-    window.grab().save(str(out / "gui-live.png"))
+
+    window.start_session(FileSource(audio, realtime=True))  # a real live session
+    pump(
+        lambda: window.table.rowCount() and window.table.entries[-1].time >= duration * 0.7,
+        timeout=3 * duration + 60,
+    )
+    picture = window.grab()
+    live = shown(window)
+    assert picture.save(str(out / "gui-live.png"))
+    assert (picture.width(), picture.height()) == (1180, 760)
+    assert live["model"] == f"model {title} · {len(labels)} classes · {reference.extractor.name}"
+    assert live["input"] == f"File: {audio.name} (played live)"
+    assert live["bars"] == labels
+    assert live["rows"] and live["segments"] == live["rows"]
+    assert live["emotion"] == live["rows"][-1] and live["emotion"] in (*labels, "silence")
+    assert live["timeline_colours"] >= len(set(live["segments"])) + 1
+
     window.analyse_file(audio)
-    pump(lambda: window.mode == "file")
-    window.grab().save(str(out / "gui-file.png"))
+    pump(lambda: window.mode == "file" or window.error_banner.text(), timeout=120)
+    picture = window.grab()
+    analysed = shown(window)
+    assert picture.save(str(out / "gui-file.png"))
+    expected = reference.timeline(audio, hop=window.hop)
+    assert analysed["segments"] == analysed["rows"] == [s.label for s in expected.segments]
+    assert "silence" in analysed["segments"] and len(set(analysed["segments"])) >= 3
+    assert analysed["timeline_title"] == f"Timeline · {audio.name}"
+    assert "whole file" in analysed["confidence"] and analysed["emotion"] in labels
+    assert analysed["timeline_colours"] >= len(set(analysed["segments"])) + 1
+    description = audio.with_suffix(".json")
+    if regenerate and description.exists():
+        made = json.loads(description.read_text())
+        right = clips_right(made, expected.segments)
+        text = " ".join((REPO / "README.md").read_text(encoding="utf-8").split())
+        claim = re.search(r"analysed as a file, where (\d+) of the (\d+) clips", text)
+        assert claim and (sum(right), len(right)) == (int(claim[1]), int(claim[2])), right
     window.close()
     settle()

@@ -217,12 +217,35 @@ def test_class_weights():
     assert class_weights([1], 2).dtype == np.float32
 
 
-def test_class_weights_are_used_and_reported(tmp_path):
+def weighted_cross_entropy(net, dataset, weights) -> float:
+    """The class-weighted mean cross-entropy of ``net`` (a ``MeanHead``) on ``dataset``,
+    computed in numpy: ``sum_i w[y_i] * -log softmax(z_i)[y_i] / sum_i w[y_i]``."""
+    weight = net.linear.weight.detach().double().numpy()
+    bias = net.linear.bias.detach().double().numpy()
+    pooled = np.stack([features.astype(np.float64).mean(axis=0) for features, _ in dataset])
+    targets = np.array([label for _, label in dataset])
+    logits = pooled @ weight.T + bias
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    nll = np.log(np.exp(shifted).sum(axis=1)) - shifted[np.arange(len(targets)), targets]
+    return float((weights[targets] * nll).sum() / weights[targets].sum())
+
+
+def test_class_weights_are_used_by_the_loss_and_reported(tmp_path):
     train = toy(30, 0) + [item for item in toy(18, 5) if item[1] == 0]  # class 0 over-represented
     counts = np.bincount([label for _, label in train], minlength=3)
-    result = train_model(model(), train, toy(9, 1), config=config(epochs=1, class_weights=True),
-                         labels=LABELS, out_dir=tmp_path, progress=False)  # fmt: skip
-    np.testing.assert_allclose(result.class_weights, len(train) / (3 * counts), rtol=1e-6)
+    expected_weights = len(train) / (3 * counts)
+    net = model()
+    net.dropout = nn.Identity()  # the loss of the first step is then a function of the data alone
+    before = weighted_cross_entropy(net, train, expected_weights)
+    plain = weighted_cross_entropy(net, train, np.ones(3))
+    assert abs(before - plain) > 0.01  # the weights change this loss: the check below can fail
+    # one batch holding the whole training set: the epoch's loss is the loss of the first step,
+    # taken before the optimiser moves anything
+    settings = config(epochs=1, class_weights=True, batch_size=len(train))
+    result = train_model(net, train, toy(9, 1), config=settings, labels=LABELS,
+                         out_dir=tmp_path, progress=False)  # fmt: skip
+    np.testing.assert_allclose(result.class_weights, expected_weights, rtol=1e-6)
+    assert result.history["train_loss"] == [pytest.approx(before, rel=1e-5)]
 
 
 def test_training_without_a_validation_set_keeps_the_last_epoch(tmp_path):
