@@ -75,3 +75,7 @@ def require(module: str, *, extra: str, what: str) -> Any:
             f"{what} needs {module.split('.')[0]}, which is not installed ({error}): "
             f"pip install 'sertk[{extra}]' ({EXTRAS.get(extra, extra)}){hint}"
         ) from None
+
+
+class ClusterError(SertkError):
+    """A compute cluster (Ray) is not installed, unreachable or failed a distributed job."""

@@ -9,6 +9,7 @@ files shares an entry, and in-memory signals cache too. The price is decoding ev
 a hit (about 1 ms per 3 s FLAC, small next to any extractor). The preprocessing config is in the
 key as well, so entries stay self-describing. The extractor part is ``extractor.cache_key()``
 when defined (SSL: the checkpoint fingerprint, not its path) else ``extractor.config()``.
+:func:`key_base` and :func:`entry_key` build these keys for other writers (``sertk.scale``).
 
 **Entries.** One safetensors file per entry, ``root/ab/abcd....safetensors``, holding the array
 and, in its metadata, the sha256 of the array bytes and the full key. Writes go to a temporary
@@ -188,10 +189,8 @@ def iter_features(
     up in ``cache``; misses are extracted together (``extractor.extract_batch`` when present)
     and stored. Only one chunk of audio is in memory at a time.
     """
-    rate = _rate(extractor, preprocess)
-    key_fn = getattr(extractor, "cache_key", None) or extractor.config
-    base = {"format": FORMAT, "extractor": key_fn()}
-    base["preprocess"] = preprocess.to_dict() if preprocess is not None else None
+    rate = extraction_rate(extractor, preprocess)
+    base = key_base(extractor, preprocess=preprocess)
     with tqdm(
         total=len(utterances), unit="file", desc=f"{extractor.name} features", disable=not progress
     ) as bar:
@@ -201,7 +200,7 @@ def iter_features(
             for utterance in chunk:
                 signal, _ = load_audio(utterance.path, sampling_rate=rate)
                 signals.append(preprocess(signal, rate) if preprocess is not None else signal)
-            keys = [{**base, "audio": audio_hash(s, rate)} for s in signals]
+            keys = [entry_key(base, s, rate) for s in signals]
             found = [cache.get(key) if cache is not None else None for key in keys]
             missing = [i for i, features in enumerate(found) if features is None]
             computed = _extract(
@@ -253,7 +252,25 @@ def cached_extract(
     return cache.put(key, extractor(signal, sampling_rate)) if features is None else features
 
 
-def _rate(extractor: Any, preprocess: Any) -> int:
+def key_base(extractor: Any, *, preprocess: Any = None) -> dict[str, Any]:
+    """The key parts every entry of ``extractor`` after ``preprocess`` shares (computed once per
+    run: an SSL extractor's ``cache_key`` fingerprints its checkpoint)."""
+    key_fn = getattr(extractor, "cache_key", None) or extractor.config
+    base = {"format": FORMAT, "extractor": key_fn()}
+    base["preprocess"] = preprocess.to_dict() if preprocess is not None else None
+    return base
+
+
+def entry_key(base: dict[str, Any], signal: np.ndarray, sampling_rate: int) -> dict[str, Any]:
+    """The full key of one entry: ``base`` (:func:`key_base`) plus the hash of the preprocessed
+    float32 ``signal`` ``[samples]`` the extractor sees. Any process that writes entries with
+    this key (a distributed extraction, say) fills the cache :func:`iter_features` reads."""
+    return {**base, "audio": audio_hash(signal, sampling_rate)}
+
+
+def extraction_rate(extractor: Any, preprocess: Any) -> int:
+    """The rate files are read at: the preprocessing's (else the extractor's, else 16 kHz);
+    FeatureError when the extractor needs another one."""
     needed = getattr(extractor, "sampling_rate", None)
     rate = preprocess.sampling_rate if preprocess is not None else (needed or 16000)
     if needed is not None and rate != needed:
