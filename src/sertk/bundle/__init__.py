@@ -68,7 +68,7 @@ __all__ = [
     "ONNX_FORMAT_VERSION", "RULES", "WEIGHTS_FILE", "Bundle", "ClassicalBundle",
     "EnsembleBundle", "EnsembleMember", "HASH_KEY", "InferenceContract", "OnnxBundle",
     "TorchBundle", "base_document", "check_sha256", "content_hash", "load_bundle", "load_scorer",
-    "rehash_bundle", "resolve_bundle", "save_bundle", "save_classical_bundle",
+    "pin_bundle", "rehash_bundle", "resolve_bundle", "save_bundle", "save_classical_bundle",
     "save_ensemble_bundle",
 ]  # fmt: skip
 
@@ -132,7 +132,22 @@ def load_scorer(
     return load_bundle(name_or_path, backend=backend, sha256=sha256).build_scorer(**runtime)
 
 
-def rehash_bundle(name_or_path: str | Path, *, backend: str = "torch") -> str:
+def pin_bundle(name_or_path: str | Path, sha256: str | None) -> Path:
+    """The bundle folder of ``name_or_path``, after checking its content hash is ``sha256``
+    (None: no check) without loading it: for commands that hand the path on (evaluate, export,
+    ensemble); BundleError for any other content."""
+    path = resolve_bundle(name_or_path)
+    if sha256 is not None:
+        check_pin(path, content_hash(path), check_sha256(sha256))
+    return path
+
+
+def rehash_bundle(
+    name_or_path: str | Path,
+    *,
+    backend: str = "torch",
+    models: Mapping[str, Callable[..., Any]] | None = None,
+) -> str:
     """Store the content hash of the bundle as it is now in its ``bundle.json`` (after an edit
     made on purpose) and return it. An ensemble's members are re-hashed first (and their
     checksums in the ensemble updated). The bundle must then load (every other check passes:
@@ -143,7 +158,7 @@ def rehash_bundle(name_or_path: str | Path, *, backend: str = "torch") -> str:
     originals: dict[Path, bytes] = {}
     try:
         digest = _rehash(path, originals)
-        load_bundle(path, backend=backend)
+        load_bundle(path, backend=backend, models=models)
     except BaseException:
         for meta, text in originals.items():
             staged = meta.with_name(f".{BUNDLE_FILE}.restore")

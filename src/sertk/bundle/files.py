@@ -56,10 +56,10 @@ def write_document(folder: Path, document: dict[str, Any]) -> str:
     meta = folder / BUNDLE_FILE
     staged = folder / f".{BUNDLE_FILE}.{uuid.uuid4().hex[:8]}.tmp"
     try:
-        staged.write_text(to_json(document), encoding="utf-8")
+        staged.write_text(to_json(document) + "\n", encoding="utf-8")
         os.replace(staged, meta)
         document[HASH_KEY] = digest = content_hash(folder)
-        staged.write_text(to_json(document), encoding="utf-8")
+        staged.write_text(to_json(document) + "\n", encoding="utf-8")
         os.replace(staged, meta)
     finally:
         staged.unlink(missing_ok=True)
