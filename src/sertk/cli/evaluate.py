@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from sertk.cli import options
 from sertk.errors import ConfigError
 
 
@@ -36,6 +37,7 @@ def add_parser(subparsers) -> None:
         "--cache", metavar="DIR", help="feature cache folder ($SERTK_CACHE or ~/.cache/...)"
     )
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    options.add_model_pin(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(run=run)
 
@@ -55,6 +57,7 @@ def parse_mapping(items: list[str]) -> dict[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from sertk.bundle import pin_bundle
     from sertk.corpora import read_manifest
     from sertk.experiment import evaluate_bundle, format_evaluation
     from sertk.experiment.artifacts import write_json
@@ -62,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
 
     mapping = parse_mapping(args.map)
     result = evaluate_bundle(
-        args.bundle,
+        pin_bundle(args.bundle, args.model_sha256),
         read_manifest(args.manifest),
         mapping=mapping,
         cache=FeatureCache(args.cache),

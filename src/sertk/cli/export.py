@@ -10,6 +10,8 @@ import argparse
 import json
 from pathlib import Path
 
+from sertk.bundle import pin_bundle
+from sertk.cli import options
 from sertk.export.onnx_export import DEFAULT_OPSET, export_onnx
 
 
@@ -44,6 +46,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument(
         "--threads", type=int, default=None, help="onnxruntime threads for the parity check"
     )
+    options.add_model_pin(parser)
     parser.set_defaults(run=run)
 
 
@@ -54,7 +57,11 @@ def _size(path: Path) -> str:
 
 def run(args: argparse.Namespace) -> int:
     target = export_onnx(
-        args.bundle, args.output, quantize=args.quantize, opset=args.opset, threads=args.threads
+        pin_bundle(args.bundle, args.model_sha256),
+        args.output,
+        quantize=args.quantize,
+        opset=args.opset,
+        threads=args.threads,
     )
     section = json.loads((target / "bundle.json").read_text(encoding="utf-8"))["onnx"]
     precision = section["quantize"] or section.get("precision", "fp32")
