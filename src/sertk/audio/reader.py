@@ -20,6 +20,7 @@ escapes.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import io
 import os
 from collections.abc import Iterator
@@ -102,18 +103,24 @@ def _check_path(source: str | os.PathLike) -> tuple[str, str]:
     name = str(source)
     path = Path(source)
     try:
-        if not path.exists():
-            raise AudioError(f"{name}: no such file (looked for {path.absolute()})")
-        if path.is_dir():
-            raise AudioError(f"{name}: is a directory, not an audio file")
-        if not path.is_file():
-            raise AudioError(f"{name}: is not a regular file (a pipe or device?)")
-        if not os.access(path, os.R_OK):
-            raise AudioError(f"{name}: permission denied; make the file readable")
-        if path.stat().st_size == 0:
-            raise AudioError(f"{name}: is empty (0 bytes)")
-    except OSError as error:  # a symlink loop, a name too long, ...
-        raise AudioError(f"{name}: cannot be opened ({error.strerror or error})") from None
+        os.stat(path)
+    except FileNotFoundError:
+        if os.path.islink(path):
+            raise AudioError(
+                f"{name}: is a symbolic link to {os.readlink(path)}, which does not exist"
+            ) from None
+        raise AudioError(f"{name}: no such file (looked for {path.absolute()})") from None
+    except OSError as error:  # a symlink loop (ELOOP), a name too long, ...
+        what = "a symbolic link loop" if error.errno == errno.ELOOP else error.strerror
+        raise AudioError(f"{name}: cannot be opened: {what or error}") from None
+    if path.is_dir():
+        raise AudioError(f"{name}: is a directory, not an audio file")
+    if not path.is_file():
+        raise AudioError(f"{name}: is not a regular file (a pipe or device?)")
+    if not os.access(path, os.R_OK):
+        raise AudioError(f"{name}: permission denied; make the file readable")
+    if path.stat().st_size == 0:
+        raise AudioError(f"{name}: is empty (0 bytes)")
     return str(path), name
 
 
