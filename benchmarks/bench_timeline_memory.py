@@ -12,7 +12,7 @@ needs tens of GB fails with a MemoryError instead of taking the shared machine d
 in increasing order, before then after for each, so both see the same machine load.
 
 Run: ``OMP_NUM_THREADS=1 python benchmarks/bench_timeline_memory.py [--minutes 1 10 60 120]
-[--ref e2a2a31] [--json out.json]``.
+[--ref e2a2a31] [--after HEAD] [--json out.json]``.
 """
 
 from __future__ import annotations
@@ -69,7 +69,8 @@ def write_recording(path: Path, minutes: float, *, rate: int, channels: int) -> 
 
 
 def before_tree(ref: str, folder: Path) -> Path:
-    """``src`` of git commit ``ref`` unpacked under ``folder``."""
+    """``src`` of git commit ``ref`` unpacked under ``folder`` (created)."""
+    folder.mkdir(parents=True)
     archive = subprocess.run(
         ["git", "archive", ref, "src"], cwd=REPO, check=True, capture_output=True
     ).stdout
@@ -109,6 +110,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, nargs="+", default=[1, 10, 60, 120])
     parser.add_argument("--ref", default="e2a2a31", help="git commit of the 'before' code")
+    parser.add_argument(
+        "--after", help="git commit of the 'after' code (default: this working tree's src)"
+    )
     parser.add_argument("--rate", type=int, default=RATE)
     parser.add_argument("--channels", type=int, default=1)
     parser.add_argument("--before-limit-gb", type=float, default=8.0)
@@ -118,19 +122,20 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
-        before = None if args.no_before else before_tree(args.ref, folder)
+        before = None if args.no_before else before_tree(args.ref, folder / "before")
+        after = REPO / "src" if args.after is None else before_tree(args.after, folder / "after")
         for minutes in args.minutes:
             recording = write_recording(folder / f"rec_{minutes:g}min.wav", minutes,
                                         rate=args.rate, channels=args.channels)  # fmt: skip
             row = {"minutes": minutes, "file_mb": recording.stat().st_size / 1e6}
             if before is not None:
                 row["before"] = measure(before, recording, limit_gb=args.before_limit_gb)
-            row["after"] = measure(REPO / "src", recording, limit_gb=None)
+            row["after"] = measure(after, recording, limit_gb=None)
             recording.unlink()
             rows.append(row)
             print(json.dumps(row), flush=True)
     print(f"\nsertk predict REC --timeline, default model ({args.rate} Hz, {args.channels} ch WAV); "
-          f"before = {args.ref}")  # fmt: skip
+          f"before = {args.ref}, after = {args.after or 'working tree'}")  # fmt: skip
     print(f"{'minutes':>8} {'before s':>9} {'before MB':>10} {'after s':>8} {'after MB':>9} "
           f"{'after s/min':>11} {'windows':>8}")  # fmt: skip
     for row in rows:
