@@ -271,6 +271,8 @@ class AudioReader:
 
     def _read(self, size: int) -> np.ndarray:
         try:
+            if self.info.frames is None:
+                return self._read_unknown_length(size)
             return self._file.read(size, dtype="float32", always_2d=True)
         except Exception as exc:
             detail = getattr(exc, "error_string", None) or str(exc)
@@ -278,6 +280,18 @@ class AudioReader:
                 f"{self.info.name}: audio data is corrupt or truncated; decoding failed "
                 f"(libsndfile: {detail})"
             ) from exc
+
+    def _read_unknown_length(self, size: int) -> np.ndarray:
+        """``SoundFile.read`` seeks to its own position after every read, which libsndfile
+        refuses in a FLAC that does not announce its length (a stream written to a pipe); read
+        through the C function soundfile wraps, without that seek."""
+        out = np.empty((size, self.info.channels), np.float32)
+        pointer = sf._ffi.cast("float *", out.__array_interface__["data"][0])
+        count = sf._snd.sf_readf_float(self._file._file, pointer, size)
+        error = sf._snd.sf_error(self._file._file)
+        if error:
+            raise sf.LibsndfileError(error)
+        return out[:count]
 
     def _check_length(self, decoded: int) -> None:
         info = self.info
