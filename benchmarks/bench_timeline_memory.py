@@ -78,25 +78,35 @@ def before_tree(ref: str, folder: Path) -> Path:
     return folder / "src"
 
 
-def measure(src: Path, recording: Path, *, limit_gb: float | None) -> dict:
-    """Wall time and peak RSS of ``sertk predict recording --timeline`` with ``src`` first."""
+def sertk_peak_rss(
+    arguments: list[str], *, env: dict | None = None, limit_gb: float | None = None
+) -> tuple[float | None, subprocess.CompletedProcess, float]:
+    """``sertk ARGUMENTS`` in a child process (under an address-space limit of ``limit_gb``):
+    its peak resident memory in MB (None if it died before reporting), the completed process,
+    and the wall time (also used by tests/test_long_audio.py)."""
+
+    def cap() -> None:
+        if limit_gb is not None:
+            size = int(limit_gb * 2**30)
+            resource.setrlimit(resource.RLIMIT_AS, (size, size))
+
     with tempfile.TemporaryDirectory() as scratch:
         report = Path(scratch) / "peak"
-        env = {**os.environ, "PYTHONPATH": str(src)}
-        command = [sys.executable, "-c", PEAK, str(report), "predict", str(recording),
-                   "--timeline", "--format", "json", "--no-progress"]  # fmt: skip
-
-        def cap() -> None:
-            if limit_gb is not None:
-                size = int(limit_gb * 2**30)
-                resource.setrlimit(resource.RLIMIT_AS, (size, size))
-
+        command = [sys.executable, "-c", PEAK, str(report), *arguments]
         start = time.perf_counter()
         result = subprocess.run(
             command, env=env, capture_output=True, text=True, preexec_fn=cap, check=False
         )
         wall = time.perf_counter() - start
         peak = int(report.read_text()) / 1024 if report.exists() else None
+    return peak, result, wall
+
+
+def measure(src: Path, recording: Path, *, limit_gb: float | None) -> dict:
+    """Wall time and peak RSS of ``sertk predict recording --timeline`` with ``src`` first."""
+    env = {**os.environ, "PYTHONPATH": str(src)}
+    arguments = ["predict", str(recording), "--timeline", "--format", "json", "--no-progress"]
+    peak, result, wall = sertk_peak_rss(arguments, env=env, limit_gb=limit_gb)
     if result.returncode != 0:
         last = (result.stderr.strip().splitlines() or ["?"])[-1]
         return {"ok": False, "wall_s": wall, "peak_mb": peak, "error": last[:200]}

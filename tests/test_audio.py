@@ -10,6 +10,7 @@ import warnings
 import numpy as np
 import pytest
 import soundfile as sf
+from bad_inputs import flac_streaminfo
 
 from sertk.audio import (
     LevelMeter,
@@ -649,17 +650,6 @@ def test_real_corpus_files_load_with_speech(corpora_dir):
 # --- header checks, the duration limit, block-wise reading ------------------------------------
 
 
-def _flac_announcing(data: bytes, *, rate=None, total=None) -> bytes:
-    out = bytearray(data)
-    fields = int.from_bytes(out[18:26], "big")  # STREAMINFO: rate 20 bits, ..., total 36 bits
-    if rate is not None:
-        fields = (fields & ~(((1 << 20) - 1) << 44)) | (rate << 44)
-    if total is not None:
-        fields = (fields & ~((1 << 36) - 1)) | total
-    out[18:26] = fields.to_bytes(8, "big")
-    return bytes(out)
-
-
 @pytest.mark.parametrize(
     ("name", "offset", "fmt", "value", "message"),
     [
@@ -689,7 +679,7 @@ def test_lying_flac_ogg_and_aiff_headers(make_wav):
     flac = make_wav("a.flac").read_bytes()
     for rate in (0, 1):
         with pytest.raises(AudioError, match=rf"says {rate} Hz, outside the supported sample"):
-            load_audio(_flac_announcing(flac, rate=rate))
+            load_audio(flac_streaminfo(flac, rate=rate))
     ogg = bytearray(make_wav("a.ogg").read_bytes())
     ogg[ogg.index(b"\x01vorbis") + 11] = 0  # the identification header's channel count
     with pytest.raises(AudioError, match="its header says 0 channels"):
@@ -704,7 +694,7 @@ def test_lying_flac_ogg_and_aiff_headers(make_wav):
 def test_a_file_over_max_duration_is_refused_from_its_header(make_wav):
     """The FLAC holds 1 s but announces 3 h: with a 1 h limit it is refused before any decoding
     (decoding would find it cut); without a limit low enough, decoding finds the truth."""
-    data = _flac_announcing(make_wav("a.flac").read_bytes(), total=3 * 3600 * SR)
+    data = flac_streaminfo(make_wav("a.flac").read_bytes(), total=3 * 3600 * SR)
     with pytest.raises(
         AudioTooLongError, match=r"announces 3:00:00 \(10800 s\), longer than the limit of 1:00:00"
     ) as error:
@@ -720,7 +710,7 @@ def test_a_file_that_decodes_past_the_limit_is_stopped_there(tmp_path):
     """A FLAC whose header does not say its length (0 samples: unknown) holds 10 s."""
     path = tmp_path / "unknown.flac"
     sf.write(path, np.zeros(10 * SR, np.float32) + 0.01, SR)
-    path.write_bytes(_flac_announcing(path.read_bytes(), total=0))
+    path.write_bytes(flac_streaminfo(path.read_bytes(), total=0))
     assert probe_audio(path).duration is None
     with pytest.raises(
         AudioTooLongError,

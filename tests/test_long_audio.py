@@ -4,7 +4,6 @@ steps, one label for a long file, and the memory a long file costs."""
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -21,6 +20,8 @@ from sertk.recognizer.timeline import build_timeline, plan_windows
 
 RATE = 16000
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+from bench_timeline_memory import sertk_peak_rss  # noqa: E402
 
 
 def whole_file_timeline(recognizer, signal, rate, *, window, hop, smooth, min_speech=0.5):
@@ -159,29 +160,6 @@ def test_long_recordings_without_speech_or_over_the_limit(default, tmp_path):
         default.timeline(np.zeros(70 * RATE, np.float32), sampling_rate=RATE, max_duration=60)
 
 
-# runs the sertk CLI and writes its peak resident memory in kB to a file: VmHWM, the high-water
-# mark of this program's own memory (ru_maxrss would include the forking pytest process's)
-PEAK = """
-import runpy, sys
-out, sys.argv = sys.argv[1], ["sertk", *sys.argv[2:]]
-try:
-    runpy.run_module("sertk", run_name="__main__")
-finally:
-    status = open("/proc/self/status").read()
-    open(out, "w").write(status.split("VmHWM:")[1].split()[0])
-"""
-
-
-def sertk_peak_rss(
-    arguments: list[str], tmp_path: Path
-) -> tuple[float, subprocess.CompletedProcess]:
-    """``sertk ARGUMENTS`` in a child process; its peak resident memory in MB and the result."""
-    report = tmp_path / "peak.txt"
-    command = [sys.executable, "-c", PEAK, str(report), *arguments]
-    result = subprocess.run(command, capture_output=True, text=True, cwd=REPO, check=False)
-    return int(report.read_text()) / 1024, result
-
-
 @pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="needs Linux /proc")
 def test_three_hours_of_silence_in_bounded_memory(tmp_path):
     """A 3 h FLAC of digital silence (about 0.5 MB): the timeline reads it block by block."""
@@ -192,7 +170,7 @@ def test_three_hours_of_silence_in_bounded_memory(tmp_path):
             out.write(block)
     assert path.stat().st_size < 1_000_000
     arguments = ["predict", str(path), "--timeline", "--format", "json", "--no-progress"]
-    peak, result = sertk_peak_rss(arguments, tmp_path)
+    peak, result, _ = sertk_peak_rss(arguments)  # the benchmark's measurement
     assert result.returncode == 0, result.stderr
     (timeline,) = json.loads(result.stdout)
     assert timeline["duration"] == 3 * 3600 and len(timeline["segments"]) == 1
