@@ -111,3 +111,17 @@ def as_items(arrays, key=(0, None)):
     """Scorer features (``scorer.score``) of utterances given as one array each: the features
     of the utterance itself for input 0, as ``scorer.extract`` gives them."""
     return [{key: array} for array in arrays]
+
+
+@pytest.fixture(scope="session")
+def bad_inputs(tmp_path_factory):
+    """The bad-input corpus (``tests/bad_inputs.py``): every audio kind, then tampered copies
+    of the default model, as :class:`bad_inputs.BadInput` records (files made once a session)."""
+    from bad_inputs import make_audio_inputs, make_bundle_inputs
+
+    from sertk.bundle import resolve_bundle
+
+    root = tmp_path_factory.mktemp("bad_inputs")
+    return make_audio_inputs(root / "audio") + make_bundle_inputs(
+        resolve_bundle("default"), root / "bundles"
+    )

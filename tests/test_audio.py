@@ -1,5 +1,6 @@
 import io
 import json
+import pickle
 import re
 import struct
 import subprocess
@@ -8,9 +9,13 @@ import warnings
 
 import numpy as np
 import pytest
+import soundfile as sf
+from bad_inputs import flac_streaminfo
 
 from sertk.audio import (
+    LevelMeter,
     Preprocess,
+    audio_blocks,
     check_signal,
     crop_or_pad,
     denoise,
@@ -18,12 +23,15 @@ from sertk.audio import (
     load_audio,
     normalize_loudness,
     normalize_peak,
+    probe_audio,
+    regions_of_levels,
     resample,
     speech_frames,
     speech_regions,
     trim_silence,
 )
-from sertk.errors import AudioError, ConfigError
+from sertk.audio.stream import envelope
+from sertk.errors import AudioError, AudioTooLongError, ConfigError
 
 SR = 16000
 
@@ -637,3 +645,148 @@ def test_real_corpus_files_load_with_speech(corpora_dir):
         assert rate == SR and signal.ndim == 1 and np.abs(signal).max() > 0.01
         regions = speech_regions(signal, rate)
         assert regions and all(0.0 <= s < e <= len(signal) / rate for s, e in regions)
+
+
+# --- header checks, the duration limit, block-wise reading ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "offset", "fmt", "value", "message"),
+    [
+        ("zero.wav", 24, "<I", 0, r"its header says 0 Hz, outside the supported sample rates"),
+        ("one.wav", 24, "<I", 1, r"its header says 1 Hz, outside the supported sample rates"),
+        ("huge.wav", 24, "<I", 4_000_000_000, r"its header says 4000000000 Hz, outside the"),
+        ("many.wav", 22, "<H", 65535, r"its header says 65535 channels; sertk reads 1 to 64"),
+        ("none.wav", 22, "<H", 0, r"its header says 0 channels"),
+    ],
+)
+def test_lying_wav_headers_are_refused_naming_the_field(
+    make_wav, name, offset, fmt, value, message
+):
+    data = bytearray(make_wav(name).read_bytes())
+    data[offset : offset + struct.calcsize(fmt)] = struct.pack(fmt, value)
+    with pytest.raises(AudioError, match=rf"{re.escape(name)}: {message}"):
+        load_audio(_named(bytes(data), name))
+
+
+def _named(data: bytes, name: str) -> io.BytesIO:
+    source = io.BytesIO(data)
+    source.name = name
+    return source
+
+
+def test_lying_flac_ogg_and_aiff_headers(make_wav):
+    flac = make_wav("a.flac").read_bytes()
+    for rate in (0, 1):
+        with pytest.raises(AudioError, match=rf"says {rate} Hz, outside the supported sample"):
+            load_audio(flac_streaminfo(flac, rate=rate))
+    ogg = bytearray(make_wav("a.ogg").read_bytes())
+    ogg[ogg.index(b"\x01vorbis") + 11] = 0  # the identification header's channel count
+    with pytest.raises(AudioError, match="its header says 0 channels"):
+        load_audio(bytes(ogg))
+    aiff = bytearray(make_wav("a.aiff").read_bytes())
+    at = aiff.index(b"COMM") + 8
+    aiff[at + 8 : at + 18] = bytes(10)  # an 80-bit float 0: a 0 Hz sample rate
+    with pytest.raises(AudioError, match="its header says 0 Hz"):
+        load_audio(bytes(aiff))
+
+
+def test_a_file_over_max_duration_is_refused_from_its_header(make_wav):
+    """The FLAC holds 1 s but announces 3 h: with a 1 h limit it is refused before any decoding
+    (decoding would find it cut); without a limit low enough, decoding finds the truth."""
+    data = flac_streaminfo(make_wav("a.flac").read_bytes(), total=3 * 3600 * SR)
+    with pytest.raises(
+        AudioTooLongError, match=r"announces 3:00:00 \(10800 s\), longer than the limit of 1:00:00"
+    ) as error:
+        load_audio(data, max_duration=3600)
+    assert (error.value.duration, error.value.limit) == (10800.0, 3600.0)
+    assert pickle.loads(pickle.dumps(error.value)).limit == 3600.0  # crosses process pools
+    with pytest.raises(AudioError, match="corrupt or truncated"):
+        load_audio(data)  # 3 h is under the default 4 h: decoded, found cut
+    assert probe_audio(data, max_duration=None).duration == 3 * 3600
+
+
+def test_a_file_that_decodes_past_the_limit_is_stopped_there(tmp_path):
+    """A FLAC whose header does not say its length (0 samples: unknown) holds 10 s."""
+    path = tmp_path / "unknown.flac"
+    sf.write(path, np.zeros(10 * SR, np.float32) + 0.01, SR)
+    path.write_bytes(flac_streaminfo(path.read_bytes(), total=0))
+    assert probe_audio(path).duration is None
+    with pytest.raises(
+        AudioTooLongError,
+        match=r"decoding passed .* \(more than its header announced\), longer than the limit of 5\.0 s",
+    ):
+        load_audio(path, max_duration=5)
+    assert len(load_audio(path, max_duration=None)[0]) == 10 * SR
+    with pytest.raises(AudioError, match="max_duration must be a number of seconds > 0"):
+        load_audio(path, max_duration=-1)
+
+
+def test_blocks_equal_the_whole_file_resampled_and_downmixed(make_wav, make_signal):
+    stereo = make_signal(duration=70.0, channels=2, noise=0.1, sampling_rate=44100)
+    path = make_wav("long.flac", signal=stereo, sampling_rate=44100, subtype="PCM_24")
+    whole, _ = load_audio(path)
+    stream = audio_blocks(path, sampling_rate=SR)
+    blocks = list(stream)
+    assert len(blocks) > 3 and all(b.dtype == np.float32 and b.ndim == 1 for b in blocks)
+    np.testing.assert_allclose(np.concatenate(blocks), whole, atol=1e-6)
+    assert stream.duration == pytest.approx(70.0) and np.array_equal(
+        np.concatenate(list(stream)), np.concatenate(blocks)
+    )
+    memory = audio_blocks(stereo, source_rate=44100, sampling_rate=SR)
+    np.testing.assert_allclose(
+        np.concatenate(list(memory)), resample(stereo.mean(axis=0), 44100, SR), atol=1e-6
+    )
+    with pytest.raises(AudioError, match="needs its sampling_rate"):
+        audio_blocks(stereo)
+
+
+def test_nan_in_a_later_block_says_where(make_wav, make_signal):
+    signal = make_signal(duration=70.0, frequency=300.0)
+    signal[65 * SR] = np.nan
+    path = make_wav("late.wav", signal=signal, subtype="FLOAT")
+    with pytest.raises(
+        AudioError,
+        match=r"contains 1 non-finite samples \(NaN or inf\) in its first 65\.5 s, the first at 65\.000 s",
+    ):
+        load_audio(path)
+
+
+@pytest.mark.parametrize("size", [1, 399, 4096, 100_003])
+def test_level_meter_gives_the_frames_of_one_call(size):
+    signal = np.random.default_rng(size).normal(0, 0.1, 160_123).astype(np.float32)
+    meter = LevelMeter(SR)
+    for start in range(0, len(signal), size):
+        meter.add(signal[start : start + size])
+    expected, frame, hop = frame_levels(signal, SR)
+    assert np.array_equal(meter.levels(), expected) and (meter.frame, meter.hop) == (frame, hop)
+    empty = LevelMeter(SR)
+    assert len(empty.levels()) == 0
+    empty.add(signal[:10])
+    assert np.array_equal(empty.levels(), frame_levels(signal[:10], SR)[0])
+
+
+def test_speech_regions_block_by_block_equal_one_call():
+    signal = np.concatenate([two_speakers(35.0)[0]] * 40)  # 4.4 min: several decision blocks
+    levels, frame, hop = frame_levels(signal, SR)
+    options = {"frame": frame, "hop": hop, "sampling_rate": SR, "samples": len(signal)}
+    assert regions_of_levels(levels, **options, min_duration=0.1) == speech_regions(signal, SR)
+    assert len(speech_regions(signal, SR)) == 80
+    active, _ = speech_frames(levels, hop_s=0.01)
+    from sertk.audio.speech import DECIDE_BLOCK, frame_regions
+
+    assert len(levels) > DECIDE_BLOCK / 3
+    regions = frame_regions(active, **options, merge_gap=0.3, min_duration=0.1)
+    assert regions == speech_regions(signal, SR)  # the decisions of one speech_frames call
+
+
+def test_envelope_keeps_the_outline_at_1_khz():
+    signal = np.zeros(10 * SR, np.float32)
+    signal[5 * SR : 5 * SR + 100] = np.linspace(-0.5, 0.8, 100)
+    outline = envelope(audio_blocks(signal, source_rate=SR, sampling_rate=SR))
+    assert (
+        len(outline) == 10_000
+        and outline.max() == pytest.approx(0.8)
+        and outline.min() == pytest.approx(-0.5)
+    )
+    assert np.flatnonzero(outline)[0] // 1000 == 5  # at 5 s

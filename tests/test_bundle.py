@@ -1,4 +1,6 @@
 import json
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,9 +11,19 @@ from torch import nn
 
 from sertk import __version__
 from sertk.audio import Preprocess
-from sertk.bundle import FORMAT_VERSION, Bundle, load_bundle, save_bundle
-from sertk.errors import BundleError
+from sertk.bundle import (
+    FORMAT_VERSION,
+    Bundle,
+    content_hash,
+    load_bundle,
+    pin_bundle,
+    rehash_bundle,
+    resolve_bundle,
+    save_bundle,
+)
+from sertk.errors import BundleError, ConfigError
 
+CLIP = Path(__file__).resolve().parents[1] / "examples" / "03a02Wc.flac"
 LABELS = ["neutral", "happy", "angry"]
 LABEL_MAP = {"name": None, "labels": LABELS, "mapping": {label: label for label in LABELS}}
 FEATURES = {"name": "logmel", "n_mels": 8}
@@ -51,9 +63,13 @@ def save(path, model=None, **options):
     return save_bundle(path, **options)
 
 
-def edit_json(path, change):
+def edit_json(path, change, *, keep_hash=False):
+    """Edit bundle.json; the stored content hash goes too (a bundle saved before hashes, or by
+    another writer), so the check under test answers, not the hash (``keep_hash``: it stays)."""
     document = json.loads((path / "bundle.json").read_text())
     change(document)
+    if not keep_hash:
+        document.pop("content_hash", None)
     (path / "bundle.json").write_text(json.dumps(document))
 
 
@@ -435,3 +451,125 @@ def test_format_2_requires_the_typed_contract(tmp_path):
     edit_json(path, lambda d: d.update(views=[{"speed": 0.9, "crop": [0, 1]}]))
     with pytest.raises(BundleError, match="views: a view is"):
         load_bundle(path, models=MODELS)
+
+
+# --- numbers in range, content hash, pins -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            lambda d: d["preprocess"].update(duration=1e12),
+            r"preprocess\.duration is 1e\+12 seconds",
+        ),
+        (lambda d: d["preprocess"].update(duration=700.0), r"duration is 700 seconds, outside \[0"),
+        (lambda d: d["preprocess"].update(sampling_rate=1), r"sampling_rate is 1 Hz, outside"),
+        (lambda d: d["model"]["hparams"].update(hidden=float("nan")), r"hparams\.hidden is nan"),
+        (lambda d: d["model"]["hparams"].update(hidden=float("inf")), r"hparams\.hidden is inf"),
+        (
+            lambda d: d["model"]["hparams"].update(hidden=10**12),
+            r"hparams\.hidden is 1e\+12, larger",
+        ),
+        (lambda d: d["features"].update(n_mels=10**6), r"features: n_mels must lie in \[1, "),
+        (lambda d: d["views"].append({"speed": 5.0}), r"views: a view's speed must be"),
+    ],
+)
+def test_every_number_inference_reads_is_range_checked_at_load(tmp_path, change, message):
+    path = save(tmp_path / "bundle")
+    edit_json(path, change)
+    with pytest.raises(BundleError, match=message):
+        load_bundle(path, models=MODELS)
+
+
+def test_hyperparameters_that_size_arrays_are_checked_against_the_weights(tmp_path, monkeypatch):
+    """hidden=2**20 would build a [2**20, 2**20]-sized model: it is built on the meta device
+    first, its shapes compared with the weights, and refused without allocating it."""
+    path = save(tmp_path / "bundle")
+    edit_json(path, lambda d: d["model"]["hparams"].update(input_dim=2**20, hidden=2**20))
+    built = []
+    monkeypatch.setitem(MODELS, "tiny", lambda **kw: built.append(kw) or Tiny(**kw))
+    with pytest.raises(
+        BundleError, match=r"shape mismatch .*body\.weight \(4, 8\) vs \(1048576, 1048576\)"
+    ):
+        load_bundle(path, models=MODELS)
+    assert len(built) == 1  # only the meta-device build ran
+
+
+def test_a_saved_bundle_stores_its_content_hash_and_refuses_edits(tmp_path):
+    path = save(tmp_path / "bundle")
+    stored = json.loads((path / "bundle.json").read_text())["content_hash"]
+    bundle = load_bundle(path, models=MODELS)
+    assert bundle.content_hash == stored == content_hash(path)
+
+    def reverse(document):  # consistent: the label map follows, every structural check passes
+        document["labels"].reverse()
+        document["label_map"]["labels"].reverse()
+
+    edit_json(path, reverse, keep_hash=True)
+    with pytest.raises(BundleError, match=r"bundle\.json was changed after the bundle was saved"):
+        load_bundle(path, models=MODELS)
+    with pytest.raises(BundleError, match=r"--rehash"):
+        load_bundle(path, models=MODELS)
+    weights = path / "model.safetensors"
+    edit_json(path, reverse, keep_hash=True)  # back as saved
+    assert load_bundle(path, models=MODELS).content_hash == stored
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 1
+    weights.write_bytes(bytes(data))
+    with pytest.raises(BundleError, match=r"model\.safetensors .*does not match its checksum"):
+        load_bundle(path, models=MODELS)
+
+
+def test_rehash_stores_a_deliberate_edit_and_refuses_a_broken_one(tmp_path):
+    path = save(tmp_path / "bundle")
+    edit_json(path, lambda d: d["preprocess"].update(duration=2.5), keep_hash=True)
+    digest = rehash_bundle(path, models=MODELS)
+    bundle = load_bundle(path, models=MODELS)
+    assert bundle.content_hash == digest and bundle.preprocess["duration"] == 2.5
+    edit_json(path, lambda d: d["preprocess"].update(duration=1e12), keep_hash=True)
+    before = (path / "bundle.json").read_bytes()
+    with pytest.raises(BundleError, match="preprocess.duration is 1e"):
+        rehash_bundle(path, models=MODELS)
+    assert (path / "bundle.json").read_bytes() == before  # put back as it was
+
+
+def test_pinning_a_bundle_by_its_content_hash(tmp_path):
+    path = save(tmp_path / "bundle")
+    digest = load_bundle(path, models=MODELS).content_hash
+    assert load_bundle(path, models=MODELS, sha256=digest.upper()).content_hash == digest
+    other = save(tmp_path / "other", model=Tiny(8, 3, hidden=5))
+    with pytest.raises(
+        BundleError, match=rf"its content hash is [0-9a-f]{{64}}, not the pinned {digest}"
+    ):
+        load_bundle(other, models=MODELS, sha256=digest)
+    with pytest.raises(ConfigError, match="64 hex digits"):
+        load_bundle(path, models=MODELS, sha256="123")
+    assert pin_bundle(path, digest) == path
+    with pytest.raises(BundleError, match="not the pinned"):
+        pin_bundle(other, digest)
+
+
+def test_old_bundles_without_a_stored_hash_load_with_a_computed_one(tmp_path):
+    path = save(tmp_path / "bundle")
+    edit_json(path, lambda d: None)  # drops the stored hash: as bundles saved before hashes
+    assert load_bundle(path, models=MODELS).content_hash == content_hash(path)
+    default = load_bundle("default")  # format 1, its hash stored since
+    assert default.format_version == 1 and default.content_hash == content_hash(default.path)
+
+
+def test_info_prints_the_hash_and_rehashes(tmp_path, capsys):
+    from sertk.cli import main
+
+    assert main(["info", "default"]) == 0
+    out = capsys.readouterr().out
+    assert f"content hash   {load_bundle('default').content_hash}" in out
+    assert "stored hash    verified" in out and "labels         neutral happy" in out
+    path = tmp_path / "copy"
+    shutil.copytree(resolve_bundle("default"), path)
+    edit_json(path, lambda d: d["extra"].update(note="edited"), keep_hash=True)
+    assert main(["predict", str(CLIP), "--model", str(path)]) == 2
+    assert "was changed after the bundle was saved" in capsys.readouterr().err
+    assert main(["info", str(path), "--rehash"]) == 0
+    assert "stored content hash" in capsys.readouterr().out
+    assert main(["predict", str(CLIP), "--model", str(path), "--no-progress"]) == 0

@@ -7,7 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-from sertk.bundle import load_bundle, save_bundle, save_classical_bundle, save_ensemble_bundle
+from sertk.bundle import (
+    load_bundle,
+    rehash_bundle,
+    save_bundle,
+    save_classical_bundle,
+    save_ensemble_bundle,
+)
 from sertk.classical import fit_classifier
 from sertk.cli import main
 from sertk.corpora import LabelMap
@@ -111,7 +117,8 @@ def test_weighted_ensemble_and_shared_input(members, tmp_path):
 
 
 def relabel(path, target, labels, mapping=None):
-    """A copy of the bundle at ``path`` whose labels are ``labels`` (same model)."""
+    """A copy of the bundle at ``path`` whose labels are ``labels`` (same model), its edited
+    ``bundle.json`` re-hashed as a deliberate edit must be (``sertk info BUNDLE --rehash``)."""
     shutil.copytree(path, target)
     mapping = mapping or {label: label for label in labels}
 
@@ -122,6 +129,7 @@ def relabel(path, target, labels, mapping=None):
     document = json.loads((target / "bundle.json").read_text())
     change(document)
     (target / "bundle.json").write_text(json.dumps(document))
+    rehash_bundle(target)
     return target
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from sertk import parallel
 from sertk.audio import Preprocess
-from sertk.bundle import DEFAULT_MODEL
+from sertk.bundle import DEFAULT_MODEL, rehash_bundle
 from sertk.cli import main
 from sertk.corpora import Utterance
 from sertk.errors import AudioError, ConfigError, FeatureError, SertkError
@@ -244,6 +244,7 @@ def test_evaluate_with_views_in_workers_equals_serial(corpora_dir, tmp_path):
     document = json.loads((bundle / "bundle.json").read_text())
     document["extra"].update(tta_speeds=[0.9], tta_crops=[[0.0, 0.7]])  # format-1 views
     (bundle / "bundle.json").write_text(json.dumps(document))
+    rehash_bundle(bundle)  # edited on purpose
     labels = {"W": "angry", "N": "neutral", "F": "happy", "T": "sad"}
     utterances = [
         Utterance(p.stem, str(p), labels[p.stem[5]], p.stem[:2])

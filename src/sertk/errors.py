@@ -19,6 +19,19 @@ class AudioError(SertkError):
     """Audio could not be read or is unusable (missing, empty, corrupt, NaN, absurd rate)."""
 
 
+class AudioTooLongError(AudioError):
+    """A recording lasts longer than the caller's limit (``max_duration``): announced by its
+    header, or found while decoding. ``duration`` is what is known of its length in seconds (at
+    least the limit) and ``limit`` the limit."""
+
+    def __init__(self, message: str, *, duration: float = 0.0, limit: float = 0.0) -> None:
+        super().__init__(message)
+        self.duration, self.limit = duration, limit
+
+    def __reduce__(self) -> tuple:  # picklable (worker processes send errors back)
+        return type(self), (str(self),), {"duration": self.duration, "limit": self.limit}
+
+
 class CorpusError(SertkError):
     """A corpus directory or manifest is missing, malformed or inconsistent."""
 

@@ -2,8 +2,11 @@
 ``Preprocess``.
 
 Audio is always ``(signal, sampling_rate)`` with ``signal`` float32 ``[samples]`` (mono) or
-``[channels, samples]``. Bad signals and files raise :class:`~sertk.errors.AudioError`; bad options
-(policies, thresholds, ``Preprocess`` fields) raise :class:`~sertk.errors.ConfigError`.
+``[channels, samples]``. Long recordings are read block by block (``audio_blocks``: decoded,
+downmixed and resampled per block; ``probe_audio``: the checked header, nothing decoded); files
+longer than ``max_duration`` (default ``DEFAULT_MAX_DURATION``, 4 h) are refused. Bad signals
+and files raise :class:`~sertk.errors.AudioError`; bad options (policies, thresholds,
+``Preprocess`` fields) raise :class:`~sertk.errors.ConfigError`.
 
 >>> from sertk.audio import Preprocess, load_audio
 >>> signal, rate = load_audio("speech.flac")  # doctest: +SKIP
@@ -29,14 +32,27 @@ from sertk.audio.loading import (
     resample,
 )
 from sertk.audio.preprocess import NORMALIZATIONS, Preprocess
-from sertk.audio.speech import frame_levels, speech_frames, speech_regions
+from sertk.audio.reader import DEFAULT_MAX_DURATION, AudioInfo, probe_audio
+from sertk.audio.speech import (
+    LevelMeter,
+    frame_levels,
+    regions_of_levels,
+    speech_frames,
+    speech_regions,
+)
+from sertk.audio.stream import AudioStream, audio_blocks
 
 __all__ = [
     "CROP_POLICIES",
+    "DEFAULT_MAX_DURATION",
     "MAX_SAMPLING_RATE",
     "MIN_SAMPLING_RATE",
     "NORMALIZATIONS",
+    "AudioInfo",
+    "AudioStream",
+    "LevelMeter",
     "Preprocess",
+    "audio_blocks",
     "check_rate",
     "check_signal",
     "crop_or_pad",
@@ -46,6 +62,8 @@ __all__ = [
     "load_audio",
     "normalize_loudness",
     "normalize_peak",
+    "probe_audio",
+    "regions_of_levels",
     "resample",
     "speech_frames",
     "speech_regions",

@@ -41,11 +41,13 @@ from sertk.audio._checks import as_signal, number
 from sertk.audio.loading import check_rate
 
 SILENCE_DB = -120.0  # level of digital silence (frame levels are clipped here)
+MAX_DB = 400.0  # frame levels above this (samples over 10**19) are taken as this
 FLOOR_DB = -80.0  # default absolute floor: 16-bit dither (about -100 dBFS) stays silence
 MARGIN_DB = 10.0  # default margin over the noise floor
 NOISE_RISE_DB = 3.0  # the noise-floor estimate rises by at most this many dB per second
 NOISE_START_PERCENTILE = 5.0  # the estimate starts at this percentile of the first block
 _CHUNK_FRAMES = 4096  # frames whose levels are computed at once (bounds the working memory)
+DECIDE_BLOCK = 1 << 16  # frame decisions made at once by regions_of_levels (11 min at 10 ms)
 
 
 def frame_levels(
@@ -117,17 +119,76 @@ def speech_frames(
     floor_db, margin_db = check_thresholds(floor_db, margin_db)
     if len(levels) == 0:
         return np.zeros(0, bool), np.zeros(0, np.float32)
-    lowest = floor_db - margin_db
     if noise_db is None:
         noise_db = float(np.percentile(levels, NOISE_START_PERCENTILE))
-    noise_db = max(number("noise_db", noise_db, low=SILENCE_DB, high=0.0), lowest)
+    noise_db = number("noise_db", noise_db, low=SILENCE_DB, high=0.0)
+    active, noise = _decide(levels, noise_db, hop_s=hop_s, floor_db=floor_db, margin_db=margin_db)
+    return active, noise.astype(np.float32)
+
+
+def _decide(
+    levels: np.ndarray, noise_db: float, *, hop_s: float, floor_db: float, margin_db: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`speech_frames` on float64 ``levels`` after the estimate ``noise_db``: the
+    decisions and the float64 estimate (its last value carries to the next block)."""
+    lowest = floor_db - margin_db
+    noise_db = max(noise_db, lowest)
     rise = NOISE_RISE_DB * hop_s
     # noise[t] = min(max(levels[t], lowest), noise[t - 1] + rise), unrolled: a running minimum
     ramp = rise * np.arange(len(levels))
     floored = np.maximum(levels, lowest)
     noise = ramp + np.minimum(noise_db + rise, np.minimum.accumulate(floored - ramp))
     active = (levels >= floor_db) & (levels >= noise + margin_db)
-    return active, noise.astype(np.float32)
+    return active, noise
+
+
+class LevelMeter:
+    """:func:`frame_levels` of a mono signal given block by block (:meth:`add`), in float32:
+    the same frames as one call over the whole signal (frame ``k`` starts at sample
+    ``k * hop``; the last one zero-padded), with less than one frame of samples carried between
+    blocks. :meth:`levels` returns them all (4 bytes per ``hop_ms``: 1.4 MB per audio hour).
+
+    >>> meter = LevelMeter(16000)
+    >>> for block in np.array_split(np.full(16000, 0.1, np.float32), 7):
+    ...     meter.add(block)
+    >>> np.array_equal(meter.levels(), frame_levels(np.full(16000, 0.1, np.float32), 16000)[0])
+    True
+    """
+
+    def __init__(self, sampling_rate: int, *, frame_ms: float = 25.0, hop_ms: float = 10.0):
+        self.sampling_rate = check_rate(sampling_rate)
+        self.frame_ms, self.hop_ms = frame_ms, hop_ms
+        _, self.frame, self.hop = frame_levels(np.zeros(1, np.float32), sampling_rate,
+                                               frame_ms=frame_ms, hop_ms=hop_ms)  # fmt: skip
+        self.samples = 0
+        self._pending = np.zeros(0, np.float32)
+        self._parts: list[np.ndarray] = []
+
+    def add(self, block: np.ndarray) -> None:
+        """The next mono float32 ``[samples]`` of the signal."""
+        block = as_signal(block).reshape(-1)
+        self.samples += len(block)
+        buffer = np.concatenate([self._pending, block])
+        if len(buffer) >= self.frame:
+            count = (len(buffer) - self.frame) // self.hop + 1  # whole frames now complete
+            end = (count - 1) * self.hop + self.frame
+            self._parts.append(self._levels(buffer[:end]))
+            buffer = buffer[count * self.hop :]
+        self._pending = buffer.copy()
+
+    def _levels(self, signal: np.ndarray) -> np.ndarray:
+        options = {"frame_ms": self.frame_ms, "hop_ms": self.hop_ms}
+        return frame_levels(signal, self.sampling_rate, **options)[0]
+
+    def levels(self) -> np.ndarray:
+        """float32 ``[frames]`` of everything added (empty before any sample)."""
+        if self.samples == 0:
+            return np.zeros(0, np.float32)
+        total = 1 + max(0, math.ceil((self.samples - self.frame) / self.hop))
+        parts = list(self._parts)
+        if sum(len(part) for part in parts) < total:  # the last, zero-padded frame
+            parts.append(self._levels(self._pending)[:1])
+        return np.concatenate(parts) if len(parts) != 1 else parts[0]
 
 
 def frame_regions(
@@ -210,16 +271,50 @@ def speech_regions(
     if array.shape[-1] == 0:
         return []
     levels, frame, hop = frame_levels(array, sampling_rate, frame_ms=frame_ms, hop_ms=hop_ms)
-    active, _ = speech_frames(
-        levels, hop_s=hop / sampling_rate, floor_db=floor_db, margin_db=margin_db
-    )
+    return regions_of_levels(
+        levels, frame=frame, hop=hop, sampling_rate=sampling_rate, samples=array.shape[-1],
+        floor_db=floor_db, margin_db=margin_db, min_duration=min_duration, merge_gap=merge_gap,
+        threshold_db=threshold_db,
+    )  # fmt: skip
+
+
+def regions_of_levels(
+    levels: np.ndarray,
+    *,
+    frame: int,
+    hop: int,
+    sampling_rate: int,
+    samples: int,
+    floor_db: float = FLOOR_DB,
+    margin_db: float = MARGIN_DB,
+    min_duration: float = 0.1,
+    merge_gap: float = 0.3,
+    threshold_db: float | None = None,
+) -> list[tuple[float, float]]:
+    """:func:`speech_regions` from the frame ``levels`` float32 ``[frames]`` of a signal of
+    ``samples`` samples (:func:`frame_levels` or a :class:`LevelMeter`; ``frame`` and ``hop``
+    in samples). The decisions are made ``DECIDE_BLOCK`` frames at a time, the noise-floor
+    estimate carried from block to block, after starting it from all the levels as one call
+    over the whole signal does."""
+    min_duration = number("min_duration", min_duration, low=0.0, high=1e6)
+    merge_gap = number("merge_gap", merge_gap, low=0.0, high=1e6)
+    floor_db, margin_db = check_thresholds(floor_db, margin_db)
+    # samples far over full scale overflow float32 power: keep such levels finite
+    levels = np.minimum(np.asarray(levels, dtype=np.float32).reshape(-1), np.float32(MAX_DB))
+    if len(levels) == 0:
+        return []
+    hop_s = number("hop_s", hop / sampling_rate, low=1e-6, high=10.0)
+    noise_db = float(np.percentile(levels.astype(np.float64), NOISE_START_PERCENTILE))
+    active = np.zeros(len(levels), bool)
+    for first in range(0, len(levels), DECIDE_BLOCK):
+        chunk = levels[first : first + DECIDE_BLOCK].astype(np.float64)
+        decided, noise = _decide(
+            chunk, noise_db, hop_s=hop_s, floor_db=floor_db, margin_db=margin_db
+        )
+        active[first : first + len(chunk)] = decided
+        noise_db = float(noise[-1])
     active = _deprecated_options(levels, active, threshold_db)
     return frame_regions(
-        active,
-        frame=frame,
-        hop=hop,
-        sampling_rate=sampling_rate,
-        samples=array.shape[-1],
-        merge_gap=merge_gap,
-        min_duration=min_duration,
-    )
+        active, frame=frame, hop=hop, sampling_rate=sampling_rate, samples=samples,
+        merge_gap=merge_gap, min_duration=min_duration,
+    )  # fmt: skip

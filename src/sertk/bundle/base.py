@@ -18,6 +18,7 @@ from sertk._version import __version__
 from sertk.audio import Preprocess
 from sertk.bundle.contract import LEGACY_KEYS, InferenceContract
 from sertk.bundle.files import BUNDLE_FILE
+from sertk.bundle.limits import check_features, check_numbers
 from sertk.corpora import LabelMap
 from sertk.errors import BundleError
 from sertk.features import build_extractor
@@ -47,8 +48,10 @@ class Runtime:
 class Bundle:
     """A loaded bundle: ``path``, versions, ``model_name`` + ``hparams``, ordered ``labels``,
     ``label_map`` (dict), the :class:`InferenceContract` ``contract``, ``training`` and
-    ``extra`` (free-form records; nothing reads them for inference) and ``onnx`` (the section
-    ``sertk export`` adds, or None)."""
+    ``extra`` (free-form records; nothing reads them for inference), ``onnx`` (the section
+    ``sertk export`` adds, or None) and ``content_hash`` (sha256 of its content, checked against
+    the one stored in ``bundle.json`` when there is one; set by ``load_bundle``, see
+    :mod:`sertk.bundle.integrity`)."""
 
     kind: ClassVar[str]
 
@@ -64,6 +67,7 @@ class Bundle:
     training: dict[str, Any] | None
     extra: dict[str, Any] | None
     onnx: dict[str, Any] | None
+    content_hash: str = ""
 
     @classmethod
     def read(cls, path: Path, document: dict[str, Any], **options: Any) -> Bundle:
@@ -197,7 +201,8 @@ def base_document(
 
 def read_document(path: Path, kinds: Sequence[str]) -> dict[str, Any]:
     """``bundle.json`` of ``path``, checked: required keys, format version, ``kind`` among
-    ``kinds``, the shared sections (kind-specific ones are checked by the kind's ``read``)."""
+    ``kinds``, the shared sections (kind-specific ones are checked by the kind's ``read``) and
+    the range of every number inference reads (:mod:`sertk.bundle.limits`)."""
     meta = path / BUNDLE_FILE
     if not meta.is_file():
         raise BundleError(
@@ -228,6 +233,8 @@ def read_document(path: Path, kinds: Sequence[str]) -> dict[str, Any]:
             f"{path} is a {document['kind']!r} bundle; sertk {__version__} loads {', '.join(kinds)}"
         )
     _check_sections(document, meta)
+    check_numbers(document, meta)
+    check_features(document["features"], meta)
     return document
 
 

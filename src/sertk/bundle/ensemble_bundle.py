@@ -18,10 +18,12 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+from sertk.bundle._hash import content_hash
 from sertk.bundle.base import Bundle, Runtime, base_document, read_document
 from sertk.bundle.classical_bundle import ClassicalBundle
 from sertk.bundle.contract import InferenceContract
-from sertk.bundle.files import BUNDLE_FILE, sha256, write_bundle_dir
+from sertk.bundle.files import BUNDLE_FILE, sha256, write_bundle_dir, write_document
+from sertk.bundle.integrity import with_content_hash
 from sertk.bundle.onnx_bundle import OnnxBundle, not_exported
 from sertk.bundle.resolve import resolve_bundle
 from sertk.bundle.torch_bundle import TorchBundle
@@ -90,8 +92,10 @@ def load_member(
             "nest)"
         )
     if backend == "onnx":
-        return OnnxBundle.read(path, document)
-    return MEMBER_KINDS[document["kind"]].read(path, document, models=models)
+        bundle = OnnxBundle.read(path, document)
+    else:
+        bundle = MEMBER_KINDS[document["kind"]].read(path, document, models=models)
+    return with_content_hash(bundle, document, content_hash(path))
 
 
 def save_ensemble_bundle(
@@ -190,9 +194,9 @@ def copy_member(source: Path, target: Path, document: dict[str, Any] | None = No
         if entry is not None:
             shutil.copyfile(source / entry["name"], target / entry["name"])
     if document is None:
-        (target / BUNDLE_FILE).write_text(text, encoding="utf-8")
+        (target / BUNDLE_FILE).write_text(text, encoding="utf-8")  # its content hash holds
     else:
-        (target / BUNDLE_FILE).write_text(json.dumps(document, indent=2), encoding="utf-8")
+        write_document(target, document)  # a changed document: a new content hash
     return sha256(target / BUNDLE_FILE)
 
 

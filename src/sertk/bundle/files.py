@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from sertk.bundle._hash import HASH_KEY, content_hash
 from sertk.errors import BundleError
 
 BUNDLE_FILE = "bundle.json"
@@ -29,22 +30,40 @@ def write_bundle_dir(
     """Write a bundle atomically: ``fill(folder)`` writes the payload into a temporary folder
     beside ``target`` and returns the ``files`` section; then ``bundle.json`` is written and
     the folder renamed into place (an existing bundle there is replaced, never half-destroyed).
+    ``bundle.json`` stores the bundle's content hash (:func:`write_document`).
     """
-    text = to_json(document)  # fail on bad metadata before touching the disk
+    to_json(document)  # fail on bad metadata before touching the disk
     check_target(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.parent / f".{target.name}.{uuid.uuid4().hex[:8]}.tmp"
     temporary.mkdir()
     try:
         document["files"] = fill(temporary)
-        text = to_json(document)
-        (temporary / BUNDLE_FILE).write_text(text, encoding="utf-8")
+        write_document(temporary, document)
         fsync(temporary / BUNDLE_FILE)
         fsync(temporary)
         swap_into_place(temporary, target)
     finally:
         shutil.rmtree(temporary, ignore_errors=True)
     return target
+
+
+def write_document(folder: Path, document: dict[str, Any]) -> str:
+    """Write ``document`` as ``folder/bundle.json`` with its ``content_hash``: the hash of the
+    bundle as written (JSON without the hash, and every file it references, which must be in
+    place); returns the hash. Replaces an existing ``bundle.json`` atomically."""
+    document.pop(HASH_KEY, None)
+    meta = folder / BUNDLE_FILE
+    staged = folder / f".{BUNDLE_FILE}.{uuid.uuid4().hex[:8]}.tmp"
+    try:
+        staged.write_text(to_json(document) + "\n", encoding="utf-8")
+        os.replace(staged, meta)
+        document[HASH_KEY] = digest = content_hash(folder)
+        staged.write_text(to_json(document) + "\n", encoding="utf-8")
+        os.replace(staged, meta)
+    finally:
+        staged.unlink(missing_ok=True)
+    return digest
 
 
 def check_target(target: Path) -> None:

@@ -178,7 +178,13 @@ def read_weights(path: Path, entry: Any) -> dict[str, Any]:
 
 def build_torch_model(bundle: Any, models: Mapping[str, Callable[..., Any]] | None = None) -> Any:
     """Rebuild ``models[model_name](**hparams)`` (default ``sertk.models.MODELS``), load the
-    weights and return it in eval mode; BundleError when they do not fit."""
+    weights and return it in eval mode; BundleError when they do not fit.
+
+    The model is first built on torch's ``meta`` device (shapes, no memory) and compared with
+    the weights, so hyper-parameters that would size huge arrays fail here, not in an
+    allocation."""
+    import torch
+
     if models is None:
         from sertk.models import MODELS as models  # torch
     if bundle.model_name not in models:
@@ -186,6 +192,17 @@ def build_torch_model(bundle: Any, models: Mapping[str, Callable[..., Any]] | No
             f"{bundle.path}: model {bundle.model_name!r} is not known to this sertk "
             f"({__version__}; models: {', '.join(sorted(models))}); upgrade sertk"
         )
+    try:
+        with torch.device("meta"):
+            shapes = models[bundle.model_name](**bundle.hparams)
+    except (SertkError, TypeError, ValueError) as error:
+        raise BundleError(
+            f"{bundle.path}: cannot rebuild model {bundle.model_name!r} from its hparams: {error}"
+        ) from None
+    except (NotImplementedError, RuntimeError):  # a model that cannot be built on meta
+        shapes = None
+    if shapes is not None:
+        _check_weights(shapes, bundle.state_dict, bundle.path)
     try:
         model = models[bundle.model_name](**bundle.hparams)
     except (SertkError, TypeError, ValueError) as error:

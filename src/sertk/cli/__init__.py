@@ -19,7 +19,7 @@ from sertk.errors import SertkError
 # sub-command -> its one-line help, in the order `sertk --help` lists them (each module's
 # add_parser gives the same help; tests/test_cli_options.py checks that they agree)
 COMMANDS = {
-    "info": "show versions, compute device and installed extras",
+    "info": "show versions, compute device and installed extras (or a bundle's details)",
     "corpus": "scan corpora into manifests; list adapters",
     "extract": "extract features of a manifest into the cache",
     "train": "cross-validate a recipe (speaker-independent folds) into a run folder",

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 
+from sertk.cli import options
 from sertk.cli.evaluate import parse_mapping
 from sertk.errors import ConfigError
 
@@ -39,6 +40,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--cv", action="store_true",
                         help="inputs are run folders: evaluate their fold models together")  # fmt: skip
     parser.add_argument("--cache", metavar="DIR", help="feature cache folder (--fit-weights)")
+    options.add_model_pin(parser, repeat=True)
     parser.set_defaults(run=run)
 
 
@@ -53,7 +55,7 @@ def parse_weights(text: str | None) -> list[float] | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sertk.bundle import load_bundle
+    from sertk.bundle import load_bundle, pin_bundle
     from sertk.corpora import read_manifest
     from sertk.ensemble import build_ensemble
     from sertk.features.cache import FeatureCache
@@ -64,7 +66,17 @@ def run(args: argparse.Namespace) -> int:
         if args.map or args.labels or args.fit_weights:
             raise ConfigError("--cv combines runs as they are: --map, --labels and --fit-weights "
                               "do not apply (weighted runs fit weights on validation speakers)")  # fmt: skip
+        if args.model_sha256:
+            raise ConfigError("--model-sha256 pins member bundles; --cv reads runs' fold results")
         return _run_cv(args.inputs, args.output, rule, weights)
+    pins = args.model_sha256 or []
+    if pins and len(pins) != len(args.inputs):
+        raise ConfigError(
+            f"give --model-sha256 once per member, in order: {len(args.inputs)} members, "
+            f"{len(pins)} hashes"
+        )
+    for member, pin in zip(args.inputs, pins, strict=False):
+        pin_bundle(member, pin)
     fit_on = read_manifest(args.fit_weights) if args.fit_weights else None
     cache = FeatureCache(args.cache) if args.cache else None
     labels = None if args.labels is None else [x.strip() for x in args.labels.split(",")]

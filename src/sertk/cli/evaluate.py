@@ -38,6 +38,7 @@ def add_parser(subparsers) -> None:
     )
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     options.add_jobs(parser)
+    options.add_model_pin(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(run=run)
 
@@ -57,6 +58,7 @@ def parse_mapping(items: list[str]) -> dict[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from sertk.bundle import pin_bundle
     from sertk.corpora import read_manifest
     from sertk.experiment import evaluate_bundle, format_evaluation
     from sertk.experiment.artifacts import write_json
@@ -65,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     jobs = options.check_jobs(args)
     mapping = parse_mapping(args.map)
     result = evaluate_bundle(
-        args.bundle,
+        pin_bundle(args.bundle, args.model_sha256),
         read_manifest(args.manifest),
         mapping=mapping,
         cache=FeatureCache(args.cache),

@@ -10,6 +10,8 @@ import argparse
 import json
 from pathlib import Path
 
+from sertk.cli import options
+
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -40,6 +42,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument(
         "--threads", type=int, default=None, help="onnxruntime threads for the parity check"
     )
+    options.add_model_pin(parser)
     parser.set_defaults(run=run)
 
 
@@ -49,11 +52,16 @@ def _size(path: Path) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from sertk.bundle import pin_bundle
     from sertk.export.onnx_export import DEFAULT_OPSET, export_onnx
 
     opset = DEFAULT_OPSET if args.opset is None else args.opset
     target = export_onnx(
-        args.bundle, args.output, quantize=args.quantize, opset=opset, threads=args.threads
+        pin_bundle(args.bundle, args.model_sha256),
+        args.output,
+        quantize=args.quantize,
+        opset=opset,
+        threads=args.threads,
     )
     section = json.loads((target / "bundle.json").read_text(encoding="utf-8"))["onnx"]
     precision = section["quantize"] or section.get("precision", "fp32")

@@ -44,6 +44,7 @@ def add_parser(subparsers) -> None:
         old=False,
     )
     options.add_vad(parser)
+    options.add_model_pin(parser)
     parser.add_argument(
         "--autostart", action="store_true", help="start listening once the model is loaded"
     )
@@ -84,7 +85,10 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    from sertk.bundle import pin_bundle
     from sertk.gui.app import run_app
+
+    pin_bundle(args.model, args.model_sha256)  # the window then loads that bundle
 
     return run_app(
         model=args.model,

@@ -54,6 +54,7 @@ def add_parser(subparsers) -> None:
         "--no-vad", action="store_true", help="score every window, silence included"
     )
     options.add_vad(parser, old_threshold=True)
+    options.add_model_pin(parser)
     parser.add_argument(
         "--fast",
         action="store_true",
@@ -133,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
     device = None if args.file is not None else resolve_device(audio_input)  # fail fast
     from sertk.recognizer import Recognizer
 
-    recognizer = Recognizer.load(args.model, device=compute)
+    recognizer = Recognizer.load(args.model, device=compute, sha256=args.model_sha256)
     rate = recognizer.sampling_rate
     if args.file is not None:
         source = FileSource(args.file, sampling_rate=rate, realtime=not args.fast)

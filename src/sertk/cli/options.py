@@ -8,6 +8,9 @@ smoothing and the speech/silence threshold, plus the old spellings kept for one 
 - ``--vad-floor DB`` / ``--vad-margin DB``: speech is at least DB dBFS and DB dB over the
   noise floor (:mod:`sertk.audio.speech`), in timelines, live analysis and the GUI;
 - ``--jobs N``: worker processes for feature extraction in predict, evaluate, extract and train.
+- ``--model-sha256 HASH``: every command that takes a model refuses one whose content hash
+  (``sertk info BUNDLE``) differs (:mod:`sertk.bundle.integrity`);
+- ``--max-duration S``: recordings longer than S seconds are refused from their header.
 
 Old spellings (``listen --device 3``, ``--model-device``, ``--smoothing``, ``--vad-threshold``)
 still work, each with a deprecation message on stderr; they are hidden from ``--help``.
@@ -19,6 +22,7 @@ import argparse
 import re
 import sys
 
+from sertk.audio.reader import DEFAULT_MAX_DURATION
 from sertk.audio.speech import FLOOR_DB, MARGIN_DB, check_thresholds
 from sertk.errors import ConfigError
 
@@ -142,3 +146,36 @@ def vad_options(args: argparse.Namespace, command: str) -> dict[str, float]:
         floor, name = args.vad_threshold, "--vad-threshold"
     floor, margin = check_thresholds(floor, args.vad_margin, names=(name, "--vad-margin"))
     return {"floor_db": floor, "margin_db": margin}
+
+
+def add_model_pin(parser: argparse.ArgumentParser, *, repeat: bool = False) -> None:
+    """``--model-sha256 HASH`` (``repeat``: once per model, in order)."""
+    parser.add_argument(
+        "--model-sha256",
+        metavar="HASH",
+        action="append" if repeat else "store",
+        help="refuse the model unless its content hash (as `sertk info BUNDLE` prints it) is "
+        "HASH: pins exactly the bundle you tested"
+        + (" (one per model, in order)" if repeat else ""),
+    )
+
+
+def add_max_duration(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--max-duration",
+        type=float,
+        default=DEFAULT_MAX_DURATION,
+        metavar="S",
+        help=f"refuse recordings longer than S seconds, from their header, before decoding "
+        f"(default {DEFAULT_MAX_DURATION:g} = {DEFAULT_MAX_DURATION / 3600:g} h; 0: no limit)",
+    )
+
+
+def max_duration(args: argparse.Namespace) -> float | None:
+    """``--max-duration`` in seconds, None for no limit (0); ConfigError if negative."""
+    value = args.max_duration
+    if value is None or value == 0:
+        return None
+    if not value > 0:  # also NaN
+        raise ConfigError(f"--max-duration must be seconds > 0 (0: no limit), got {value}")
+    return float(value)

@@ -14,6 +14,13 @@ segment with ``--timeline``).
 noise floor (``--vad-margin`` dB), and averages probabilities over ``--smooth`` seconds centred
 on each window: the same options, with the same meaning, as ``sertk listen`` and ``sertk gui``.
 
+Recordings are read block by block: ``--timeline`` of a two-hour file holds one block of audio
+at a time, and a file longer than 60 s without ``--timeline`` gets one label from its timeline
+(the windows' probabilities averaged, weighted by the speech each covers; a note on stderr says
+so, the JSON's ``windows`` counts them). ``--max-duration S`` (default 4 h) refuses longer
+recordings from their header; ``--model-sha256 HASH`` refuses any model but the one you tested.
+JSON and CSV results carry the model's content hash (``model_sha256``).
+
 ``--plot OUT.png`` writes the explain picture (waveform, attention or timeline, probabilities),
 titled with the file and the model, and prints the path it wrote on stderr; with several files
 it writes one picture per file, ``OUT-<file stem>.png`` beside ``OUT.png`` (a file stem met again
@@ -64,6 +71,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--batch-size", type=int, default=16, metavar="N")
     parser.add_argument("--speaker", metavar="ID", help="all files are this speaker's (needed "
                         "by a speaker-adapted bundle)")  # fmt: skip
+    options.add_max_duration(parser)
+    options.add_model_pin(parser)
     options.add_device(parser)
     options.add_jobs(parser)
     parser.add_argument(
@@ -128,6 +137,7 @@ def run(args: argparse.Namespace) -> int:
     recognizer = Recognizer.load(
         args.model, device=options.check_device(args.device or "cpu"), backend=args.backend,
         jobs=options.check_jobs(args),
+        sha256=args.model_sha256,
     )  # fmt: skip
     if recognizer.speaker_adapted and args.speaker is None:
         raise SertkError(
@@ -146,9 +156,13 @@ def run(args: argparse.Namespace) -> int:
                 chunk, _predict(recognizer, chunk, args, timeline), strict=True
             ):
                 if not isinstance(result, SertkError) and args.plot:
-                    result = _plot(recognizer, file, result, targets[file])
+                    result = _plot(
+                        recognizer, file, result, targets[file], timeline["max_duration"]
+                    )
                     if not isinstance(result, SertkError):
                         bar.write(f"sertk predict: wrote {targets[file]}", file=sys.stderr)
+                if _summarised(result):
+                    bar.write(_summary_note(file, result), file=sys.stderr)
                 if isinstance(result, SertkError):
                     failed += 1
                     message = str(result)  # AudioErrors already start with the file name
@@ -197,6 +211,7 @@ def _check_options(args: argparse.Namespace) -> dict[str, Any]:
     if args.window is not None and hop > check_seconds("--window", args.window):
         raise ConfigError(f"--hop {hop} must not exceed --window {args.window}")
     smooth = check_smooth(args.smooth, name="--smooth")
+    limit = options.max_duration(args)
     if args.smoothing is not None:
         if smooth:
             raise ConfigError("give --smooth (seconds) or the deprecated --smoothing, not both")
@@ -206,7 +221,7 @@ def _check_options(args: argparse.Namespace) -> dict[str, Any]:
             f"--smoothing (a number of windows) is now --smooth SECONDS; --smoothing "
             f"{args.smoothing} {note}",
         )
-    return {"smooth": smooth, "vad": options.vad_options(args, "predict")}
+    return {"smooth": smooth, "vad": options.vad_options(args, "predict"), "max_duration": limit}
 
 
 def _predict(recognizer, files: list[Path], args, timeline: dict[str, Any]) -> list[Any]:
@@ -217,6 +232,7 @@ def _predict(recognizer, files: list[Path], args, timeline: dict[str, Any]) -> l
         return recognizer.predict_batch(
             files, batch_size=args.batch_size, speakers=speakers,
             attention=bool(args.plot) and recognizer.has_attention, on_error="return",
+            max_duration=timeline["max_duration"],
         )  # fmt: skip
     results: list[Any] = []
     for file in files:
@@ -230,19 +246,41 @@ def _predict(recognizer, files: list[Path], args, timeline: dict[str, Any]) -> l
     return results
 
 
-def _plot(recognizer, file: Path, result: Any, path: Path) -> Any:
-    """Write the explain picture of ``file``; returns ``result``, or a SertkError if that failed."""
-    from sertk.audio import load_audio
+def _summarised(result: Any) -> bool:
+    """A Prediction of a long recording, summarised from its timeline."""
+    return not hasattr(result, "segments") and getattr(result, "windows", None) is not None
+
+
+def _summary_note(file: Path, result: Any) -> str:
+    return (
+        f"sertk predict: {file} lasts {result.duration:.1f} s: its label averages the "
+        f"probabilities of {result.windows} timeline windows, weighted by the speech each "
+        "covers (--timeline shows them)"
+    )
+
+
+def _plot(recognizer, file: Path, result: Any, path: Path, limit: float | None) -> Any:
+    """Write the explain picture of ``file``; returns ``result``, or a SertkError if that failed.
+    A long recording is drawn from its outline (``envelope``), read block by block."""
+    from sertk.audio import audio_blocks, load_audio
+    from sertk.audio.stream import envelope
     from sertk.plotting import plot_prediction
+    from sertk.recognizer.long_audio import LONG_RECORDING
 
     try:
-        signal, rate = load_audio(file, sampling_rate=recognizer.sampling_rate)
-        if not hasattr(result, "segments"):  # attention refers to the model input: show that
-            signal = recognizer.preprocess(signal, rate)
+        if result.duration > LONG_RECORDING or _summarised(result):
+            stream = audio_blocks(file, sampling_rate=recognizer.sampling_rate, max_duration=limit)
+            signal, rate = envelope(stream), 1000
+        else:
+            signal, rate = load_audio(file, sampling_rate=recognizer.sampling_rate)
+        if not hasattr(result, "segments") and not _summarised(result):
+            signal = recognizer.preprocess(signal, rate)  # attention refers to the model input
         title = f"{file} · model {_model_name(recognizer)}"
         plot_prediction(path, signal, rate, result, recognizer.labels, title=title)
     except OSError as error:
         return SertkError(f"cannot write the plot {path}: {error}")
+    except SertkError as error:
+        return error
     return result
 
 
@@ -274,7 +312,7 @@ class _Writer:
         if self.csv is not None:
             head = ["start", "end", "label", "confidence", "speech"] if self.timeline else [
                 "label", "confidence"]  # fmt: skip
-            self.csv.writerow(["file", *head, *labels])
+            self.csv.writerow(["file", *head, *labels, "model_sha256"])
         elif self.format == "table" and not self.timeline:
             self._line(f"{'file':<{self.width}}  {'label':<12} {'conf':>5}  top probabilities")
 
@@ -289,7 +327,8 @@ class _Writer:
             self._add_timeline(file, result)
         elif self.csv is not None:
             probabilities = [f"{result.probabilities[k]:.6f}" for k in self.labels]
-            self.csv.writerow([file, result.label, f"{result.confidence:.6f}", *probabilities])
+            self.csv.writerow([file, result.label, f"{result.confidence:.6f}", *probabilities,
+                               result.model_sha256])  # fmt: skip
         else:
             top = "  ".join(f"{label} {value:.2f}" for label, value in result.top(TOP))
             self._line(
@@ -301,7 +340,7 @@ class _Writer:
             for row in timeline.to_rows():
                 values = ["" if v is None else (f"{v:.6g}" if isinstance(v, float) else v)
                           for v in row.values()]  # fmt: skip
-                self.csv.writerow([file, *values])
+                self.csv.writerow([file, *values, timeline.model_sha256])
             return
         self._line(f"{file}  ({timeline.duration:.2f} s)")
         for s in timeline.segments:

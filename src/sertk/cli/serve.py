@@ -45,6 +45,7 @@ def add_parser(subparsers) -> None:
         help="CPU threads the inference worker's torch uses (default: torch's choice)",
     )  # fmt: skip
     parser.add_argument("--workers-threads", type=int, help=argparse.SUPPRESS)  # old spelling
+    options.add_model_pin(parser)
     options.add_device(parser)
     parser.add_argument(
         "--backend",
@@ -89,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     from sertk.server import create_app
 
     recognizer = Recognizer.load(
-        args.model, device=device, backend=args.backend
+        args.model, device=device, backend=args.backend, sha256=args.model_sha256
     )  # fails before the port opens
     if args.worker_threads is not None:
         import torch

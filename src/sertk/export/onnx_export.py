@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from sertk.bundle import ONNX_FORMAT_VERSION, Bundle, load_bundle
-from sertk.bundle.files import BUNDLE_FILE, sha256, swap_into_place
+from sertk.bundle.files import BUNDLE_FILE, sha256, swap_into_place, write_document
 from sertk.errors import BundleError
 from sertk.export.classical_graph import export_classical, verify_classical
 from sertk.export.quantize import QUANTIZED_OPS, quantize_onnx
@@ -107,8 +107,7 @@ def _export_ensemble(bundle: Any, folder: Path, **options: Any) -> None:
         members.append({"path": entry["path"], "quantize": section["quantize"],
                         "parity": section["parity"]})  # fmt: skip
     document["onnx"] = {**_header(options["opset"], options["quantize"]), "members": members}
-    text = json.dumps(document, indent=2, allow_nan=False)
-    (folder / BUNDLE_FILE).write_text(text, encoding="utf-8")
+    write_document(folder, document)  # the new content gets its own content hash
 
 
 def _header(opset: int, quantize: str | None) -> dict[str, Any]:
@@ -226,8 +225,7 @@ def _copy_bundle(source: Path, folder: Path, section: dict[str, Any]) -> None:
         if isinstance(entry, dict) and isinstance(entry.get("name"), str):
             shutil.copy2(source / entry["name"], folder / entry["name"])
     document["onnx"] = section
-    text = json.dumps(document, indent=2, allow_nan=False)
-    (folder / BUNDLE_FILE).write_text(text, encoding="utf-8")
+    write_document(folder, document)  # the new content gets its own content hash
 
 
 def _versions() -> dict[str, str | None]:

@@ -15,13 +15,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
 
 from sertk.errors import ConfigError
 from sertk.gui.palette import MUTED_TEXT, emotion_color
+from sertk.recognizer.long_audio import speech_mean
 
 FORMATS = (".csv", ".jsonl")
 
@@ -60,13 +60,11 @@ def save_timeline(path: str | os.PathLike, timeline: Any) -> Path:
 
 def summarise(timeline: Any) -> tuple[str, float | None, dict[str, float] | None]:
     """The whole recording's emotion: probabilities averaged over speech segments weighted by
-    their duration, ``("silence", None, None)`` when there is no speech."""
-    speech = [s for s in timeline.segments if s.speech and s.duration > 0]
-    if not speech:
+    their duration (:func:`sertk.recognizer.long_audio.speech_mean`, what ``sertk predict``
+    reports for a long file), ``("silence", None, None)`` when there is no speech."""
+    mean = speech_mean(timeline)
+    if mean is None:
         return "silence", None, None
-    weights = np.array([s.duration for s in speech])
-    rows = np.array([[s.probabilities[x] for x in timeline.labels] for s in speech])
-    mean = (rows * weights[:, None]).sum(axis=0) / weights.sum()
     best = int(mean.argmax())
     probabilities = {label: float(p) for label, p in zip(timeline.labels, mean, strict=True)}
     return timeline.labels[best], float(mean[best]), probabilities

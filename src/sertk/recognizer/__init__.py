@@ -6,8 +6,10 @@
   or a bundle path -> bundle folder.
 - :class:`Prediction`, :class:`Segment`, :class:`Timeline` (``prediction.py``): the results,
   each with a JSON-safe ``to_dict()``.
-- ``timeline.py``: windows, smoothing and segment merging for long recordings, and
-  ``recording_timeline``, the body of ``Recognizer.timeline``.
+- ``timeline.py``: windows, smoothing and segment merging for long recordings;
+  ``long_audio.py``: the body of ``Recognizer.timeline`` (the recording read block by block, in
+  bounded memory; :class:`TimelineBlock` steps) and the one-label summary of a recording longer
+  than :data:`LONG_RECORDING` seconds.
 
 Importing this package does not import torch or transformers; loading a bundle imports what
 that bundle needs.
@@ -20,15 +22,18 @@ that bundle needs.
 """
 
 from sertk.bundle import DEFAULT_MODEL, resolve_bundle
+from sertk.recognizer.long_audio import LONG_RECORDING, TimelineBlock
 from sertk.recognizer.prediction import SILENCE, Prediction, Segment, Timeline
 from sertk.recognizer.recognizer import Recognizer
 
 __all__ = [
     "DEFAULT_MODEL",
+    "LONG_RECORDING",
     "SILENCE",
     "Prediction",
     "Recognizer",
     "Segment",
     "Timeline",
+    "TimelineBlock",
     "resolve_bundle",
 ]

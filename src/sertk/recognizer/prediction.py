@@ -33,6 +33,12 @@ class Prediction:
     ``[frames, frames]`` attention matrix (each row sums to 1, so the weights sum to 1). Frame
     ``i`` covers the time ``i / attention_rate`` seconds of the *preprocessed* model input (the
     signal after the bundle's crop or pad; for the usual "start" crop that is the input's start).
+
+    ``model_sha256`` is the content hash of the bundle that made the prediction
+    (:func:`sertk.bundle.content_hash`). ``windows`` is None when the model scored the input as
+    one utterance; for a recording longer than ``LONG_RECORDING`` seconds it is the number of
+    timeline windows whose probabilities were averaged, weighted by the speech each one covers
+    (see :func:`sertk.recognizer.long_audio.summarise`).
     """
 
     label: str
@@ -41,6 +47,8 @@ class Prediction:
     duration: float
     attention: np.ndarray | None = None
     attention_rate: float | None = None
+    model_sha256: str | None = None
+    windows: int | None = None
 
     @classmethod
     def from_probabilities(
@@ -51,6 +59,8 @@ class Prediction:
         duration: float,
         attention: np.ndarray | None = None,
         attention_rate: float | None = None,
+        model_sha256: str | None = None,
+        windows: int | None = None,
     ) -> Prediction:
         """Build from a ``[classes]`` probability row in ``labels`` order."""
         row = np.asarray(probabilities, dtype=np.float64)
@@ -62,6 +72,8 @@ class Prediction:
             duration=float(duration),
             attention=attention,
             attention_rate=attention_rate,
+            model_sha256=model_sha256,
+            windows=windows,
         )
 
     def top(self, k: int = 3) -> list[tuple[str, float]]:
@@ -77,6 +89,8 @@ class Prediction:
             "duration": self.duration,
             "attention": None if self.attention is None else self.attention.tolist(),
             "attention_rate": self.attention_rate,
+            "windows": self.windows,
+            "model_sha256": self.model_sha256,
         }
 
 
@@ -114,7 +128,8 @@ class Timeline:
     label merged) and silence segments. ``windows`` holds one row per window the model scored
     (speech only), with its raw, unsmoothed probabilities. ``labels`` are the bundle's labels;
     ``window`` and ``hop`` the windows' length and spacing and ``smooth`` the span the segments'
-    probabilities were averaged over (seconds; see :mod:`sertk.smoothing`).
+    probabilities were averaged over (seconds; see :mod:`sertk.smoothing`); ``model_sha256``
+    the content hash of the bundle.
     """
 
     segments: tuple[Segment, ...]
@@ -124,6 +139,7 @@ class Timeline:
     window: float
     hop: float
     smooth: float
+    model_sha256: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict with the settings, ``segments`` and ``windows``."""
@@ -133,6 +149,7 @@ class Timeline:
             "window": self.window,
             "hop": self.hop,
             "smooth": self.smooth,
+            "model_sha256": self.model_sha256,
             "segments": [segment.to_dict() for segment in self.segments],
             "windows": [window.to_dict() for window in self.windows],
         }

@@ -12,9 +12,13 @@ The scorer (``bundle.build_scorer()``, :mod:`sertk.inference`) does the same for
 cross-validation runner and ``sertk evaluate``, and with the same functions the training
 pipeline ran, so a file gets exactly the features it got when the model was trained. The
 Recognizer adds what only callers with files need: reading audio, batching, collecting errors
-per item, attention weights as a time axis, and long recordings (:meth:`timeline`). In a batch,
+per item, attention weights as a time axis, and long recordings (:meth:`timeline`, read block by block:
+:mod:`sertk.recognizer.long_audio`). In a batch,
 hops 1-3 run on chunks of items in ``jobs`` worker processes (:mod:`sertk.parallel`), which the
 Recognizer keeps from one batch to the next; the model (hop 3's scoring) runs here.
+Every reading method takes ``max_duration`` (seconds, default 4 h; None: no limit): a longer
+recording is refused from its header, before any large allocation
+(:class:`~sertk.errors.AudioTooLongError`).
 
 Importing this module costs numpy and soundfile only: torch (or onnxruntime, or transformers
 for an SSL bundle) is imported when a bundle that needs it is loaded.
@@ -32,15 +36,22 @@ from typing import Any
 
 import numpy as np
 
-from sertk.audio import check_signal, is_audio_source, load_audio
+from sertk.audio import DEFAULT_MAX_DURATION, check_signal, is_audio_source, load_audio, probe_audio
+from sertk.audio.reader import open_source
 from sertk.bundle import BACKENDS as BACKENDS  # re-exported
 from sertk.bundle import Bundle, check_backend, load_bundle
 from sertk.errors import AudioError, ConfigError, SertkError
 from sertk.features.base import runs_own_threads
 from sertk.parallel import Workers, check_jobs, chunk_length, plan_jobs
+from sertk.recognizer.long_audio import (
+    LONG_RECORDING,
+    TimelineBlock,
+    run_timeline,
+    summarise,
+    timeline_blocks,
+)
 from sertk.recognizer.prediction import Prediction, Timeline
 from sertk.recognizer.timeline import DEFAULT_WINDOW as DEFAULT_WINDOW  # re-exported
-from sertk.recognizer.timeline import recording_timeline
 
 
 class Recognizer:
@@ -51,7 +62,8 @@ class Recognizer:
     scorer's ``(preprocess, extractor)`` pairs: one, except for an ensemble whose members use
     different features), ``preprocess`` and ``extractor`` (the first pair),
     ``speaker_adapted``, ``has_attention``, ``device``, ``backend``, ``jobs`` (worker
-    processes for batches; None: automatic, see :meth:`load`).
+    processes for batches; None: automatic, see :meth:`load`), ``sha256`` (the bundle's
+    content hash, carried in every Prediction and Timeline).
     """
 
     def __init__(
@@ -75,6 +87,7 @@ class Recognizer:
         self.preprocess, self.extractor = self.inputs[0]
         self.speaker_adapted = self.scorer.normalization == "speaker"
         self.has_attention = self.scorer.has_attention
+        self.sha256: str = bundle.content_hash
 
     @classmethod
     def load(
@@ -85,6 +98,7 @@ class Recognizer:
         backend: str = "torch",
         threads: int | None = None,
         jobs: int | None = None,
+        sha256: str | None = None,
     ) -> Recognizer:
         """Load a bundle by name or path (``sertk.bundle.resolve_bundle``) onto ``device``.
 
@@ -92,9 +106,11 @@ class Recognizer:
         torch); ``threads`` sets onnxruntime's intra-op threads. ``jobs``: worker processes
         that read and extract the items of a batch (None: one per core for batches of 4 items
         per core or more; 1 on a GPU or with an extractor that runs its own threads, such as
-        an SSL encoder; see :mod:`sertk.parallel`). Results do not depend on it.
+        an SSL encoder; see :mod:`sertk.parallel`). Results do not depend on it. ``sha256``
+        pins the bundle: BundleError unless its content hash (``sertk info BUNDLE``) is exactly
+        this one.
         """
-        loaded = load_bundle(bundle, backend=check_backend(backend))
+        loaded = load_bundle(bundle, backend=check_backend(backend), sha256=sha256)
         return cls(loaded, device=device, backend=backend, threads=threads, jobs=jobs)
 
     def close(self) -> None:
@@ -117,21 +133,34 @@ class Recognizer:
 
     # --- single items ---------------------------------------------------------------------
 
-    def predict_file(self, path: Any, *, attention: bool = False) -> Prediction:
-        """Predict one file (a path, bytes or a binary file object).
+    def predict_file(
+        self,
+        path: Any,
+        *,
+        attention: bool = False,
+        max_duration: float | None = DEFAULT_MAX_DURATION,
+    ) -> Prediction:
+        """Predict one file (a path, bytes or a binary file object); see :meth:`predict_batch`.
 
         >>> Recognizer.load(bundle_dir).predict_file("speech.wav").probabilities  # doctest: +SKIP
         {'neutral': 0.1, 'happy': 0.2, 'angry': 0.7}
         """
         self._refuse_single()
-        return self.predict_batch([path], attention=attention)[0]
+        options = {"attention": attention, "max_duration": max_duration}
+        return self.predict_batch([path], **options)[0]
 
     def predict_signal(
-        self, signal: np.ndarray, sampling_rate: int, *, attention: bool = False
+        self,
+        signal: np.ndarray,
+        sampling_rate: int,
+        *,
+        attention: bool = False,
+        max_duration: float | None = DEFAULT_MAX_DURATION,
     ) -> Prediction:
         """Predict one signal ``[samples]`` or ``[channels, samples]`` at ``sampling_rate`` Hz."""
         self._refuse_single()
-        return self.predict_batch([signal], sampling_rate=sampling_rate, attention=attention)[0]
+        options = {"attention": attention, "max_duration": max_duration}
+        return self.predict_batch([signal], sampling_rate=sampling_rate, **options)[0]
 
     def _refuse_single(self) -> None:
         if self.speaker_adapted:
@@ -152,6 +181,7 @@ class Recognizer:
         speakers: Sequence[str] | None = None,
         attention: bool = False,
         on_error: str = "raise",
+        max_duration: float | None = DEFAULT_MAX_DURATION,
     ) -> list[Any]:
         """Predict several files and/or signals; one :class:`Prediction` per item, in order.
 
@@ -164,13 +194,23 @@ class Recognizer:
         SertkError of an unreadable item in its place instead of raising it. With test-time
         views, each item is also scored in every view and the probabilities combined (attention
         weights stay those of the item itself).
+
+        An item longer than ``LONG_RECORDING`` (60 s; or a file that does not announce its
+        length) is never loaded whole or cropped: its timeline is computed block by block
+        (default options, ``speakers[i]`` as its speaker) and summarised, the windows'
+        probabilities averaged weighted by the speech each covers (``Prediction.windows`` says
+        how many; :mod:`sertk.recognizer.long_audio`). An item longer than ``max_duration``
+        seconds is refused (:class:`~sertk.errors.AudioTooLongError`).
         """
         items = self._check_batch(items, speakers, attention, on_error, batch_size)
         results: list[Any] = [None] * len(items)
         features: dict[int, Any] = {}
         durations: dict[int, float] = {}
-        for i, outcome in self._read_and_extract(items, sampling_rate, batch_size, on_error):
-            if isinstance(outcome, SertkError):
+        outcomes = self._read_and_extract(
+            items, sampling_rate, batch_size, on_error, max_duration, speakers
+        )
+        for i, outcome in outcomes:
+            if isinstance(outcome, SertkError | Prediction):  # an error, or a long recording
                 results[i] = outcome
             else:
                 durations[i], features[i] = outcome
@@ -186,42 +226,72 @@ class Recognizer:
         for row, i in enumerate(good):  # 4. Prediction
             results[i] = Prediction.from_probabilities(
                 self.labels, scores.probabilities[row], duration=durations[i],
-                attention=scores.attention[row], attention_rate=rate,
+                attention=scores.attention[row], attention_rate=rate, model_sha256=self.sha256,
             )  # fmt: skip
         return results
 
     def features(
-        self, items: Sequence[Any], *, sampling_rate: int | None = None, input_index: int = 0
+        self,
+        items: Sequence[Any],
+        *,
+        sampling_rate: int | None = None,
+        input_index: int = 0,
+        max_duration: float | None = DEFAULT_MAX_DURATION,
     ) -> list[np.ndarray]:
         """Features of each item from model input ``input_index`` (``[frames, dim]`` or
-        ``[layers, frames, dim]``): what the model is given, before the bundle's normalisation."""
+        ``[layers, frames, dim]``): what the model is given, before the bundle's normalisation
+        (each item whole, whatever its length, up to ``max_duration`` seconds)."""
         processed = []
         for index, item in enumerate(items):
-            signal, rate = self._read(item, sampling_rate, index)
+            signal, rate = self._read(item, sampling_rate, index, max_duration, summary=False)
             processed.append(self.scorer.preprocess(signal, rate))
         return [found[(input_index, None)] for found in self.scorer.extract(processed)]
 
-    def _read(self, item: Any, sampling_rate: int | None, index: int) -> tuple[np.ndarray, int]:
-        """1: a file read with ``load_audio`` at the scorer's rate, or a checked signal."""
+    def _read(
+        self, item: Any, sampling_rate: int | None, index: int, max_duration: float | None,
+        speaker: str | None = None, *, summary: bool = True,
+    ) -> tuple[np.ndarray, int] | Prediction:  # fmt: skip
+        """1: a file read with ``load_audio`` at the scorer's rate, or a checked signal; with
+        ``summary``, a recording longer than ``LONG_RECORDING`` is summarised instead."""
         if is_audio_source(item):
-            return load_audio(item, sampling_rate=self.sampling_rate)
+            opened = open_source(item)  # a stream is read once, whatever follows
+            duration = probe_audio(opened, max_duration=max_duration).duration
+            if summary and (duration is None or duration > LONG_RECORDING):
+                return self._summary(opened, None, opened.name, speaker, max_duration)
+            return load_audio(opened, sampling_rate=self.sampling_rate, max_duration=max_duration)
         if sampling_rate is None:
             raise AudioError(
                 f"item {index}: an in-memory signal needs its sampling_rate; pass sampling_rate="
             )
-        name = str(item) if isinstance(item, str | os.PathLike) else f"item {index}"
-        return check_signal(item, sampling_rate, name=name), int(sampling_rate)
+        signal = check_signal(item, sampling_rate, name=f"item {index}")
+        if summary and signal.shape[-1] / sampling_rate > LONG_RECORDING:
+            return self._summary(signal, sampling_rate, f"item {index}", speaker, max_duration)
+        return signal, int(sampling_rate)
 
-    def _read_and_extract(self, items, sampling_rate, batch_size, on_error) -> Iterator[tuple]:
+    def _summary(self, source, sampling_rate, name, speaker, max_duration) -> Prediction:
+        """One label for a long recording: its timeline, summarised (``long_audio``)."""
+        if self.speaker_adapted and speaker is None:
+            self._refuse_single()
+        steps = timeline_blocks(
+            self, source, sampling_rate=sampling_rate, speaker=speaker, max_duration=max_duration
+        )
+        return summarise(run_timeline(steps), name=name)
+
+    def _read_and_extract(
+        self, items, sampling_rate, batch_size, on_error, max_duration, speakers
+    ) -> Iterator[tuple]:
         """Hops 1-3 (features) of every item, chunk by chunk on this recognizer's workers:
-        ``(index, (duration, features))``, or ``(index, SertkError)`` with ``on_error="return"``."""
+        ``(index, (duration, features))``, ``(index, Prediction)`` for a long recording
+        (summarised), or ``(index, SertkError)`` with ``on_error="return"``."""
         # file objects cannot travel to a worker process: such a batch is read here
         portable = all(isinstance(item, str | os.PathLike | bytes | np.ndarray) for item in items)
         own_threads = self.device != "cpu" or any(runs_own_threads(e) for _, e in self.inputs)
         jobs = plan_jobs(self.jobs if portable else 1, items=len(items), own_threads=own_threads)
         size = chunk_length(len(items), jobs, limit=batch_size)
         chunks = [
-            (sampling_rate, on_error, [(i, items[i]) for i in range(start, min(start + size, len(items)))])
+            (sampling_rate, on_error, max_duration,
+             [(i, items[i], None if speakers is None else speakers[i])
+              for i in range(start, min(start + size, len(items)))])
             for start in range(0, len(items), size)
         ]  # fmt: skip
         if jobs > 1 and (self._workers is None or self._workers.jobs != jobs):
@@ -232,12 +302,17 @@ class Recognizer:
             yield from outcomes
 
     def _chunk_features(self, chunk: tuple) -> list[tuple[int, Any]]:
-        """Hops 1-3 of one chunk ``(sampling_rate, on_error, [(index, item), ...])``."""
-        sampling_rate, on_error, entries = chunk
-        processed, durations, errors = {}, {}, {}
-        for i, item in entries:
+        """Hops 1-3 of one chunk ``(sampling_rate, on_error, max_duration, [(index, item,
+        speaker), ...])``."""
+        sampling_rate, on_error, max_duration, entries = chunk
+        processed, durations, errors, summaries = {}, {}, {}, {}
+        for i, item, speaker in entries:
             try:
-                signal, rate = self._read(item, sampling_rate, i)  # 1. load_audio
+                loaded = self._read(item, sampling_rate, i, max_duration, speaker)
+                if isinstance(loaded, Prediction):  # a long recording, summarised
+                    summaries[i] = loaded
+                    continue
+                signal, rate = loaded  # 1. load_audio
                 processed[i] = self.scorer.preprocess(signal, rate)  # 2. preprocess
                 durations[i] = signal.shape[-1] / rate
             except SertkError as error:
@@ -245,7 +320,10 @@ class Recognizer:
                     raise
                 errors[i] = error
         found = self._extract(processed, errors, on_error)  # 3. scorer: features
-        return [(i, errors[i] if i in errors else (durations[i], found[i])) for i, _ in entries]
+        outcomes = {**summaries, **errors}
+        return [
+            (i, outcomes[i] if i in outcomes else (durations[i], found[i])) for i, *_ in entries
+        ]
 
     def _extract(self, processed: dict[int, Any], errors: dict, on_error: str) -> dict[int, Any]:
         """3 (features) of a batch; when it fails and ``on_error="return"``, item by item,
@@ -306,36 +384,46 @@ class Recognizer:
         speaker: str | None = None,
         vad: Mapping[str, Any] | None = None,
         batch_size: int = 16,
+        max_duration: float | None = DEFAULT_MAX_DURATION,
         smoothing: int | str | None = None,
     ) -> Timeline:
         """Emotion over time of a long recording (a file or a signal with ``sampling_rate``).
 
-        Speech is found with :func:`sertk.audio.speech_regions` (``vad``: its ``floor_db``, an
-        absolute floor in dBFS, and ``margin_db`` over the noise floor, the rule the live gate
-        uses); regions shorter than ``min_speech`` seconds count as non-speech. Stretches
-        without speech become ``silence`` segments. Inside each region, windows of ``window``
-        seconds (default: the bundle's crop duration, so the model sees each window whole)
-        every ``hop`` seconds are predicted in batches; probabilities are averaged over
+        Speech is found with the rule of :func:`sertk.audio.speech_regions` (``vad``: its
+        ``floor_db``, an absolute floor in dBFS, and ``margin_db`` over the noise floor, the rule
+        the live gate uses); regions shorter than ``min_speech`` seconds count as non-speech.
+        Stretches without speech become ``silence`` segments. Inside each region, windows of
+        ``window`` seconds (default: the bundle's crop duration, so the model sees each window
+        whole) every ``hop`` seconds are predicted in batches; probabilities are averaged over
         ``smooth`` seconds centred on each window, within its region (see
         :mod:`sertk.smoothing`; 0: none); adjacent windows with the same label merge into
-        segments. A window longer than the bundle's crop duration is
-        cropped by the bundle's policy, as training utterances were. A speaker-adapted bundle
-        needs ``speaker`` (all windows are then that speaker's utterances). ``smoothing`` (a
-        number of windows) is deprecated: it works, with a DeprecationWarning, for one release.
+        segments. A window longer than the bundle's crop duration is cropped by the bundle's
+        policy, as training utterances were. A speaker-adapted bundle needs ``speaker`` (all
+        windows are then that speaker's utterances). The recording is read block by block, in
+        bounded memory (:mod:`sertk.recognizer.long_audio`); one longer than ``max_duration``
+        seconds is refused. ``smoothing`` (a number of windows) is deprecated: it works, with
+        a DeprecationWarning, for one release.
 
         >>> for s in recognizer.timeline("meeting.wav", smooth=3.0).segments:  # doctest: +SKIP
         ...     print(f"{s.start:6.1f} {s.end:6.1f} {s.label}")
         """
-        return recording_timeline(
-            self,
-            source,
-            sampling_rate=sampling_rate,
-            window=window,
-            hop=hop,
-            smooth=smooth,
-            smoothing=smoothing,
-            min_speech=min_speech,
-            speaker=speaker,
-            vad=vad,
-            batch_size=batch_size,
-        )
+        options = {
+            "sampling_rate": sampling_rate, "window": window, "hop": hop, "smooth": smooth,
+            "smoothing": smoothing, "min_speech": min_speech, "speaker": speaker, "vad": vad,
+            "batch_size": batch_size, "max_duration": max_duration,
+        }  # fmt: skip
+        return run_timeline(timeline_blocks(self, source, **options))
+
+    def timeline_blocks(self, source: Any, **options: Any) -> Iterator[TimelineBlock]:
+        """:meth:`timeline` one bounded step at a time (same options): an iterator of
+        :class:`~sertk.recognizer.long_audio.TimelineBlock` (a block of audio read while
+        finding speech, then a batch of ``batch_size`` windows scored, with their raw
+        probabilities); the last one holds the Timeline. Options, the header and
+        ``max_duration`` are checked when it is called; a caller interleaves other work between
+        steps or shows progress.
+
+        >>> for step in recognizer.timeline_blocks("talk.wav", hop=0.5):  # doctest: +SKIP
+        ...     print(step.stage, step.done, step.total)
+        """
+        options.setdefault("max_duration", DEFAULT_MAX_DURATION)
+        return timeline_blocks(self, source, **options)

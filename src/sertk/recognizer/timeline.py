@@ -1,8 +1,9 @@
 """The arithmetic of a timeline: where the windows go, smoothing, and merging into segments.
 
 Pure functions over seconds and probability arrays (no audio, no model), so each rule can be
-read and tested on its own. :func:`recording_timeline` (behind :meth:`Recognizer.timeline`)
-strings them together with the recording and the recognizer:
+read and tested on its own. :mod:`sertk.recognizer.long_audio` (behind
+:meth:`Recognizer.timeline`) strings them together with the recording, read block by block,
+and the recognizer:
 
 1. speech regions come from :func:`sertk.audio.speech_regions` (energy VAD: an absolute floor in
    dBFS plus a margin over the running noise floor, the rule the live gate uses); everything
@@ -28,8 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from sertk.audio import check_signal, is_audio_source, load_audio, resample, speech_regions
-from sertk.errors import AudioError, ConfigError, SertkError
+from sertk.errors import ConfigError
 from sertk.recognizer.prediction import SILENCE, Segment, Timeline
 from sertk.smoothing import average_over_span, check_smooth, seconds_from_windows
 
@@ -148,6 +148,28 @@ def _region_segments(
     return segments
 
 
+def window_segment(
+    span: tuple[float, float, int], row: np.ndarray, labels: Sequence[str]
+) -> Segment:
+    """The :class:`Segment` of one scored window: its raw probabilities ``[classes]``."""
+    return Segment(
+        start=_seconds(span[0]),
+        end=_seconds(span[1]),
+        label=labels[int(np.argmax(row))],
+        confidence=float(np.max(row)),
+        probabilities={name: float(p) for name, p in zip(labels, row, strict=True)},
+        speech=True,
+    )
+
+
+def rows_by_region(spans: Sequence[tuple[float, float, int]]) -> dict[int, list[int]]:
+    """Row indices of ``spans`` per region index, in order."""
+    rows: dict[int, list[int]] = {}
+    for row, span in enumerate(spans):
+        rows.setdefault(span[2], []).append(row)
+    return rows
+
+
 def _silence(start: float, end: float) -> Segment:
     return Segment(_seconds(start), _seconds(end), SILENCE, None, None, False)
 
@@ -166,8 +188,9 @@ def build_segments(
     """
     segments: list[Segment] = []
     cursor = 0.0
+    by_region = rows_by_region(spans)
     for index, region in enumerate(regions):
-        rows = [i for i, span in enumerate(spans) if span[2] == index]
+        rows = by_region.get(index)
         if not rows:
             continue
         if region[0] - cursor > 1e-6:
@@ -190,28 +213,19 @@ def build_timeline(
     window: float,
     hop: float,
     smooth: float,
+    model_sha256: str | None = None,
 ) -> Timeline:
     """The :class:`Timeline` from raw window ``probabilities`` ``[windows, classes]``, averaged
-    over ``smooth`` seconds centred on each window within its region."""
+    over ``smooth`` seconds centred on each window within its region (``model_sha256``: the
+    content hash of the bundle that scored them)."""
     labels = tuple(labels)
     raw = np.asarray(probabilities, dtype=np.float64).reshape(len(spans), len(labels))
     smooth = check_smooth(smooth)
     smoothed = raw.copy()
-    for index in {span[2] for span in spans}:  # smoothing never crosses a silence
-        rows = [i for i, span in enumerate(spans) if span[2] == index]
+    for index, rows in rows_by_region(spans).items():  # smoothing never crosses a silence
         centres, bounds = _stretches(regions[index], [spans[i][:2] for i in rows])
         smoothed[rows] = average_over_span(raw[rows], bounds=bounds, at=centres, span=smooth)
-    windows = tuple(
-        Segment(
-            start=_seconds(start),
-            end=_seconds(end),
-            label=labels[int(row.argmax())],
-            confidence=float(row.max()),
-            probabilities={name: float(p) for name, p in zip(labels, row, strict=True)},
-            speech=True,
-        )
-        for (start, end, _), row in zip(spans, raw, strict=True)
-    )
+    windows = tuple(window_segment(span, row, labels) for span, row in zip(spans, raw, strict=True))
     segments = build_segments(
         duration=duration, regions=regions, spans=spans, probabilities=smoothed, labels=labels
     )
@@ -223,68 +237,5 @@ def build_timeline(
         window=float(window),
         hop=float(hop),
         smooth=smooth,
+        model_sha256=model_sha256,
     )
-
-
-def recording_timeline(
-    recognizer: Any,
-    source: Any,
-    *,
-    sampling_rate: int | None,
-    window: float | None,
-    hop: float,
-    smooth: float,
-    smoothing: Any = None,
-    min_speech: float,
-    speaker: str | None,
-    vad: Mapping[str, Any] | None,
-    batch_size: int,
-) -> Timeline:
-    """:meth:`Recognizer.timeline` of ``recognizer`` (see there for the options): speech
-    regions, windows in them, their predictions (``predict_batch``), then :func:`build_timeline`."""
-    if window is None:
-        crops = [p.duration for p, _ in recognizer.inputs if p.duration is not None]
-        window = max(crops) if crops else DEFAULT_WINDOW
-    window = check_seconds("window", window)
-    hop = check_seconds("hop", hop)
-    min_speech = check_seconds("min_speech", min_speech, allow_zero=True)
-    smooth = timeline_smooth(smooth, smoothing, hop=hop)
-    options = check_vad(vad)
-    if recognizer.speaker_adapted and speaker is None:
-        raise SertkError(
-            f"{recognizer.bundle.path} is speaker-adapted: pass speaker= (one id for the whole "
-            "recording; its windows supply the speaker statistics)"
-        )
-    rate = recognizer.sampling_rate
-    signal = _mono(source, sampling_rate, rate)
-    regions = speech_regions(signal, rate, min_duration=min_speech, **options)
-    spans = plan_windows(regions, window=window, hop=hop)
-    probabilities = np.zeros((0, len(recognizer.labels)))
-    if spans:
-        pieces = [signal[round(start * rate) : round(end * rate)] for start, end, _ in spans]
-        speakers = None if speaker is None else [speaker] * len(pieces)
-        predictions = recognizer.predict_batch(
-            pieces, sampling_rate=rate, batch_size=batch_size, speakers=speakers
-        )
-        probabilities = np.array([list(p.probabilities.values()) for p in predictions])
-    return build_timeline(
-        duration=len(signal) / rate,
-        regions=regions,
-        spans=spans,
-        probabilities=probabilities,
-        labels=recognizer.labels,
-        window=window,
-        hop=hop,
-        smooth=smooth,
-    )
-
-
-def _mono(source: Any, sampling_rate: int | None, rate: int) -> np.ndarray:
-    """A whole recording as mono float32 ``[samples]`` at ``rate`` (the recognizer's)."""
-    if is_audio_source(source):
-        return load_audio(source, sampling_rate=rate)[0]
-    if sampling_rate is None:
-        raise AudioError("an in-memory signal needs its sampling_rate; pass sampling_rate=")
-    signal = check_signal(source, sampling_rate)
-    signal = signal.mean(axis=0) if signal.ndim == 2 else signal
-    return resample(signal, int(sampling_rate), rate)

@@ -14,6 +14,10 @@ class PredictionOut(BaseModel):
     confidence: float = Field(description="its probability")
     probabilities: dict[str, float] = Field(description="every label's probability, model order")
     duration: float = Field(description="length of the uploaded audio in seconds")
+    windows: int | None = Field(
+        None, description="a recording over 60 s: timeline windows its label averages"
+    )
+    model_sha256: str | None = Field(None, description="content hash of the model bundle")
 
 
 class SegmentOut(BaseModel):
@@ -35,6 +39,7 @@ class TimelineOut(BaseModel):
     )
     segments: list[SegmentOut] = Field(description="tile [0, duration]: merged speech + silence")
     windows: list[SegmentOut] = Field(description="each scored window, raw probabilities")
+    model_sha256: str | None = Field(None, description="content hash of the model bundle")
 
 
 class ModelInfo(BaseModel):
