@@ -4,16 +4,20 @@
     sertk serve --model runs/emodb --port 9000 --max-upload-mb 50 --max-duration 1200
 
 Open ``http://127.0.0.1:8000/`` for the web page (upload a file or record from the microphone)
-and ``/docs`` for the API. The model is loaded once, before the port opens; all inference runs
-on one worker thread that micro-batches concurrent requests (``--max-batch 1`` turns that off).
-It listens on loopback unless ``--host`` says otherwise; there is no authentication, so put it
-behind a proxy that has some before exposing it.
+and ``/docs`` for the API. Inference runs in worker processes, each with its own copy of the
+model (``--workers``, default one per core; ``--long-workers`` more for recordings over 30 s),
+loaded before the port opens; concurrent requests are micro-batched (``--max-batch 1`` turns
+that off). Overload gets 503 (``--queue-depth``), slow requests 504 (``--request-timeout``),
+slow clients 408. ``--api-key`` (or ``SERTK_API_KEY``) requires a key, ``--rate-limit`` bounds
+each client, ``--allow-origin`` lets a web page of another origin call the API. It listens on
+loopback unless ``--host`` says otherwise.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import sys
 
 from sertk.cli import options
@@ -41,8 +45,34 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--batch-wait-ms", type=float, default=5, metavar="MS",
                         help="how long a batch waits for more requests (default 5)")  # fmt: skip
     parser.add_argument(
+        "--workers", type=int, metavar="N",
+        help="inference processes for short recordings (default: one per core; 0: inference "
+        "inside the server process, on one thread)",
+    )  # fmt: skip
+    parser.add_argument("--long-workers", type=int, default=1, metavar="N",
+                        help="processes for recordings over 30 s (default 1)")  # fmt: skip
+    parser.add_argument(
         "--worker-threads", type=int, metavar="N",
-        help="CPU threads the inference worker's torch uses (default: torch's choice)",
+        help="CPU threads of each worker's numpy/torch (default: cores / workers)",
+    )  # fmt: skip
+    parser.add_argument("--queue-depth", type=int, default=64, metavar="N",
+                        help="requests that may wait; more get 503 + Retry-After (default 64)")  # fmt: skip
+    parser.add_argument("--request-timeout", type=float, default=300, metavar="S",
+                        help="time budget of a request, queue included; then 504 (default 300)")  # fmt: skip
+    parser.add_argument("--header-timeout", type=float, default=10, metavar="S",
+                        help="close connections whose request headers take longer (default 10)")  # fmt: skip
+    parser.add_argument("--body-timeout", type=float, default=30, metavar="S",
+                        help="408 when an upload sends nothing for this long (default 30)")  # fmt: skip
+    parser.add_argument(
+        "--api-key", default=os.environ.get("SERTK_API_KEY") or None, metavar="KEY",
+        help="require this key (header X-API-Key or Authorization: Bearer) on /v1; "
+        "default: $SERTK_API_KEY, which keeps it out of the process list",
+    )  # fmt: skip
+    parser.add_argument("--rate-limit", metavar="N/s|N/min",
+                        help="requests per client (by address), e.g. 10/s; 429 beyond")  # fmt: skip
+    parser.add_argument(
+        "--allow-origin", action="append", default=[], metavar="ORIGIN",
+        help="let web pages of ORIGIN (https://host[:port]) call the API (CORS); repeatable",
     )  # fmt: skip
     parser.add_argument("--workers-threads", type=int, help=argparse.SUPPRESS)  # old spelling
     options.add_device(parser)
@@ -82,32 +112,43 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--port must be between 0 and 65535, got {args.port}")
     if args.worker_threads is not None and args.worker_threads < 1:
         raise ConfigError(f"--worker-threads must be >= 1, got {args.worker_threads}")
+    if args.header_timeout <= 0:
+        raise ConfigError(f"--header-timeout must be > 0 seconds, got {args.header_timeout:g}")
 
     import uvicorn
 
     from sertk.recognizer import Recognizer
-    from sertk.server import create_app
+    from sertk.server import create_app, uvicorn_config
 
     recognizer = Recognizer.load(
         args.model, device=device, backend=args.backend
     )  # fails before the port opens
-    if args.worker_threads is not None:
-        import torch
-
-        torch.set_num_threads(args.worker_threads)
+    if args.workers == 0 and args.worker_threads is not None and "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(args.worker_threads)
     app = create_app(
         recognizer,
         max_upload_mb=args.max_upload_mb,
         max_duration_s=args.max_duration,
         max_batch=args.max_batch,
         batch_wait_ms=args.batch_wait_ms,
+        workers=args.workers,
+        long_workers=args.long_workers,
+        worker_threads=args.worker_threads,
+        queue_depth=args.queue_depth,
+        request_timeout=args.request_timeout,
+        body_timeout=args.body_timeout,
+        api_key=args.api_key,
+        rate_limit=args.rate_limit,
+        allow_origins=tuple(args.allow_origin),
     )
     print(f"sertk serve: {recognizer!r}", file=sys.stderr)
-    if args.host not in LOOPBACK:
+    if args.host not in LOOPBACK and not args.api_key:
         print(
-            f"sertk serve: listening on {args.host}, reachable from other machines; the API has "
-            "no authentication",
+            f"sertk serve: listening on {args.host}, reachable from other machines, without an "
+            "API key (--api-key or SERTK_API_KEY)",
             file=sys.stderr,
         )
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    config = uvicorn_config(app, host=args.host, port=args.port,
+                            header_timeout=args.header_timeout, log_level=args.log_level)  # fmt: skip
+    uvicorn.Server(config).run()
     return 0

@@ -25,7 +25,6 @@ from starlette.requests import Request
 
 from sertk.audio import load_audio
 from sertk.errors import AudioError, ConfigError, SertkError
-from sertk.server.batching import Overloaded
 
 MULTIPART_SLACK = 64 * 1024  # boundaries and part headers around the file in a multipart body
 RAW_TYPES = ("audio/", "application/octet-stream")
@@ -35,9 +34,12 @@ _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f]")
 class ApiError(Exception):
     """An error answered as ``status`` with ``{"error": {"code": code, "message": message}}``."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, *, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
+        self.headers = dict(headers or {})
 
     def body(self) -> dict:
         return {"error": {"code": self.code, "message": self.message}}
@@ -46,8 +48,6 @@ class ApiError(Exception):
 def api_error(error: SertkError) -> ApiError:
     """The HTTP answer to a sertk error raised while handling a request."""
     message = str(error)
-    if isinstance(error, Overloaded):
-        return ApiError(503, "overloaded", message)
     if isinstance(error, AudioError):
         if "not a recognised audio format" in message:
             return ApiError(415, "unsupported_audio", message)
@@ -151,13 +151,7 @@ def decode(upload: Upload, *, sampling_rate: int, max_duration: float) -> np.nda
 
     A file whose header announces more than ``max_duration`` seconds is refused before decoding.
     """
-    try:
-        info = sf.info(io.BytesIO(upload.data))
-        announced = info.frames / info.samplerate if info.samplerate > 0 else 0.0
-    except Exception:  # unreadable header: load_audio says precisely what is wrong
-        announced = 0.0
-    if announced > max_duration * 1.05:  # MP3 lengths are estimates
-        raise _too_long(announced, max_duration)
+    check_announced(upload, max_duration=max_duration)
     source = io.BytesIO(upload.data)
     source.name = upload.filename  # load_audio names the file in its messages
     try:
@@ -167,6 +161,24 @@ def decode(upload: Upload, *, sampling_rate: int, max_duration: float) -> np.nda
     if len(signal) / rate > max_duration:
         raise _too_long(len(signal) / rate, max_duration)
     return signal
+
+
+def announced_duration(upload: Upload) -> float:
+    """Seconds of audio the upload's header announces (0.0 when the header is unreadable:
+    decoding then says precisely what is wrong). Reads the header only."""
+    try:
+        info = sf.info(io.BytesIO(upload.data))
+    except Exception:
+        return 0.0
+    return info.frames / info.samplerate if info.samplerate > 0 else 0.0
+
+
+def check_announced(upload: Upload, *, max_duration: float) -> float:
+    """:func:`announced_duration`, or a 413 ApiError when it exceeds ``max_duration``."""
+    announced = announced_duration(upload)
+    if announced > max_duration * 1.05:  # MP3 lengths are estimates
+        raise _too_long(announced, max_duration)
+    return announced
 
 
 def _too_long(seconds: float, max_duration: float) -> ApiError:
