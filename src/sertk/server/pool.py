@@ -29,7 +29,13 @@ from concurrent.futures import Future, InvalidStateError
 from typing import Any
 
 from sertk.errors import ConfigError, SertkError
-from sertk.server.processes import LocalWorker, ProcessWorker, WorkerCrashed, WorkerFailed
+from sertk.server.processes import (
+    LocalWorker,
+    ProcessWorker,
+    WorkerCrashed,
+    WorkerFailed,
+    WorkerStopped,
+)
 
 log = logging.getLogger("sertk.server")
 GRACE_S = 5.0  # past its time budget, a job's worker gets this long before it is killed
@@ -100,7 +106,8 @@ class Lane:
         self._closed = threading.Event()
         self._slots = [_Slot() for _ in range(self.size)]
         self._threads: list[threading.Thread] = []
-        self._counts = dict.fromkeys(("requests", "batches", "largest_batch", "timelines", "crashes"), 0)  # fmt: skip
+        counters = ("requests", "batches", "largest_batch", "timelines", "crashes", "stopped")
+        self._counts = dict.fromkeys(counters, 0)
         self._job_seconds = 0.1  # running mean of a job's time, for Retry-After
 
     # --- the server's side ------------------------------------------------------------------
@@ -229,7 +236,7 @@ class Lane:
                 deadline=started + self.time_limit + GRACE_S,
             )  # fmt: skip
         except WorkerCrashed as error:
-            self._count(crashes=1)
+            self._count(**{"stopped" if isinstance(error, WorkerStopped) else "crashes": 1})
             log.warning("%s lane: worker %s: %s", self.name, slot.worker.pid, error)
             for job in batch:
                 _settle(job, error=error)
@@ -250,6 +257,8 @@ class Lane:
 
 
 def _settle(job: Job, *, result: Any = None, error: BaseException | None = None) -> None:
+    if job.abandoned:  # nobody will read it
+        return
     with contextlib.suppress(InvalidStateError):  # cancelled meanwhile: nobody waits
         if error is not None:
             job.future.set_exception(error)

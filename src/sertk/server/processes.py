@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from sertk.errors import SertkError
-from sertk.server.protocol import ChannelClosed, read_message, write_message
+from sertk.server.protocol import ChannelClosed, frames, read_message
 from sertk.server.worker import handle
 
 log = logging.getLogger("sertk.server")
@@ -34,6 +34,10 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"
 
 class WorkerCrashed(SertkError):
     """The worker running a job stopped before answering (the job's answer is a 500)."""
+
+
+class WorkerStopped(WorkerCrashed):
+    """The pool stopped a worker on purpose: its job was abandoned or ran past its deadline."""
 
 
 class WorkerFailed(SertkError):
@@ -99,18 +103,23 @@ class ProcessWorker:
         abandoned: Callable[[], bool],
         deadline: float,
     ) -> list[dict[str, Any]]:
-        """Send one job, wait for its results; WorkerCrashed when the process stops, is killed
-        because ``abandoned()`` turned true, or runs past ``deadline`` (``time.monotonic``)."""
+        """Send one job, wait for its results; WorkerCrashed when the process stops,
+        WorkerStopped when it is killed because ``abandoned()`` turned true or it ran past
+        ``deadline`` (``time.monotonic``)."""
         assert self.process is not None and self.process.stdin and self.process.stdout
+
+        def check() -> None:
+            if abandoned():
+                self.kill()
+                raise WorkerStopped("its client left or ran out of time; the work was stopped")
+            if time.monotonic() > deadline:
+                self.kill()
+                raise WorkerStopped("the job ran past the server's time budget; stopped")
+
         try:
-            write_message(self.process.stdin.fileno(), header, blobs)
+            self._send(frames(header, blobs), check)
             while not self._readable(time.monotonic() + POLL_S):
-                if abandoned():
-                    self.kill()
-                    raise WorkerCrashed("the job was abandoned (its client left or timed out)")
-                if time.monotonic() > deadline:
-                    self.kill()
-                    raise WorkerCrashed("the job ran past the server's time limit; stopped")
+                check()
             reply, _ = read_message(self.process.stdout.fileno())
         except (OSError, ChannelClosed, ValueError):
             raise WorkerCrashed(self._crash_message()) from None
@@ -119,6 +128,22 @@ class ProcessWorker:
             self.kill()
             raise WorkerCrashed("the inference worker answered out of step; it was replaced")
         return results
+
+    def _send(self, parts: list[bytes], check: Callable[[], None]) -> None:
+        """Write ``parts`` to the worker's stdin (non-blocking), calling ``check()`` while
+        the pipe is full: a worker that stops reading cannot hold the lane's thread."""
+        fd = self.process.stdin.fileno()
+        os.set_blocking(fd, False)
+        for part in parts:
+            view = memoryview(part)
+            while view:
+                if not select.select([], [fd], [], POLL_S)[1]:
+                    check()
+                    continue
+                try:
+                    view = view[os.write(fd, view) :]
+                except BlockingIOError:
+                    continue
 
     def _readable(self, until: float) -> bool:
         fd = self.process.stdout.fileno()

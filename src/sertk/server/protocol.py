@@ -28,12 +28,16 @@ class ChannelClosed(Exception):
     """The other end of the pipe closed (the worker exited) before a whole message arrived."""
 
 
+def frames(header: dict[str, Any], blobs: Sequence[bytes] = ()) -> list[bytes]:
+    """The byte strings that make up the message ``header`` + ``blobs``, in order."""
+    document = json.dumps({**header, "blobs": len(blobs)}, separators=(",", ":")).encode()
+    return [part for frame in (document, *blobs) for part in (_LENGTH.pack(len(frame)), frame)]
+
+
 def write_message(fd: int, header: dict[str, Any], blobs: Sequence[bytes] = ()) -> None:
     """Write ``header`` (a JSON object) and ``blobs`` to the file descriptor ``fd``."""
-    document = json.dumps({**header, "blobs": len(blobs)}, separators=(",", ":")).encode()
-    for frame in (document, *blobs):
-        _write_all(fd, _LENGTH.pack(len(frame)))
-        _write_all(fd, frame)
+    for part in frames(header, blobs):
+        _write_all(fd, part)
 
 
 def read_message(fd: int) -> tuple[dict[str, Any], list[bytes]]:

@@ -77,6 +77,9 @@ class LaneOut(BaseModel):
     largest_batch: int
     timelines: int
     crashes: int = Field(description="workers that died while analysing (each replaced)")
+    stopped: int = Field(
+        description="workers stopped (and replaced) because nobody waited for their work"
+    )
 
 
 class HealthOut(BaseModel):
