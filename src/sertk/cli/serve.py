@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import logging
 import os
 import sys
 
@@ -116,6 +117,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--header-timeout must be > 0 seconds, got {args.header_timeout:g}")
 
     import uvicorn
+    from uvicorn.logging import DefaultFormatter
 
     from sertk.recognizer import Recognizer
     from sertk.server import create_app, uvicorn_config
@@ -141,6 +143,10 @@ def run(args: argparse.Namespace) -> int:
         rate_limit=args.rate_limit,
         allow_origins=tuple(args.allow_origin),
     )
+    handler = logging.StreamHandler()  # the server's own lines, formatted as uvicorn's
+    handler.setFormatter(DefaultFormatter("%(levelprefix)s %(message)s"))
+    logging.getLogger("sertk").addHandler(handler)
+    logging.getLogger("sertk").setLevel(args.log_level.upper())
     print(f"sertk serve: {recognizer!r}", file=sys.stderr)
     if args.host not in LOOPBACK and not args.api_key:
         print(
