@@ -27,6 +27,8 @@ from sertk.audio import load_audio
 from sertk.errors import AudioError, ConfigError, SertkError
 
 MULTIPART_SLACK = 64 * 1024  # boundaries and part headers around the file in a multipart body
+MAX_PART_HEADER, MAX_PART_HEADERS = 4224, 8  # python-multipart's limits per part
+MAX_TEXT_FIELD = 64 * 1024  # a form's text fields (the audio is a file field)
 RAW_TYPES = ("audio/", "application/octet-stream")
 _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -129,13 +131,15 @@ def _no_file(aside: str = "") -> ApiError:
 
 
 async def _read_multipart(request: Request, body: AsyncIterator[bytes]) -> Upload:
-    parser = MultiPartParser(request.headers, body, max_files=1, max_fields=16)
+    parser = MultiPartParser(
+        request.headers, body, max_files=1, max_fields=16, max_part_size=MAX_TEXT_FIELD
+    )
     parser.spool_max_size = 2**62  # keep the file in memory: the body is already bounded
     try:
         form = await parser.parse()
     except MultiPartException as error:
         raise ApiError(
-            400, "bad_multipart", f"malformed multipart/form-data body: {error}"
+            400, "bad_multipart", f"malformed multipart/form-data body: {_multipart_problem(error)}"
         ) from None
     try:
         file = form.get("file")
@@ -144,6 +148,17 @@ async def _read_multipart(request: Request, body: AsyncIterator[bytes]) -> Uploa
         return Upload(await file.read(), _clean_name(file.filename))
     finally:
         await form.close()
+
+
+def _multipart_problem(error: MultiPartException) -> str:
+    """What python-multipart found (Starlette says only "Invalid multipart data.")."""
+    found = str(error.__cause__ or error)
+    plain = {
+        "Maximum header size exceeded": "a part's header line (its field name, file name ...) "
+        f"is longer than {MAX_PART_HEADER} bytes",
+        "Maximum header count exceeded": f"a part has more than {MAX_PART_HEADERS} header lines",
+    }
+    return plain.get(found, found)
 
 
 def decode(upload: Upload, *, sampling_rate: int, max_duration: float) -> np.ndarray:
