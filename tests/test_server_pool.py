@@ -209,3 +209,19 @@ def test_a_long_job_whose_client_left_is_stopped(one_worker):
     wait_until(lambda: health(base)["lanes"]["long"]["alive"] == 1, what="the new worker")
     lane = health(base)["lanes"]["long"]
     assert lane["stopped"] == 1 and lane["crashes"] == 0
+
+
+def test_onnx_backend_workers_give_the_torch_answers(bundle, reference, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from sertk.export import export_onnx
+
+    exported = export_onnx(bundle, tmp_path / "pitch-onnx", threads=1)
+    app = create_app(Recognizer.load(exported, backend="onnx"), workers=1)
+    data = encode(tone(1.5, PITCH["happy"]))
+    with live_server(app) as base:
+        answer = send(base, data)
+        (pid,) = app.state.pool.fast.pids()
+        command = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")
+    assert answer.status_code == 200
+    assert_close(answer.json(), reference.predict_file(data).to_dict(), atol=1e-4)
+    assert command[command.index(b"--backend") + 1] == b"onnx"  # the worker runs onnxruntime

@@ -7,7 +7,7 @@
   queues in two lanes (short recordings micro-batched; long ones apart); ``processes.py`` is
   the server's handle on a worker process, ``worker.py`` what a worker does with a job,
   ``worker_main.py`` the worker process, ``protocol.py``
-  the messages between them (JSON and bytes, no pickle).
+  the messages between them (JSON and bytes, no pickle); ``handling.py`` how a request is handled.
 - ``limits.py``: admission, rate limit, body and header timeouts; ``security.py``: origin
   checks, API key, security headers; ``uploads.py``: uploads read into memory within limits,
   decoded with ``load_audio``, and the JSON errors; ``schemas.py``: the response models.
