@@ -17,33 +17,18 @@ from pathlib import Path
 import httpx
 import numpy as np
 import soundfile as sf
+from bench_predict import clip, long_recording  # the same test audio as bench_predict
+
+__all__ = ["clip", "long_recording"]  # and the functions below
 
 RATE = 16000
 LABELS = ["neutral", "happy", "sad", "angry"]
-
-
-def clip(seconds: float, *, seed: int = 0) -> np.ndarray:
-    """A gliding tone with bursts of noise: float32 ``[samples]`` at 16 kHz."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(round(seconds * RATE)) / RATE
-    pitch = 180 + 60 * np.sin(2 * np.pi * 0.5 * t)
-    signal = 0.3 * np.sin(2 * np.pi * np.cumsum(pitch) / RATE) + 0.02 * rng.standard_normal(t.size)
-    return signal.astype(np.float32)
 
 
 def wav_bytes(signal: np.ndarray, subtype: str = "PCM_16") -> bytes:
     buffer = io.BytesIO()
     sf.write(buffer, signal, RATE, format="WAV", subtype=subtype)
     return buffer.getvalue()
-
-
-def long_recording(seconds: float) -> np.ndarray:
-    """Alternating 4 s of sound and 1 s of near silence, ``seconds`` long."""
-    parts, seed = [], 0
-    while sum(len(p) for p in parts) < seconds * RATE:
-        parts += [clip(4.0, seed=seed), np.zeros(RATE, np.float32)]
-        seed += 1
-    return np.concatenate(parts)[: round(seconds * RATE)]
 
 
 def model_path(name: str, folder: Path) -> tuple[str, str]:

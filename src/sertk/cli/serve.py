@@ -25,6 +25,24 @@ from sertk.cli import options
 from sertk.errors import ConfigError, SertkError
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+# the numeric options: flag, type, default, metavar, help
+NUMBERS = (
+    ("--max-upload-mb", float, 20, "MB", "largest accepted upload (default 20)"),
+    ("--max-duration", float, 600, "S", "longest accepted audio in seconds (default 600)"),
+    ("--max-batch", int, 16, "N", "most requests classified together (1: no micro-batching)"),
+    ("--batch-wait-ms", float, 5, "MS", "how long a batch waits for more requests (default 5)"),
+    ("--workers", int, None, "N", "inference processes for short recordings (default: one per "
+     "core; 0: inference inside the server process, on one thread)"),
+    ("--long-workers", int, 1, "N", "processes for recordings over 30 s (default 1)"),
+    ("--worker-threads", int, None, "N",
+     "CPU threads of each worker's numpy/torch (default: cores / workers)"),
+    ("--queue-depth", int, 64, "N", "requests that may wait; more get 503 + Retry-After (default 64)"),
+    ("--request-timeout", float, 300, "S",
+     "time budget of a request, queue included; then 504 (default 300)"),
+    ("--header-timeout", float, 10, "S",
+     "close connections whose request headers take longer (default 10)"),
+    ("--body-timeout", float, 30, "S", "408 when an upload sends nothing for this long (default 30)"),
+)  # fmt: skip
 
 
 def add_parser(subparsers) -> None:
@@ -37,33 +55,8 @@ def add_parser(subparsers) -> None:
     )  # fmt: skip
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=8000, help="port (0: any free port)")
-    parser.add_argument("--max-upload-mb", type=float, default=20, metavar="MB",
-                        help="largest accepted upload (default 20)")  # fmt: skip
-    parser.add_argument("--max-duration", type=float, default=600, metavar="S",
-                        help="longest accepted audio in seconds (default 600)")  # fmt: skip
-    parser.add_argument("--max-batch", type=int, default=16, metavar="N",
-                        help="most requests classified together (1: no micro-batching)")  # fmt: skip
-    parser.add_argument("--batch-wait-ms", type=float, default=5, metavar="MS",
-                        help="how long a batch waits for more requests (default 5)")  # fmt: skip
-    parser.add_argument(
-        "--workers", type=int, metavar="N",
-        help="inference processes for short recordings (default: one per core; 0: inference "
-        "inside the server process, on one thread)",
-    )  # fmt: skip
-    parser.add_argument("--long-workers", type=int, default=1, metavar="N",
-                        help="processes for recordings over 30 s (default 1)")  # fmt: skip
-    parser.add_argument(
-        "--worker-threads", type=int, metavar="N",
-        help="CPU threads of each worker's numpy/torch (default: cores / workers)",
-    )  # fmt: skip
-    parser.add_argument("--queue-depth", type=int, default=64, metavar="N",
-                        help="requests that may wait; more get 503 + Retry-After (default 64)")  # fmt: skip
-    parser.add_argument("--request-timeout", type=float, default=300, metavar="S",
-                        help="time budget of a request, queue included; then 504 (default 300)")  # fmt: skip
-    parser.add_argument("--header-timeout", type=float, default=10, metavar="S",
-                        help="close connections whose request headers take longer (default 10)")  # fmt: skip
-    parser.add_argument("--body-timeout", type=float, default=30, metavar="S",
-                        help="408 when an upload sends nothing for this long (default 30)")  # fmt: skip
+    for flag, kind, default, metavar, text in NUMBERS:
+        parser.add_argument(flag, type=kind, default=default, metavar=metavar, help=text)
     parser.add_argument(
         "--api-key", default=os.environ.get("SERTK_API_KEY") or None, metavar="KEY",
         help="require this key (header X-API-Key or Authorization: Bearer) on /v1; "
