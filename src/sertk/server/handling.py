@@ -53,18 +53,18 @@ async def disconnected(request: Request) -> None:
 async def answer(request: Request, lane: Lane, job: Job, *, deadline: float) -> Any:
     """The worker's result for ``job``; 504 past ``deadline``, its work abandoned (stopped or
     its result dropped), as when the client leaves first."""
-    answer = asyncio.wrap_future(job.future)
+    result = asyncio.wrap_future(job.future)
     gone = asyncio.ensure_future(disconnected(request))
     try:
         done, _ = await asyncio.wait(
-            {answer, gone}, timeout=max(0.0, deadline - time.monotonic()),
+            {result, gone}, timeout=max(0.0, deadline - time.monotonic()),
             return_when=asyncio.FIRST_COMPLETED,
         )  # fmt: skip
     finally:
         gone.cancel()
-    if answer in done:
+    if result in done:
         try:
-            return answer.result()
+            return result.result()
         except WorkerCrashed as error:
             raise ApiError(500, "worker_crashed", str(error)) from None
         except SertkError as error:  # the server is shutting down

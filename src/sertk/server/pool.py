@@ -243,6 +243,8 @@ class Lane:
             return
         finally:
             slot.busy = False
+            for job in batch:
+                job.data = b""  # the worker has the bytes (or they are of no use any more)
             self._job_seconds += 0.2 * (time.monotonic() - started - self._job_seconds)
         kind = "requests" if batch[0].kind == "predict" else "timelines"
         self._count(**{kind: len(batch), "batches": 1}, largest_batch=len(batch))
