@@ -1,5 +1,7 @@
 """The web page end to end: Debian's headless Chromium (selenium) against the live server on
-loopback. Upload a file, record from Chromium's fake microphone; the page shows what the API says.
+loopback. Upload a file, record from Chromium's fake microphone; the page shows what the API says,
+under the server's Content-Security-Policy with no violation. A page of another origin that
+posts a form or a no-cors fetch to the API runs no inference.
 
 Skips when selenium, /usr/bin/chromium or /usr/bin/chromedriver is missing (``make test`` installs
 them through scripts/system-deps.sh). ``test_screenshot_of_the_default_model`` takes the README's
@@ -8,7 +10,10 @@ picture into a temporary folder; with ``SERTK_SCREENSHOTS=1`` it writes docs/scr
 
 from __future__ import annotations
 
+import base64
+import http.server
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +34,16 @@ from selenium import webdriver  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
-from test_server import LABELS, PITCH, RATE, live_server, make_pitch_bundle, sections  # noqa: E402
+from test_server import (  # noqa: E402
+    LABELS,
+    PITCH,
+    RATE,
+    encode,
+    live_server,
+    make_pitch_bundle,
+    sections,
+    tone,
+)
 
 from sertk.recognizer import Recognizer  # noqa: E402
 from sertk.server import create_app  # noqa: E402
@@ -48,8 +62,20 @@ FLAGS = (
 @pytest.fixture(scope="module")
 def url(tmp_path_factory):
     bundle = make_pitch_bundle(tmp_path_factory.mktemp("browser") / "pitch-demo")
-    with live_server(create_app(Recognizer.load(bundle))) as base:
+    with live_server(create_app(bundle, workers=1)) as base:
         yield base
+
+
+# records every Content-Security-Policy violation of a page, from its first script on
+CSP_RECORDER = (
+    "window.cspViolations = [];"
+    "document.addEventListener('securitypolicyviolation', (e) =>"
+    "  window.cspViolations.push(`${e.violatedDirective} ${e.blockedURI}`));"
+)
+
+
+def csp_violations(driver) -> list[str]:
+    return driver.execute_script("return window.cspViolations || []")
 
 
 def chromium(profile: Path, *extra: str) -> webdriver.Chrome:
@@ -57,7 +83,9 @@ def chromium(profile: Path, *extra: str) -> webdriver.Chrome:
     options.binary_location = str(CHROMIUM)
     for flag in (*FLAGS, f"--user-data-dir={profile}", *extra):
         options.add_argument(flag)
-    return webdriver.Chrome(service=Service(str(DRIVER)), options=options)
+    driver = webdriver.Chrome(service=Service(str(DRIVER)), options=options)
+    driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": CSP_RECORDER})
+    return driver
 
 
 @pytest.fixture
@@ -91,6 +119,7 @@ def test_upload_shows_the_apis_answer(browser, url, tmp_path):
 
     browser.get(f"{url}/")
     WebDriverWait(browser, 30).until(lambda d: "pitch-demo" in text(d, "model-info"))
+    assert not browser.find_element(By.ID, "key-form").is_displayed()  # this server has no key
     browser.find_element(By.ID, "file-input").send_keys(str(clip))
     assert wait_for_result(browser) == answer["label"]
     assert text(browser, "result-confidence").startswith(f"{100 * answer['confidence']:.1f}%")
@@ -118,6 +147,7 @@ def test_upload_shows_the_apis_answer(browser, url, tmp_path):
     legend = [li.get_attribute("textContent") for li in browser.find_elements(By.CSS_SELECTOR,
                                                                                 "#legend li")]  # fmt: skip
     assert set(legend) == set(expected)
+    assert csp_violations(browser) == []
 
 
 def shown_segments(driver) -> list[str]:
@@ -233,6 +263,7 @@ def test_microphone_recording_is_analysed(url, tmp_path):
         assert meta.startswith("recording.wav")
         assert float(meta.split(" · ")[1].split()[0]) >= 1.5  # seconds of recorded audio
         assert driver.find_elements(By.CSS_SELECTOR, "#timeline .segment")
+        assert csp_violations(driver) == []  # the audio worklet and the blob: player included
     finally:
         driver.quit()
 
@@ -246,3 +277,85 @@ def test_recording_is_disabled_without_a_secure_context(browser, url):
         pytest.skip("this Chromium treats the address as secure")
     assert not browser.find_element(By.ID, "record-button").is_enabled()
     assert "secure" in text(browser, "record-hint")
+
+
+def test_the_csp_recorder_sees_a_violation(browser, url):
+    """Control: content the policy forbids is reported, so an empty list above means none."""
+    browser.get(f"{url}/")
+    browser.execute_script(
+        "const s = document.createElement('script'); s.textContent = 'window.ran = 1';"
+        "document.body.append(s);"
+    )  # an inline script: 'self' only
+    WebDriverWait(browser, 10).until(lambda d: csp_violations(d))
+    assert csp_violations(browser)[0].startswith("script-src")
+    assert browser.execute_script("return window.ran === undefined")
+
+
+EVIL_PAGE = """<!doctype html><html><body>
+<form id="form" method="post" enctype="multipart/form-data" action="{api}/v1/predict">
+  <input type="file" name="file" id="file"></form>
+<script>
+const bytes = Uint8Array.from(atob("{wav}"), (c) => c.charCodeAt(0));
+const file = new File([bytes], "clip.wav", {{ type: "audio/wav" }});
+const body = new FormData();
+body.append("file", file);
+window.fetched = fetch("{api}/v1/predict", {{ method: "POST", mode: "no-cors", body }})
+  .then(() => "sent", (error) => String(error));
+window.submitForm = () => {{
+  const files = new DataTransfer();
+  files.items.add(file);
+  document.getElementById("file").files = files.files;
+  document.getElementById("form").submit();
+}};
+</script></body></html>"""
+
+
+@pytest.fixture
+def evil_origin(url):
+    """A page on http://localhost:PORT (another site than 127.0.0.1) that posts to the API."""
+    page = EVIL_PAGE.format(api=url, wav=base64.b64encode(encode(tone(1.0, 300))).decode())
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(page.encode())
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://localhost:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_a_page_of_another_origin_cannot_run_inference(browser, url, evil_origin):
+    answered = lambda: httpx.get(f"{url}/healthz").json()["inference"]["requests"]  # noqa: E731
+    before = answered()
+    browser.get(f"{evil_origin}/")
+    # a no-cors fetch: the browser sends it without asking and hides the answer
+    assert browser.execute_script("return await window.fetched") == "sent"
+    # a form post: the browser navigates to the API's answer
+    browser.execute_script("window.submitForm()")
+    WebDriverWait(browser, 30).until(lambda d: "cross_origin" in d.page_source)
+    assert "are refused" in browser.page_source
+    assert answered() == before  # neither ran the model
+
+
+def test_the_page_asks_for_the_servers_api_key(browser, tmp_path):
+    bundle = make_pitch_bundle(tmp_path / "keyed")
+    app = create_app(bundle, workers=0, api_key="page-key")
+    clip = tmp_path / "clip.wav"
+    sf.write(clip, sections(), RATE)
+    with live_server(app) as base:
+        browser.get(f"{base}/")
+        WebDriverWait(browser, 30).until(lambda d: d.find_element(By.ID, "key-form").is_displayed())
+        assert "API key" in text(browser, "model-info")
+        browser.find_element(By.ID, "key-input").send_keys("page-key")
+        browser.find_element(By.CSS_SELECTOR, "#key-form button").click()
+        WebDriverWait(browser, 30).until(lambda d: "keyed" in text(d, "model-info"))
+        browser.find_element(By.ID, "file-input").send_keys(str(clip))
+        assert wait_for_result(browser) in LABELS
+        assert csp_violations(browser) == []

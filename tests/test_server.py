@@ -1,5 +1,7 @@
-"""The REST server: a real uvicorn server on loopback, uploads in every format, precise 4xx JSON
-errors, no temporary files, and micro-batching that never mixes up results."""
+"""The REST server: a real uvicorn server on loopback with real worker processes, uploads in
+every format, precise 4xx JSON errors, no temporary files, and micro-batching that never mixes
+up results. Worker failures, overload and timeouts: test_server_pool.py; slow clients, rate
+limits: test_server_limits.py; keys, origins, headers: test_server_security.py."""
 
 from __future__ import annotations
 
@@ -26,7 +28,8 @@ from fastapi import UploadFile  # noqa: E402  (module level: annotations are res
 
 from sertk.errors import ConfigError, SertkError  # noqa: E402
 from sertk.recognizer import Recognizer  # noqa: E402
-from sertk.server import MicroBatcher, Overloaded, create_app  # noqa: E402
+from sertk.server import Lane, Overloaded, create_app, uvicorn_config  # noqa: E402
+from sertk.server.pool import Job  # noqa: E402
 
 LABELS = ["sad", "happy", "angry"]
 PITCH = {"sad": 150.0, "happy": 400.0, "angry": 1000.0}  # the toy model hears emotion as pitch
@@ -102,16 +105,17 @@ def make_pitch_bundle(path: Path) -> Path:
 
 
 @contextlib.contextmanager
-def live_server(app):
-    """Run ``app`` with uvicorn on a free loopback port in a thread; yields its base URL."""
+def live_server(app, **config):
+    """Run ``app`` with uvicorn, configured as ``sertk serve`` does (``uvicorn_config``:
+    ``header_timeout`` ...), on a free loopback port in a thread; yields its base URL."""
     import uvicorn
 
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    server = uvicorn.Server(uvicorn_config(app, log_level="warning", **config))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120  # the workers load their models first
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError("uvicorn did not start")
@@ -140,8 +144,8 @@ def reference(bundle) -> Recognizer:
 
 @pytest.fixture(scope="module")
 def url(bundle):
-    # a generous batch wait, so concurrent requests really share batches
-    app = create_app(Recognizer.load(bundle), batch_wait_ms=20)
+    # two worker processes; a generous batch wait, so concurrent requests really share batches
+    app = create_app(Recognizer.load(bundle), batch_wait_ms=20, workers=2)
     with live_server(app) as base:
         yield base
 
@@ -155,7 +159,7 @@ def client(url):
 @pytest.fixture(scope="module")
 def small_url(bundle):
     """A server with small limits: 1 MB uploads, 5 s of audio."""
-    app = create_app(Recognizer.load(bundle), max_upload_mb=1, max_duration_s=5)
+    app = create_app(bundle, max_upload_mb=1, max_duration_s=5, workers=1)
     with live_server(app) as base:
         yield base
 
@@ -234,15 +238,24 @@ def test_labels_and_model_info(client, bundle):
     assert model["features"]["name"] == "logmel" and model["features"]["n_mels"] == 16
     assert model["sampling_rate"] == RATE and model["format_version"] >= 1
     assert model["preprocess"]["duration"] == 1.0  # what the page explains crops by
-    assert info["limits"] == {"max_upload_mb": 20.0, "max_duration_s": 600.0, "max_batch": 16}
+    assert info["limits"] == {"max_upload_mb": 20.0, "max_duration_s": 600.0, "max_batch": 16,
+                              "request_timeout_s": 300.0, "rate_limit": None}  # fmt: skip
 
 
-def test_healthz_counts_inference(client):
+def test_healthz_reports_workers_queues_and_the_bundle_hash(client, bundle):
+    from sertk.bundle._hash import content_hash
+
     before = client.get("/healthz").json()
-    post_file(client, encode(tone(1.0, 300)))
+    answer = post_file(client, encode(tone(1.0, 300)))
     after = client.get("/healthz").json()
     assert after["status"] == "ok"
     assert after["inference"]["requests"] == before["inference"]["requests"] + 1
+    assert after["model"] == {"name": "pitch", "content_hash": content_hash(bundle)}
+    assert answer.headers["X-Model-Sha256"] == content_hash(bundle)
+    fast, long = after["lanes"]["fast"], after["lanes"]["long"]
+    assert fast["workers"] == fast["alive"] == 2 and long["workers"] == long["alive"] == 1
+    assert fast["busy"] == fast["waiting"] == 0 and fast["queue_depth"] == 64
+    assert fast["crashes"] == long["crashes"] == 0
 
 
 def test_openapi_documents_uploads_and_errors(client):
@@ -331,7 +344,7 @@ def test_too_long_audio(small_url):
     with httpx.Client(base_url=small_url, timeout=60) as client:
         data = encode(tone(8.0, 300), "flac")  # small file, 8 s > 5 s
         message = _error(post_file(client, data, "long.flac"), 413, "audio_too_long")
-        assert "8.0 s" in message and "5 s" in message
+        assert "8.0 s" in message and "limit of 5.0 s" in message
         ok = post_file(client, encode(tone(4.0, 300), "flac"))
         assert ok.status_code == 200
 
@@ -368,7 +381,8 @@ def test_unexpected_failure_is_a_500_without_details(bundle):
         raise RuntimeError("secret internal detail")
 
     recognizer.predict_batch = broken
-    with TestClient(create_app(recognizer), raise_server_exceptions=False) as client:
+    app = create_app(recognizer, workers=0)  # in-process: the broken recognizer is the one used
+    with TestClient(app, raise_server_exceptions=False) as client:
         response = post_file(client, encode(tone(1.0, 300)))
         message = _error(response, 500, "internal_error")
         assert "secret" not in response.text and "Traceback" not in response.text
@@ -379,7 +393,9 @@ def test_unexpected_failure_is_a_500_without_details(bundle):
 @pytest.mark.parametrize(
     "options",
     [{"max_upload_mb": 0}, {"max_duration_s": -1}, {"max_duration_s": float("inf")},
-     {"max_batch": 0}, {"batch_wait_ms": -5}],
+     {"max_batch": 0}, {"batch_wait_ms": -5}, {"workers": -1}, {"workers": 1.5},
+     {"long_workers": 0}, {"queue_depth": 0}, {"request_timeout": 0},
+     {"body_timeout": float("nan")}, {"rate_limit": "fast"}, {"rate_limit": "0/s"}],
 )  # fmt: skip
 def test_bad_server_options_are_refused(reference, options):
     with pytest.raises(ConfigError):
@@ -482,8 +498,9 @@ def test_concurrent_requests_equal_sequential_ones(client, reference, url):
 
 
 def test_concurrent_requests_share_one_batch_of_the_real_server(bundle, reference):
-    """Micro-batching, shown on a live server: the model is held on the first request until
-    the other requests are in the batcher's queue (read from ``/healthz``), then released; the
+    """Micro-batching, shown on a live server running inference in its own process
+    (``workers=0``; the worker pool's batches are in test_server_pool): the model is held on the
+    first request until the other requests are in the batcher's queue (read from ``/healthz``), then released; the
     waiting ones must reach the model as one batch, and each caller gets its own answer.
 
     The verdict depends on no timing: the hold is an event, the queue is watched, not waited on
@@ -504,7 +521,7 @@ def test_concurrent_requests_share_one_batch_of_the_real_server(bundle, referenc
              enumerate([150, 400, 1000, 180, 450, 900, 130, 350, 1100])]  # fmt: skip
     expected = [reference.predict_file(data).to_dict() for data in files]
     waiting = len(files) - 1
-    with live_server(create_app(recognizer, max_batch=16, batch_wait_ms=0)) as base:
+    with live_server(create_app(recognizer, max_batch=16, batch_wait_ms=0, workers=0)) as base:
 
         def ask(data: bytes):
             with httpx.Client(base_url=base, timeout=120) as own:
@@ -532,96 +549,125 @@ def test_concurrent_requests_share_one_batch_of_the_real_server(bundle, referenc
     assert len({answer.json()["label"] for answer in responses}) == len(LABELS)
 
 
-# --- the micro-batcher on its own (deterministic) -------------------------------------------
+# --- a lane on its own (deterministic): batching, order, a full queue -----------------------
 
 
-def test_batcher_groups_waiting_signals_and_returns_each_its_own_result():
-    seen: list[list[float]] = []
+class FunctionWorker:
+    """A lane worker that answers with ``answer(header, blobs)`` on the lane's thread."""
+
+    alive, pid = True, 0
+
+    def __init__(self, answer):
+        self.answer = answer
+
+    def start(self):
+        pass
+
+    def run(self, header, blobs, *, abandoned, deadline):
+        return self.answer(header, blobs)
+
+    def stop(self, timeout=5.0):
+        pass
+
+
+def make_lane(answer, **options) -> Lane:
+    worker = FunctionWorker(answer)
+    defaults = {"size": 1, "queue_depth": 64, "max_batch": 4, "limits": {}, "time_limit": 60}
+    lane = Lane("test", lambda: worker, **{**defaults, **options})
+    lane.start()
+    return lane
+
+
+def job(value: int, kind: str = "predict") -> Job:
+    return Job(kind, str(value).encode(), f"clip{value}.wav")
+
+
+def test_lane_groups_waiting_predictions_and_returns_each_its_own_result():
+    seen: list[list[int]] = []
     entered, gate = threading.Event(), threading.Event()
 
-    def predict(signals):
+    def answer(header, blobs):
+        values = [int(b) for b in blobs]
         if not seen:
             entered.set()
             gate.wait(10)  # hold the first batch so the others queue up behind it
-        seen.append([float(s[0]) for s in signals])
-        return [
-            float(s[0]) * 10 if s[0] != 3 else SertkError(f"item {s[0]} failed") for s in signals
-        ]
+        seen.append(values)
+        return [{"ok": v * 10} if v != 3 else {"error": {"code": "bad", "n": v}} for v in values]
 
-    batcher = MicroBatcher(predict, max_batch=4, wait_ms=0)
-    first = batcher.submit(np.array([0.0]))
+    lane = make_lane(answer, wait_ms=0)
+    first = lane.submit(job(0))
     assert entered.wait(10)
-    futures = [batcher.submit(np.array([float(i)])) for i in range(1, 10)]
+    jobs = [lane.submit(job(i)) for i in range(1, 10)]
+    assert lane.health()["waiting"] == 9
     gate.set()
-    assert first.result(10) == 0.0
-    for i, future in enumerate(futures, start=1):
-        if i == 3:
-            with pytest.raises(SertkError, match="item 3.0 failed"):
-                future.result(10)
-        else:
-            assert future.result(10) == i * 10
-    assert seen == [[0.0], [1.0, 2.0, 3.0, 4.0], [5.0, 6.0, 7.0, 8.0], [9.0]]
-    assert batcher.stats["largest_batch"] == 4 and batcher.stats["batches"] == 4
-    batcher.close()
-    assert not batcher.alive
+    assert first.future.result(10) == {"ok": 0}
+    for i, queued in enumerate(jobs, start=1):
+        expected = {"error": {"code": "bad", "n": 3}} if i == 3 else {"ok": i * 10}
+        assert queued.future.result(10) == expected
+    assert seen == [[0], [1, 2, 3, 4], [5, 6, 7, 8], [9]]
+    health = lane.health()
+    assert health["largest_batch"] == 4 and health["batches"] == 4 and health["requests"] == 10
+    lane.close()
 
 
-def test_batcher_runs_calls_alone_in_order_and_fails_whole_batches():
+def test_lane_runs_timelines_alone_in_order_and_drops_abandoned_jobs():
     order = []
     entered, gate = threading.Event(), threading.Event()
 
-    def predict(signals):
+    def answer(header, blobs):
         entered.set()
         gate.wait(10)
-        order.append(("batch", len(signals)))
-        if any(s[0] < 0 for s in signals):
-            raise RuntimeError("model broke")
-        return [0] * len(signals)
+        order.append((header["kind"], [int(b) for b in blobs]))
+        return [{"ok": None}] * len(blobs)
 
-    batcher = MicroBatcher(predict, max_batch=8, wait_ms=0)
-    a = batcher.submit(np.array([1.0]))
+    lane = make_lane(answer, max_batch=8, wait_ms=0)
+    a = lane.submit(job(1))
     assert entered.wait(10)
-    b, c = batcher.submit(np.array([1.0])), batcher.submit(np.array([-1.0]))
-    alone = batcher.call(lambda: order.append(("call", 0)) or "done")
-    d = batcher.submit(np.array([1.0]))
+    b, c = lane.submit(job(2)), lane.submit(job(3))
+    alone = lane.submit(job(4, "timeline"))
+    gone, d = lane.submit(job(5)), lane.submit(job(6))
+    lane.abandon(gone)  # its client left while it waited: it never runs
     gate.set()
-    assert a.result(10) == 0 and alone.result(10) == "done" and d.result(10) == 0
-    for future in (b, c):
-        with pytest.raises(RuntimeError, match="model broke"):
-            future.result(10)
-    assert order == [("batch", 1), ("batch", 2), ("call", 0), ("batch", 1)]
-    batcher.close()
+    for queued in (a, b, c, alone, d):
+        queued.future.result(10)
+    assert gone.future.cancelled()
+    assert order == [("predict", [1]), ("predict", [2, 3]), ("timeline", [4]), ("predict", [6])]
+    assert lane.health()["timelines"] == 1
+    lane.close()
 
 
-def test_batcher_without_batching_and_when_full():
+def test_lane_without_batching_and_when_full():
     entered, gate = threading.Event(), threading.Event()
     sizes = []
 
-    def predict(signals):
+    def answer(header, blobs):
         entered.set()
         gate.wait(10)
-        sizes.append(len(signals))
-        return list(signals)
+        sizes.append(len(blobs))
+        return [{"ok": 1}] * len(blobs)
 
-    batcher = MicroBatcher(predict, max_batch=1, wait_ms=50, max_queue=3)
-    futures = [batcher.submit(np.array([0]))]
+    lane = make_lane(answer, max_batch=1, wait_ms=50, queue_depth=3)
+    jobs = [lane.submit(job(0))]
     assert entered.wait(10)  # running; now 3 may wait
-    futures += [batcher.submit(np.array([i])) for i in range(1, 4)]
-    with pytest.raises(Overloaded, match="busy"):
-        batcher.submit(np.array([4]))
+    jobs += [lane.submit(job(i)) for i in range(1, 4)]
+    with pytest.raises(Overloaded, match="busy: 3 requests are already waiting") as refused:
+        lane.submit(job(4))
+    assert refused.value.retry_after >= 1
     gate.set()
-    for future in futures:
-        future.result(10)
+    for queued in jobs:
+        queued.future.result(10)
     assert set(sizes) == {1}
-    batcher.close()
+    lane.close()
 
 
 @pytest.mark.parametrize(
-    "options", [{"max_batch": 0}, {"max_batch": 1.5}, {"wait_ms": -1}, {"max_queue": 0}]
-)
-def test_batcher_options_are_checked(options):
+    "options", [{"max_batch": 0}, {"max_batch": 1.5}, {"wait_ms": -1}, {"queue_depth": 0},
+                {"size": 0}]
+)  # fmt: skip
+def test_lane_options_are_checked(options):
+    defaults = {"size": 1, "queue_depth": 4, "limits": {}, "time_limit": 60}
     with pytest.raises(ConfigError):
-        MicroBatcher(lambda signals: signals, **options)
+        Lane("test", lambda: None, **{**defaults, **options})
 
 
 # --- the command line -----------------------------------------------------------------------
@@ -644,7 +690,7 @@ def test_sertk_serve_answers_on_loopback(bundle, tmp_path):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     command = [sys.executable, "-m", "sertk", "serve", "--model", str(bundle), "--port",
-               str(port), "--max-upload-mb", "2", "--workers-threads", "1"]  # fmt: skip
+               str(port), "--max-upload-mb", "2", "--workers-threads", "1", "--workers", "1"]  # fmt: skip
     log = (tmp_path / "serve.log").open("w")
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     try:

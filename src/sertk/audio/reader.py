@@ -180,19 +180,19 @@ def too_long(name: str, seconds: float, limit: float, *, announced: bool) -> Aud
     """The error for a recording over ``limit`` seconds (``announced`` by its header, or found
     while decoding)."""
     how = (
-        f"its header announces {_clock(seconds)}"
+        f"its header announces {clock(seconds)}"
         if announced
-        else f"decoding passed {_clock(seconds)} (more than its header announced)"
+        else f"decoding passed {clock(seconds)} (more than its header announced)"
     )
     return AudioTooLongError(
-        f"{name}: {how}, longer than the limit of {_clock(limit)} (max_duration={limit:g} s; "
+        f"{name}: {how}, longer than the limit of {clock(limit)} (max_duration={limit:g} s; "
         "CLI: --max-duration); raise the limit or cut the recording",
         duration=seconds,
         limit=limit,
     )
 
 
-def _clock(seconds: float) -> str:
+def clock(seconds: float) -> str:
     """``8.0 s`` under a minute, else ``2:03:04 (7384 s)``."""
     if seconds < 60:
         return f"{seconds:.1f} s"

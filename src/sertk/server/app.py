@@ -9,19 +9,25 @@ Endpoints (JSON; the schema is at ``/openapi.json``, browsable at ``/docs``):
 - ``GET /healthz``: liveness and inference counters;
 - ``GET /``: the web page (``static/``).
 
-A request is read into memory within ``max_upload_mb`` (``uploads.read_upload``), decoded with
-``load_audio`` on a thread of the pool, then classified on the one inference thread, where
-concurrent predictions are micro-batched (``batching.MicroBatcher``). Errors are
-``{"error": {"code", "message"}}`` with a precise status:
+A request passes :class:`~sertk.server.security.Access` (origin, API key, rate), is read into
+memory within ``max_upload_mb`` (``uploads.read_upload``), then goes to a worker process of the
+:class:`~sertk.server.pool.WorkerPool` (decoding included), in the fast lane (micro-batched) or,
+longer than ``long_after`` seconds, the long lane. Errors are ``{"error": {"code", "message"}}``
+with a precise status:
 
 ====  ===================================================================================
 400   ``no_file``, ``empty_file``, ``invalid_audio`` (corrupt, truncated), ``bad_multipart``
+401   ``unauthorized`` (the server has an API key; the request did not carry it)
+403   ``cross_origin`` (a browser page of another origin)
+408   ``body_timeout``, ``header_timeout`` (a client that stopped sending)
 413   ``file_too_large``, ``audio_too_long``
 415   ``unsupported_audio`` (not audio, or a format soundfile cannot read),
       ``unsupported_media_type`` (a body that is neither multipart nor audio)
 422   ``bad_parameter`` (query parameters), ``unprocessable_audio``
-503   ``overloaded`` (too many requests waiting)
-500   ``internal_error`` (logged on the server; no details leave it)
+429   ``rate_limited`` (with Retry-After)
+503   ``overloaded`` (the queue is full; with Retry-After)
+504   ``timeout`` (past the request's time budget; its work is stopped or dropped)
+500   ``internal_error`` (logged on the server; no details leave it), ``worker_crashed``
 ====  ===================================================================================
 
 >>> app = create_app("runs/emodb/final/bundle")  # doctest: +SKIP
@@ -32,30 +38,34 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 import os
-from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import ClientDisconnect
 
 from sertk._version import __version__
-from sertk.errors import ConfigError, SertkError
+from sertk.bundle._hash import content_hash
+from sertk.errors import BundleError, ConfigError, SertkError
 from sertk.recognizer import DEFAULT_MODEL, Recognizer
-from sertk.recognizer.timeline import DEFAULT_WINDOW, check_seconds
 from sertk.server import schemas
-from sertk.server.batching import MicroBatcher
-from sertk.server.uploads import ApiError, api_error, decode, read_upload
-from sertk.smoothing import check_smooth, seconds_from_windows
+from sertk.server.handling import analyse, timeline_options
+from sertk.server.limits import Admission, BodyTimeout, RateLimiter
+from sertk.server.pool import WorkerPool
+from sertk.server.security import Access, SecurityHeaders
+from sertk.server.uploads import ApiError, api_error
+
+log = logging.getLogger("sertk.server")
 
 STATIC = Path(__file__).resolve().parent / "static"
-MAX_TIMELINE_WINDOWS = 2000  # bounds the work one /v1/timeline request can ask for
 _FILE_SCHEMA = {"type": "string", "format": "binary"}
 UPLOAD_BODY = {
     "requestBody": {
@@ -74,8 +84,10 @@ UPLOAD_BODY = {
         },
     }
 }
-_STATUS_TEXT = {400: "bad input", 413: "too large or too long", 415: "not readable audio",
-                422: "bad parameters", 503: "busy", 500: "server error"}  # fmt: skip
+_STATUS_TEXT = {400: "bad input", 401: "API key missing or wrong", 403: "another origin",
+                408: "the client stopped sending", 413: "too large or too long",
+                415: "not readable audio", 422: "bad parameters", 429: "over the rate limit",
+                503: "busy", 504: "over the time budget", 500: "server error"}  # fmt: skip
 ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": schemas.ErrorOut, "description": text}
     for status, text in _STATUS_TEXT.items()
@@ -89,11 +101,27 @@ def create_app(
     max_duration_s: float = 600,
     max_batch: int = 16,
     batch_wait_ms: float = 5,
-    max_queue: int = 1024,
+    workers: int | None = None,
+    long_workers: int = 1,
+    worker_threads: int | None = None,
+    queue_depth: int = 64,
+    request_timeout: float = 300,
+    body_timeout: float = 30,
+    long_after: float = 30,
+    api_key: str | None = None,
+    rate_limit: str | None = None,
+    allow_origins: tuple[str, ...] = (),
 ) -> FastAPI:
     """The FastAPI app serving ``recognizer_or_bundle`` (a Recognizer, a bundle path or
-    ``"default"``). ``max_batch=1`` turns micro-batching off. Raises SertkError for a bundle that
-    cannot be served (a speaker-adapted one needs a speaker's utterances together)."""
+    ``"default"``). Inference runs in ``workers`` processes (None: one per core; 0: in this
+    process) each loading the bundle, plus ``long_workers`` for recordings over ``long_after``
+    seconds (see :mod:`sertk.server.pool`); they start with the app (its lifespan).
+    ``max_batch=1`` turns micro-batching off. ``queue_depth`` waiting requests, then 503;
+    ``request_timeout`` seconds per request, then 504; ``body_timeout`` seconds without upload
+    data, then 408. ``api_key``, ``rate_limit`` (``"10/s"``) and ``allow_origins`` (CORS): see
+    :mod:`sertk.server.security`. Raises SertkError for a bundle that cannot be served (a
+    speaker-adapted one needs a speaker's utterances together) and ConfigError for bad options.
+    """
     recognizer = (
         recognizer_or_bundle
         if isinstance(recognizer_or_bundle, Recognizer)
@@ -104,22 +132,30 @@ def create_app(
             f"{recognizer.bundle.path} is speaker-adapted: it normalises features per speaker, "
             "which a request-by-request server cannot do; serve a speaker-independent bundle"
         )
-    max_bytes = round(_positive("max_upload_mb", max_upload_mb) * 2**20)
-    max_duration = _positive("max_duration_s", max_duration_s)
-    rate = recognizer.sampling_rate
-    batcher = MicroBatcher(
-        lambda signals: recognizer.predict_batch(
-            signals, sampling_rate=rate, batch_size=max_batch, on_error="return"
-        ),
-        max_batch=max_batch,
-        wait_ms=batch_wait_ms,
-        max_queue=max_queue,
-    )
+    limits = schemas.Limits(
+        max_upload_mb=_positive("max_upload_mb", max_upload_mb),
+        max_duration_s=_positive("max_duration_s", max_duration_s), max_batch=max_batch,
+        request_timeout_s=_positive("request_timeout", request_timeout),
+        rate_limit=None if rate_limit is None else str(RateLimiter.parse(rate_limit)),
+    )  # fmt: skip
+    pool = WorkerPool.build(
+        recognizer, workers=workers, long_workers=long_workers, queue_depth=queue_depth,
+        max_batch=max_batch, wait_ms=batch_wait_ms, threads=worker_threads,
+        limits={"max_duration": limits.max_duration_s, "batch_size": max_batch},
+        time_limit=limits.request_timeout_s, long_after=_positive("long_after", long_after),
+    )  # fmt: skip
+    access = Access(
+        api_key=api_key, allow_origins=allow_origins,
+        rate_limit=None if rate_limit is None else RateLimiter.parse(rate_limit),
+    )  # fmt: skip
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
-        yield
-        batcher.close()
+        await asyncio.get_running_loop().run_in_executor(None, pool.start)
+        try:
+            yield
+        finally:
+            await asyncio.get_running_loop().run_in_executor(None, pool.close)
 
     app = FastAPI(
         title="sertk",
@@ -127,13 +163,18 @@ def create_app(
         summary="Speech emotion recognition: upload audio, get the emotion.",
         lifespan=lifespan,
     )
-    app.state.recognizer, app.state.batcher = recognizer, batcher
-    limits = schemas.Limits(
-        max_upload_mb=max_bytes / 2**20, max_duration_s=max_duration, max_batch=max_batch
-    )
+    app.state.recognizer, app.state.pool, app.state.access = recognizer, pool, access
+    app.state.content_hash = _content_hash(recognizer)
     _add_error_handlers(app)
-    _add_routes(app, recognizer, batcher, limits, max_bytes=max_bytes)
+    _add_routes(app, limits, body_timeout=_positive("body_timeout", body_timeout))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    if allow_origins:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=list(allow_origins), allow_methods=["GET", "POST"],
+            allow_headers=["content-type", "x-api-key", "authorization", "x-filename"],
+            expose_headers=["x-model-sha256", "retry-after", "deprecation", "warning"],
+        )  # fmt: skip
+    app.add_middleware(SecurityHeaders)
     return app
 
 
@@ -143,50 +184,34 @@ def _positive(name: str, value: Any) -> float:
     return float(value)
 
 
-async def _result(future: Future) -> Any:
-    """Await a worker future; sertk errors become their HTTP answers."""
+def _content_hash(recognizer: Recognizer) -> str | None:
     try:
-        return await asyncio.wrap_future(future)
-    except SertkError as error:
-        raise api_error(error) from None
+        return content_hash(recognizer.bundle.path)
+    except BundleError:  # e.g. a bundle object built in memory, without its folder
+        return None
 
 
-def _timeline_options(
-    recognizer: Recognizer, window, hop, smooth: float, smoothing: str | None
-) -> tuple[dict[str, Any], str | None]:
-    """Checked ``window``/``hop``/``smooth`` for ``Recognizer.timeline`` (ConfigError if bad),
-    and a deprecation warning when the old ``smoothing`` (windows) was given."""
-    if window is None:
-        window = recognizer.preprocess.duration or DEFAULT_WINDOW
-    window, hop = check_seconds("window", window), check_seconds("hop", hop)
-    if hop > window:
-        raise ConfigError(f"hop ({hop:g} s) must not exceed window ({window:g} s)")
-    smooth, warning = check_smooth(smooth), None
-    if smoothing is not None:
-        if smooth:
-            raise ConfigError("give smooth (seconds) or the deprecated smoothing, not both")
-        smooth, note = seconds_from_windows(smoothing, hop=hop)
-        warning = f"smoothing= is deprecated; use smooth=SECONDS: {smoothing} {note}"
-    return {"window": window, "hop": hop, "smooth": smooth}, warning
+def _add_routes(app: FastAPI, limits: schemas.Limits, *, body_timeout: float) -> None:
+    state = app.state
+    recognizer = state.recognizer
+    state.limits, state.max_bytes = limits, round(limits.max_upload_mb * 2**20)
+    state.admission = Admission(state.pool.capacity)
+    app.add_middleware(BodyTimeout, seconds=body_timeout)
 
+    def guard(request: Request) -> None:
+        state.access.check(request)
 
-def _add_routes(app: FastAPI, recognizer: Recognizer, batcher: MicroBatcher, limits, *, max_bytes):
-    rate = recognizer.sampling_rate
-
-    async def signal_of(request: Request):
-        upload = await read_upload(request, max_bytes=max_bytes)
-        return await run_in_threadpool(
-            decode, upload, sampling_rate=rate, max_duration=limits.max_duration_s
-        )
+    checked = [Depends(guard)]
 
     @app.post("/v1/predict", response_model=schemas.PredictionOut, responses=ERRORS,
-              openapi_extra=UPLOAD_BODY, summary="The emotion of one recording")  # fmt: skip
-    async def predict(request: Request) -> dict[str, Any]:
-        prediction = await _result(batcher.submit(await signal_of(request)))
-        return prediction.to_dict()
+              openapi_extra=UPLOAD_BODY, dependencies=checked,
+              summary="The emotion of one recording")  # fmt: skip
+    async def predict(request: Request) -> Any:
+        return await analyse(request, "predict", {})
 
     @app.post("/v1/timeline", response_model=schemas.TimelineOut, responses=ERRORS,
-              openapi_extra=UPLOAD_BODY, summary="Emotion over time of a recording")  # fmt: skip
+              openapi_extra=UPLOAD_BODY, dependencies=checked,
+              summary="Emotion over time of a recording")  # fmt: skip
     async def timeline(
         request: Request,
         window: float | None = Query(
@@ -201,30 +226,16 @@ def _add_routes(app: FastAPI, recognizer: Recognizer, batcher: MicroBatcher, lim
         ),
     ) -> Any:
         try:
-            options, warning = _timeline_options(recognizer, window, hop, smooth, smoothing)
+            options, warning = timeline_options(recognizer, window, hop, smooth, smoothing)
         except SertkError as error:
             raise api_error(error) from None
-        signal = await signal_of(request)
-        if len(signal) / rate / options["hop"] > MAX_TIMELINE_WINDOWS:
-            raise ApiError(
-                422,
-                "bad_parameter",
-                f"hop {options['hop']:g} s over {len(signal) / rate:.1f} s of audio would score "
-                f"more than {MAX_TIMELINE_WINDOWS} windows; use a larger hop",
-            )
-        work = batcher.call(
-            lambda: recognizer.timeline(
-                signal, sampling_rate=rate, batch_size=limits.max_batch, **options
-            )
-        )
-        document = (await _result(work)).to_dict()
-        if warning is None:
-            return document
-        return JSONResponse(
-            document, headers={"Deprecation": "true", "Warning": f'299 - "{warning}"'}
-        )
+        response = await analyse(request, "timeline", options)
+        if warning is not None:
+            response.headers.update({"Deprecation": "true", "Warning": f'299 - "{warning}"'})
+        return response
 
-    @app.get("/v1/labels", response_model=schemas.LabelsOut, summary="Labels, model and limits")
+    @app.get("/v1/labels", response_model=schemas.LabelsOut, dependencies=checked,
+             summary="Labels, model and limits")  # fmt: skip
     async def labels() -> dict[str, Any]:
         return {
             "labels": list(recognizer.labels),
@@ -233,12 +244,19 @@ def _add_routes(app: FastAPI, recognizer: Recognizer, batcher: MicroBatcher, lim
             "sertk_version": __version__,
         }
 
-    @app.get("/healthz", response_model=schemas.HealthOut, summary="Liveness",
-             responses={503: {"model": schemas.ErrorOut}})  # fmt: skip
+    @app.get("/healthz", response_model=schemas.HealthOut, summary="Workers, queues, model")
     async def healthz() -> Any:
-        if not batcher.alive:
-            raise ApiError(503, "worker_stopped", "the inference worker has stopped")
-        return {"status": "ok", "inference": batcher.stats}
+        lanes = state.pool.health()
+        counts = ("requests", "batches", "timelines", "waiting")
+        inference = {key: sum(lane[key] for lane in lanes.values()) for key in counts}
+        inference["largest_batch"] = max(lane["largest_batch"] for lane in lanes.values())
+        healthy = all(lane["alive"] == lane["workers"] for lane in lanes.values())
+        return {
+            "status": "ok" if healthy else "degraded",
+            "model": {"name": _model_info(recognizer)["name"], "content_hash": state.content_hash},
+            "lanes": lanes,
+            "inference": inference,
+        }
 
     @app.get("/", include_in_schema=False)
     async def page() -> FileResponse:
@@ -268,7 +286,16 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
 def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def on_api_error(request: Request, error: ApiError) -> JSONResponse:
-        return _error(error.status, error.code, error.message)
+        response = _error(error.status, error.code, error.message)
+        response.headers.update(error.headers)
+        return response
+
+    @app.exception_handler(ClientDisconnect)
+    async def on_disconnect(request: Request, error: ClientDisconnect) -> JSONResponse:
+        client = request.client.host if request.client else "a client"
+        log.info("%s closed its connection before the answer to %s %s", client,
+                 request.method, request.url.path)  # fmt: skip
+        return _error(400, "client_disconnected", "the client closed its connection")
 
     @app.exception_handler(SertkError)
     async def on_sertk_error(request: Request, error: SertkError) -> JSONResponse:

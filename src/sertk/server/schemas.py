@@ -60,6 +60,8 @@ class Limits(BaseModel):
     max_upload_mb: float
     max_duration_s: float
     max_batch: int
+    request_timeout_s: float = Field(description="time budget of a request (504 beyond it)")
+    rate_limit: str | None = Field(description="requests per client, e.g. '10/s'; null: none")
 
 
 class LabelsOut(BaseModel):
@@ -69,10 +71,30 @@ class LabelsOut(BaseModel):
     sertk_version: str = Field(description="sertk version of this server")
 
 
+class LaneOut(BaseModel):
+    workers: int = Field(description="worker processes of the lane (1 in-process worker)")
+    alive: int = Field(description="workers running now (a replaced one is starting)")
+    busy: int = Field(description="workers analysing a request now")
+    waiting: int = Field(description="requests in the lane's queue")
+    queue_depth: int = Field(description="most requests the queue holds; then 503")
+    requests: int = Field(description="predictions answered")
+    batches: int
+    largest_batch: int
+    timelines: int
+    crashes: int = Field(description="workers that died while analysing (each replaced)")
+    stopped: int = Field(
+        description="workers stopped (and replaced) because nobody waited for their work"
+    )
+
+
 class HealthOut(BaseModel):
-    status: str
+    status: str = Field(description="ok, or degraded while a worker is being replaced")
+    model: dict[str, Any] = Field(description="name and content_hash (sha256) of the bundle")
+    lanes: dict[str, LaneOut] = Field(
+        description="fast: short recordings, micro-batched; long: long recordings"
+    )
     inference: dict[str, int] = Field(
-        description="requests, batches, largest_batch, calls (timelines), waiting"
+        description="over all lanes: requests, batches, largest_batch, timelines, waiting"
     )
 
 

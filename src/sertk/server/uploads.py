@@ -23,10 +23,12 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 
 from sertk.audio import load_audio
+from sertk.audio.reader import clock, probe_audio
 from sertk.errors import AudioError, AudioTooLongError, ConfigError, SertkError
-from sertk.server.batching import Overloaded
 
 MULTIPART_SLACK = 64 * 1024  # boundaries and part headers around the file in a multipart body
+MAX_PART_HEADER, MAX_PART_HEADERS = 4224, 8  # python-multipart's limits per part
+MAX_TEXT_FIELD = 64 * 1024  # a form's text fields (the audio is a file field)
 RAW_TYPES = ("audio/", "application/octet-stream")
 _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -34,9 +36,12 @@ _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f]")
 class ApiError(Exception):
     """An error answered as ``status`` with ``{"error": {"code": code, "message": message}}``."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, *, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
+        self.headers = dict(headers or {})
 
     def body(self) -> dict:
         return {"error": {"code": self.code, "message": self.message}}
@@ -45,8 +50,6 @@ class ApiError(Exception):
 def api_error(error: SertkError) -> ApiError:
     """The HTTP answer to a sertk error raised while handling a request."""
     message = str(error)
-    if isinstance(error, Overloaded):
-        return ApiError(503, "overloaded", message)
     if isinstance(error, AudioTooLongError):
         return ApiError(413, "audio_too_long", message)
     if isinstance(error, AudioError):
@@ -130,13 +133,15 @@ def _no_file(aside: str = "") -> ApiError:
 
 
 async def _read_multipart(request: Request, body: AsyncIterator[bytes]) -> Upload:
-    parser = MultiPartParser(request.headers, body, max_files=1, max_fields=16)
+    parser = MultiPartParser(
+        request.headers, body, max_files=1, max_fields=16, max_part_size=MAX_TEXT_FIELD
+    )
     parser.spool_max_size = 2**62  # keep the file in memory: the body is already bounded
     try:
         form = await parser.parse()
     except MultiPartException as error:
         raise ApiError(
-            400, "bad_multipart", f"malformed multipart/form-data body: {error}"
+            400, "bad_multipart", f"malformed multipart/form-data body: {_multipart_problem(error)}"
         ) from None
     try:
         file = form.get("file")
@@ -145,6 +150,17 @@ async def _read_multipart(request: Request, body: AsyncIterator[bytes]) -> Uploa
         return Upload(await file.read(), _clean_name(file.filename))
     finally:
         await form.close()
+
+
+def _multipart_problem(error: MultiPartException) -> str:
+    """What python-multipart found (Starlette says only "Invalid multipart data.")."""
+    found = str(error.__cause__ or error)
+    plain = {
+        "Maximum header size exceeded": "a part's header line (its field name, file name ...) "
+        f"is longer than {MAX_PART_HEADER} bytes",
+        "Maximum header count exceeded": f"a part has more than {MAX_PART_HEADERS} header lines",
+    }
+    return plain.get(found, found)
 
 
 def decode(upload: Upload, *, sampling_rate: int, max_duration: float) -> np.ndarray:
@@ -163,6 +179,27 @@ def decode(upload: Upload, *, sampling_rate: int, max_duration: float) -> np.nda
     if len(signal) / rate > max_duration:
         raise _too_long(len(signal) / rate, max_duration)
     return signal
+
+
+def check_announced(upload: Upload, *, max_duration: float) -> float:
+    """Seconds of audio the upload's header announces, read from the header only (0.0 when
+    the header does not say); ApiError for a header that lies (``probe_audio``'s checks: a 1 Hz
+    file is refused for its sample rate) and 413 when it announces more than ``max_duration``
+    (with 5 % slack: MP3 lengths are estimates)."""
+    source = io.BytesIO(upload.data)
+    source.name = upload.filename
+    try:
+        announced = probe_audio(source, max_duration=None).duration or 0.0
+    except SertkError as error:
+        raise api_error(error) from None
+    if announced > max_duration * 1.05:
+        raise ApiError(
+            413,
+            "audio_too_long",
+            f"{upload.filename}: its header announces {clock(announced)}, longer than the limit "
+            f"of {clock(max_duration)} set by this server; cut it into shorter pieces",
+        )
+    return announced
 
 
 def _too_long(seconds: float, max_duration: float) -> ApiError:

@@ -40,10 +40,25 @@ function element(tag, props = {}, children = []) {
 
 // --- talking to the server ---------------------------------------------------------------
 
+// A server started with --api-key wants it on every /v1 request; the page asks once and keeps
+// it for this tab only (sessionStorage), sent as the X-API-Key header.
+const KEY = "sertk-api-key";
+const withKey = () => {
+  const key = sessionStorage.getItem(KEY);
+  return key ? { "X-API-Key": key } : {};
+};
+
+function askForKey() {
+  $("key-form").hidden = false;
+  $("model-info").textContent = "Enter the server's API key to use it.";
+  $("key-input").focus();
+}
+
 async function post(path, blob, name) {
   const form = new FormData();
   form.append("file", blob, name);
-  const response = await fetch(path, { method: "POST", body: form });
+  const response = await fetch(path, { method: "POST", body: form, headers: withKey() });
+  if (response.status === 401) askForKey();
   let body = null;
   try { body = await response.json(); } catch (_) { /* not JSON: handled below */ }
   if (!response.ok) {
@@ -55,7 +70,12 @@ async function post(path, blob, name) {
 
 async function loadModelInfo() {
   try {
-    const info = await (await fetch("/v1/labels")).json();
+    const response = await fetch("/v1/labels", { headers: withKey() });
+    if (response.status === 401) {
+      askForKey();
+      return;
+    }
+    const info = await response.json();
     labels = info.labels;
     preprocess = info.model.preprocess || {};
     const features = info.model.features ? info.model.features.name : "?";
@@ -258,6 +278,13 @@ async function toggleRecording() {
 
 document.addEventListener("DOMContentLoaded", () => {
   loadModelInfo();
+  $("key-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    sessionStorage.setItem(KEY, $("key-input").value);
+    $("key-input").value = "";
+    $("key-form").hidden = true;
+    loadModelInfo();
+  });
   $("file-input").addEventListener("change", (event) => {
     const file = event.target.files[0];
     if (file) analyse(file, file.name);
