@@ -22,6 +22,7 @@ COMMANDS = [
     "train",
     "evaluate",
     "ensemble",
+    "bundle",
     "predict",
     "listen",
     "gui",
