@@ -5,7 +5,11 @@
 - :func:`resolve_bundle` (from :mod:`sertk.bundle`): a model name (``"default"``), a run folder
   or a bundle path -> bundle folder.
 - :class:`Prediction`, :class:`Segment`, :class:`Timeline` (``prediction.py``): the results,
-  each with a JSON-safe ``to_dict()``.
+  each with a JSON-safe ``to_dict()``; a clip without speech is labelled ``no speech``
+  (:data:`NO_SPEECH`; the detector is :mod:`sertk.features.voicing`).
+- test-time adaptation (``adaptation.py``): per-speaker statistics from the speech of a call,
+  a session or a recording; :class:`SpeakerSummary`, :class:`AdaptationState`;
+  ``windows.py`` scores a recording's windows (no-speech windows, session adaptation).
 - ``timeline.py``: windows, smoothing and segment merging for long recordings, and
   ``recording_timeline``, the body of ``Recognizer.timeline``.
 
@@ -20,15 +24,26 @@ that bundle needs.
 """
 
 from sertk.bundle import DEFAULT_MODEL, resolve_bundle
-from sertk.recognizer.prediction import SILENCE, Prediction, Segment, Timeline
+from sertk.recognizer.adaptation import SpeakerSummary
+from sertk.recognizer.prediction import (
+    NO_SPEECH,
+    SILENCE,
+    AdaptationState,
+    Prediction,
+    Segment,
+    Timeline,
+)
 from sertk.recognizer.recognizer import Recognizer
 
 __all__ = [
     "DEFAULT_MODEL",
+    "NO_SPEECH",
     "SILENCE",
+    "AdaptationState",
     "Prediction",
     "Recognizer",
     "Segment",
+    "SpeakerSummary",
     "Timeline",
     "resolve_bundle",
 ]

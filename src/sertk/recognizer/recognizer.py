@@ -34,6 +34,8 @@ from sertk.audio import check_signal, is_audio_source, load_audio
 from sertk.bundle import BACKENDS as BACKENDS  # re-exported
 from sertk.bundle import Bundle, check_backend, load_bundle
 from sertk.errors import AudioError, ConfigError, SertkError
+from sertk.features.voicing import check_speech
+from sertk.recognizer.adaptation import Heard, Plan, SpeakerSummary, plan_adaptation
 from sertk.recognizer.prediction import Prediction, Timeline
 from sertk.recognizer.timeline import DEFAULT_WINDOW as DEFAULT_WINDOW  # re-exported
 from sertk.recognizer.timeline import recording_timeline
@@ -46,7 +48,10 @@ class Recognizer:
     bundle's, in order), ``sampling_rate`` (the rate audio is read at), ``inputs`` (the
     scorer's ``(preprocess, extractor)`` pairs: one, except for an ensemble whose members use
     different features), ``preprocess`` and ``extractor`` (the first pair),
-    ``speaker_adapted``, ``has_attention``, ``device``, ``backend``.
+    ``speaker_adapted`` (needs speaker statistics), ``adaptive`` (can use them: a
+    speaker-adapted or an adaptive bundle), ``has_attention``, ``device``, ``backend``,
+    ``speech_check`` (whether clips are checked for speech first; False scores everything as
+    speech, as sertk did before it had the check).
     """
 
     def __init__(
@@ -56,6 +61,7 @@ class Recognizer:
         device: str = "cpu",
         backend: str = "torch",
         threads: int | None = None,
+        speech_check: bool = True,
     ) -> None:
         self.bundle = bundle
         self.device = device
@@ -66,7 +72,9 @@ class Recognizer:
         self.inputs = self.scorer.inputs
         self.preprocess, self.extractor = self.inputs[0]
         self.speaker_adapted = self.scorer.normalization == "speaker"
+        self.adaptive = self.scorer.adaptation is not None
         self.has_attention = self.scorer.has_attention
+        self.speech_check = bool(speech_check)
 
     @classmethod
     def load(
@@ -76,14 +84,18 @@ class Recognizer:
         device: str = "cpu",
         backend: str = "torch",
         threads: int | None = None,
+        speech_check: bool = True,
     ) -> Recognizer:
         """Load a bundle by name or path (``sertk.bundle.resolve_bundle``) onto ``device``.
 
         ``backend="onnx"`` runs a folder written by ``sertk export`` with onnxruntime (no
-        torch); ``threads`` sets onnxruntime's intra-op threads.
+        torch); ``threads`` sets onnxruntime's intra-op threads; ``speech_check=False`` turns
+        the "no speech" check off.
         """
         loaded = load_bundle(bundle, backend=check_backend(backend))
-        return cls(loaded, device=device, backend=backend, threads=threads)
+        return cls(
+            loaded, device=device, backend=backend, threads=threads, speech_check=speech_check
+        )
 
     def __repr__(self) -> str:
         return (
@@ -93,28 +105,38 @@ class Recognizer:
 
     # --- single items ---------------------------------------------------------------------
 
-    def predict_file(self, path: Any, *, attention: bool = False) -> Prediction:
-        """Predict one file (a path, bytes or a binary file object).
+    def predict_file(
+        self, path: Any, *, statistics: Any = None, attention: bool = False
+    ) -> Prediction:
+        """Predict one file (a path, bytes or a binary file object); ``statistics``: see
+        :meth:`predict_signal`.
 
         >>> Recognizer.load(bundle_dir).predict_file("speech.wav").probabilities  # doctest: +SKIP
         {'neutral': 0.1, 'happy': 0.2, 'angry': 0.7}
         """
-        self._refuse_single()
-        return self.predict_batch([path], attention=attention)[0]
+        if statistics is None:
+            self._refuse_single()
+        return self.predict_batch([path], statistics=statistics, attention=attention)[0]
 
     def predict_signal(
-        self, signal: np.ndarray, sampling_rate: int, *, attention: bool = False
-    ) -> Prediction:
-        """Predict one signal ``[samples]`` or ``[channels, samples]`` at ``sampling_rate`` Hz."""
-        self._refuse_single()
-        return self.predict_batch([signal], sampling_rate=sampling_rate, attention=attention)[0]
+        self, signal: np.ndarray, sampling_rate: int, *, statistics: Any = None,
+        attention: bool = False,
+    ) -> Prediction:  # fmt: skip
+        """Predict one signal ``[samples]`` or ``[channels, samples]`` at ``sampling_rate`` Hz;
+        ``statistics``: the speaker's kept statistics (see :meth:`predict_adapted`), the
+        signal's own speech added to them before it is scored."""
+        if statistics is None:
+            self._refuse_single()
+        return self.predict_batch(
+            [signal], sampling_rate=sampling_rate, statistics=statistics, attention=attention
+        )[0]
 
     def _refuse_single(self) -> None:
         if self.speaker_adapted:
             raise SertkError(
                 f"{self.bundle.path} is speaker-adapted (trained on features normalised per "
                 "speaker): one utterance cannot be normalised on its own; give several "
-                "utterances of the speaker: predict_batch(items, speakers=[...]) (CLI: --speaker)"
+                "utterances of the speaker: predict_batch(items, speakers=[...]) (CLI: --adapt)"
             )
 
     # --- batches --------------------------------------------------------------------------
@@ -126,49 +148,109 @@ class Recognizer:
         sampling_rate: int | None = None,
         batch_size: int = 16,
         speakers: Sequence[str] | None = None,
+        statistics: Any = None,
         attention: bool = False,
         on_error: str = "raise",
     ) -> list[Any]:
         """Predict several files and/or signals; one :class:`Prediction` per item, in order.
 
         Items are paths, bytes, binary files or signals (signals need ``sampling_rate``). Audio
-        is read, preprocessed and turned into features ``batch_size`` items at a time (the
-        extractor's ``extract_batch``); the model then scores all of them. ``speakers`` (one id
-        per item) is required by a speaker-adapted bundle, whose per-speaker statistics use all
-        items of a speaker in this call; other bundles ignore it. ``on_error="return"`` puts the
-        SertkError of an unreadable item in its place instead of raising it. With test-time
-        views, each item is also scored in every view and the probabilities combined (attention
-        weights stay those of the item itself).
+        is read, checked for speech (a clip without any gets the label ``no speech``, see
+        :class:`Prediction`), preprocessed and turned into features ``batch_size`` items at a
+        time (the extractor's ``extract_batch``); the model then scores all of them.
+        ``speakers`` (one id per item) adapts a bundle that can adapt to each speaker's speech
+        in this call (:meth:`predict_adapted`; required by a speaker-adapted bundle; other
+        bundles ignore it). ``on_error="return"`` puts the SertkError of an unreadable item in
+        its place instead of raising it. With test-time views, each item is also scored in every
+        view and the probabilities combined (attention weights stay those of the item itself).
         """
-        items = self._check_batch(items, speakers, attention, on_error, batch_size)
-        results: list[Any] = [None] * len(items)
-        features: dict[int, Any] = {}
-        durations: dict[int, float] = {}
+        if speakers is not None and self.scorer.adaptation is None:
+            self._check_batch(items, speakers, attention, on_error, batch_size, statistics)
+            speakers = None  # documented: bundles that cannot adapt ignore speakers
+        return self.predict_adapted(
+            items, sampling_rate=sampling_rate, batch_size=batch_size, speakers=speakers,
+            statistics=statistics, attention=attention, on_error=on_error,
+        )[0]  # fmt: skip
+
+    def predict_adapted(
+        self,
+        items: Sequence[Any],
+        *,
+        sampling_rate: int | None = None,
+        batch_size: int = 16,
+        speakers: Sequence[str] | None = None,
+        statistics: Any = None,
+        min_seconds: float | None = None,
+        attention: bool = False,
+        on_error: str = "raise",
+    ) -> tuple[list[Any], dict[str | None, SpeakerSummary]]:
+        """:meth:`predict_batch` adapted to speakers, with a summary per speaker.
+
+        Each speaker's statistics come from its items in this call that hold speech
+        (``speakers``: one id per item; None with ``statistics``: all items one speaker), merged with
+        ``statistics`` kept from before (one speaker's, or ``{speaker id: statistics}``, e.g. a
+        session's; :attr:`SpeakerSummary.statistics` is what this call adds). A speaker with
+        ``min_seconds`` of speech or more (default: the bundle's) is adapted; below that an
+        adaptive bundle answers with its global model, a speaker-adapted one with an error for
+        that speaker's items. See :mod:`sertk.recognizer.adaptation`.
+        """
+        items = self._check_batch(items, speakers, attention, on_error, batch_size, statistics)
+        heard = self.hear(items, sampling_rate=sampling_rate, batch_size=batch_size,
+                          on_error=on_error)  # fmt: skip  # 1-3: audio, speech, features
+        plan = plan_adaptation(self.scorer, heard, speakers=speakers, prior=statistics,
+                               min_seconds=min_seconds)  # fmt: skip  # whose statistics
+        if plan.errors and on_error == "raise":
+            raise next(iter(plan.errors.values()))
+        return self.answer(heard, plan, attention=attention), plan.summaries  # 3-4: model
+
+    def hear(
+        self, items: Sequence[Any], *, sampling_rate: int | None = None, batch_size: int = 16,
+        on_error: str = "raise",
+    ) -> Heard:  # fmt: skip
+        """Hops 1 to 3 of a batch: audio (``load_audio``), its speech check, the bundle's
+        preprocessing and the features, ``batch_size`` items at a time."""
+        heard = Heard([None] * len(items), {}, {}, {})
         for start in range(0, len(items), batch_size):
             processed = {}
             for i in range(start, min(start + batch_size, len(items))):
                 try:
                     signal, rate = self._read(items[i], sampling_rate, i)  # 1. load_audio
+                    if self.speech_check:  # no speech: no emotion (the label says so)
+                        heard.checks[i] = check_speech(signal, rate)
                     processed[i] = self.scorer.preprocess(signal, rate)  # 2. preprocess
-                    durations[i] = signal.shape[-1] / rate
+                    heard.durations[i] = signal.shape[-1] / rate
                 except SertkError as error:
                     if on_error == "raise":
                         raise
-                    results[i] = error
-            features.update(self._extract(processed, results, on_error))  # 3. scorer: features
-        good = sorted(features)
-        if not good:
-            return results
+                    heard.results[i] = error
+            heard.features.update(self._extract(processed, heard.results, on_error))  # 3.
+        return heard
+
+    def answer(self, heard: Heard, plan: Plan, *, attention: bool = False) -> list[Any]:
+        """Hops 3 (the model) and 4: a :class:`Prediction` (or the item's SertkError) per item.
+        Items that need statistics they do not have (a speaker-adapted bundle) are not scored."""
+        results = list(heard.results)
+        for i, error in plan.errors.items():
+            results[i] = error
+        needs = self.scorer.normalization == "speaker"
+        good = [i for i in sorted(heard.features)
+                if i not in plan.errors and not (needs and plan.statistics.get(i) is None)]  # fmt: skip
         scores = self.scorer.score(  # 3. scorer: model
-            [features[i] for i in good],
-            speakers=None if speakers is None else [speakers[i] for i in good],
-            attention=attention,
-        )
+            [heard.features[i] for i in good],
+            statistics=[plan.statistics.get(i) for i in good], attention=attention,
+        ) if good else None  # fmt: skip
         rate = (self.extractor.frame_rate or None) if attention else None
-        for row, i in enumerate(good):  # 4. Prediction
+        rows = {i: row for row, i in enumerate(good)}
+        for i in sorted(heard.features):  # 4. Prediction
+            if i in plan.errors:
+                continue
+            check, row = heard.checks.get(i), rows.get(i)
             results[i] = Prediction.from_probabilities(
-                self.labels, scores.probabilities[row], duration=durations[i],
-                attention=scores.attention[row], attention_rate=rate,
+                self.labels, None if row is None else scores.probabilities[row],
+                duration=heard.durations[i],
+                attention=None if row is None else scores.attention[row], attention_rate=rate,
+                no_speech=check.reason if check is not None else "",
+                adaptation=plan.states.get(i),
             )  # fmt: skip
         return results
 
@@ -215,7 +297,7 @@ class Recognizer:
                 results[i] = error
         return found
 
-    def _check_batch(self, items, speakers, attention, on_error, batch_size) -> list[Any]:
+    def _check_batch(self, items, speakers, attention, on_error, batch_size, statistics=None):
         if isinstance(items, np.ndarray) or is_audio_source(items):
             raise SertkError(
                 "predict_batch takes a list of items; wrap a single file or signal in a list "
@@ -230,7 +312,7 @@ class Recognizer:
             raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
         if speakers is not None and len(speakers) != len(items):
             raise SertkError(f"got {len(items)} items but {len(speakers)} speakers; give one each")
-        if self.speaker_adapted and speakers is None:
+        if self.speaker_adapted and speakers is None and statistics is None:
             self._refuse_single()
         if attention and not self.has_attention:
             raise SertkError(
@@ -251,6 +333,7 @@ class Recognizer:
         smooth: float = 0.0,
         min_speech: float = 0.5,
         speaker: str | None = None,
+        adapt: bool = False,
         vad: Mapping[str, Any] | None = None,
         batch_size: int = 16,
         smoothing: int | str | None = None,
@@ -266,9 +349,13 @@ class Recognizer:
         ``smooth`` seconds centred on each window, within its region (see
         :mod:`sertk.smoothing`; 0: none); adjacent windows with the same label merge into
         segments. A window longer than the bundle's crop duration is
-        cropped by the bundle's policy, as training utterances were. A speaker-adapted bundle
-        needs ``speaker`` (all windows are then that speaker's utterances). ``smoothing`` (a
-        number of windows) is deprecated: it works, with a DeprecationWarning, for one release.
+        cropped by the bundle's policy, as training utterances were. A window with sound but no
+        speech (:class:`Prediction` ``speech``) gives a ``no speech`` segment. ``adapt=True``
+        (session adaptation; a bundle that can adapt) normalises every window with the
+        statistics of the recording's own speech windows (see
+        :mod:`sertk.recognizer.windows`); a speaker-adapted bundle needs it (or ``speaker``,
+        which names the one speaker and implies it). ``smoothing`` (a number of windows) is
+        deprecated: it works, with a DeprecationWarning, for one release.
 
         >>> for s in recognizer.timeline("meeting.wav", smooth=3.0).segments:  # doctest: +SKIP
         ...     print(f"{s.start:6.1f} {s.end:6.1f} {s.label}")
@@ -283,6 +370,7 @@ class Recognizer:
             smoothing=smoothing,
             min_speech=min_speech,
             speaker=speaker,
+            adapt=adapt,
             vad=vad,
             batch_size=batch_size,
         )

@@ -30,7 +30,8 @@ import numpy as np
 
 from sertk.audio import check_signal, is_audio_source, load_audio, resample, speech_regions
 from sertk.errors import AudioError, ConfigError, SertkError
-from sertk.recognizer.prediction import SILENCE, Segment, Timeline
+from sertk.recognizer.prediction import NO_SPEECH, SILENCE, Segment, Timeline
+from sertk.recognizer.windows import score_windows, split_no_speech
 from sertk.smoothing import average_over_span, check_smooth, seconds_from_windows
 
 DEFAULT_WINDOW = 3.0  # timeline window for bundles that keep whole utterances (duration None)
@@ -173,7 +174,11 @@ def build_segments(
         if region[0] - cursor > 1e-6:
             segments.append(_silence(cursor, region[0]))
         own = [(spans[i][0], spans[i][1]) for i in rows]
-        segments += _region_segments(region, own, probabilities[rows], labels)
+        if np.isnan(probabilities[rows]).all():  # no speech (issue 13): sound, no emotion
+            segments.append(Segment(_seconds(region[0]), _seconds(region[1]), NO_SPEECH, None,
+                                    None, False))  # fmt: skip
+        else:
+            segments += _region_segments(region, own, probabilities[rows], labels)
         cursor = region[1]
     if duration - cursor > 1e-6 or not segments:
         segments.append(_silence(cursor, duration))
@@ -190,19 +195,28 @@ def build_timeline(
     window: float,
     hop: float,
     smooth: float,
+    speech: Sequence[bool] | None = None,
+    adaptation: Any = None,
 ) -> Timeline:
     """The :class:`Timeline` from raw window ``probabilities`` ``[windows, classes]``, averaged
-    over ``smooth`` seconds centred on each window within its region."""
+    over ``smooth`` seconds centred on each window within its region. Windows with ``speech``
+    False (issue 13) become ``no speech`` segments, their regions cut from the speech beside."""
     labels = tuple(labels)
     raw = np.asarray(probabilities, dtype=np.float64).reshape(len(spans), len(labels))
+    if speech is not None and not all(speech):
+        regions, spans = split_no_speech(regions, spans, speech)
+        raw[[not flag for flag in speech]] = np.nan
     smooth = check_smooth(smooth)
     smoothed = raw.copy()
     for index in {span[2] for span in spans}:  # smoothing never crosses a silence
         rows = [i for i, span in enumerate(spans) if span[2] == index]
+        if np.isnan(raw[rows]).all():
+            continue  # a no-speech run
         centres, bounds = _stretches(regions[index], [spans[i][:2] for i in rows])
         smoothed[rows] = average_over_span(raw[rows], bounds=bounds, at=centres, span=smooth)
     windows = tuple(
-        Segment(
+        Segment(_seconds(start), _seconds(end), NO_SPEECH, None, None, False)
+        if np.isnan(row).all() else Segment(
             start=_seconds(start),
             end=_seconds(end),
             label=labels[int(row.argmax())],
@@ -211,7 +225,7 @@ def build_timeline(
             speech=True,
         )
         for (start, end, _), row in zip(spans, raw, strict=True)
-    )
+    )  # fmt: skip
     segments = build_segments(
         duration=duration, regions=regions, spans=spans, probabilities=smoothed, labels=labels
     )
@@ -223,6 +237,7 @@ def build_timeline(
         window=float(window),
         hop=float(hop),
         smooth=smooth,
+        adaptation=adaptation,
     )
 
 
@@ -239,6 +254,7 @@ def recording_timeline(
     speaker: str | None,
     vad: Mapping[str, Any] | None,
     batch_size: int,
+    adapt: bool = False,
 ) -> Timeline:
     """:meth:`Recognizer.timeline` of ``recognizer`` (see there for the options): speech
     regions, windows in them, their predictions (``predict_batch``), then :func:`build_timeline`."""
@@ -250,23 +266,23 @@ def recording_timeline(
     min_speech = check_seconds("min_speech", min_speech, allow_zero=True)
     smooth = timeline_smooth(smooth, smoothing, hop=hop)
     options = check_vad(vad)
-    if recognizer.speaker_adapted and speaker is None:
+    if recognizer.speaker_adapted and speaker is None and not adapt:
         raise SertkError(
-            f"{recognizer.bundle.path} is speaker-adapted: pass speaker= (one id for the whole "
-            "recording; its windows supply the speaker statistics)"
+            f"{recognizer.bundle.path} is speaker-adapted: pass adapt=True (or speaker=: one id "
+            "for the whole recording; its speech windows supply the speaker statistics)"
         )
     rate = recognizer.sampling_rate
     signal = _mono(source, sampling_rate, rate)
     regions = speech_regions(signal, rate, min_duration=min_speech, **options)
     spans = plan_windows(regions, window=window, hop=hop)
     probabilities = np.zeros((0, len(recognizer.labels)))
-    if spans:
+    speech, state = None, None
+    if spans:  # issue 13: no-speech windows, session adaptation (sertk.recognizer.windows)
         pieces = [signal[round(start * rate) : round(end * rate)] for start, end, _ in spans]
-        speakers = None if speaker is None else [speaker] * len(pieces)
-        predictions = recognizer.predict_batch(
-            pieces, sampling_rate=rate, batch_size=batch_size, speakers=speakers
-        )
-        probabilities = np.array([list(p.probabilities.values()) for p in predictions])
+        probabilities, speech, state = score_windows(
+            recognizer, pieces, spans, rate=rate, batch_size=batch_size,
+            adapt=adapt or speaker is not None, speaker=speaker,
+        )  # fmt: skip
     return build_timeline(
         duration=len(signal) / rate,
         regions=regions,
@@ -276,6 +292,8 @@ def recording_timeline(
         window=window,
         hop=hop,
         smooth=smooth,
+        speech=speech,
+        adaptation=state,
     )
 
 
