@@ -14,6 +14,13 @@ segment with ``--timeline``).
 noise floor (``--vad-margin`` dB), and averages probabilities over ``--smooth`` seconds centred
 on each window: the same options, with the same meaning, as ``sertk listen`` and ``sertk gui``.
 
+``--adapt`` adapts a bundle that can adapt (speaker-adapted, or adaptive: a global and an
+adapted model) to each speaker's own speech, unlabelled: ``--adapt speaker`` with
+``--speaker-pattern REGEX`` or ``--speakers FILE.csv``, ``--adapt all`` when the files are one
+speaker, ``--timeline --adapt session`` for a recording's own speech (see ``sertk.cli.adapt``).
+Which speakers, with how many files and seconds of speech, is printed on stderr. A file without
+speech (silence, a tone, noise) is labelled ``no speech``, in every format.
+
 ``--plot OUT.png`` writes the explain picture (waveform, attention or timeline, probabilities),
 titled with the file and the model, and prints the path it wrote on stderr; with several files
 it writes one picture per file, ``OUT-<file stem>.png`` beside ``OUT.png`` (a file stem met again
@@ -29,7 +36,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sertk.cli import options
+from sertk.cli import adapt, options
 from sertk.errors import ConfigError, SertkError
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".aiff", ".aif", ".caf", ".w64")
@@ -57,8 +64,7 @@ def add_parser(subparsers) -> None:
     )
     parser.add_argument("--recursive", action="store_true", help="also search sub-folders")
     parser.add_argument("--batch-size", type=int, default=16, metavar="N")
-    parser.add_argument("--speaker", metavar="ID", help="all files are this speaker's (needed "
-                        "by a speaker-adapted bundle)")  # fmt: skip
+    adapt.add_options(parser)
     options.add_device(parser)
     parser.add_argument(
         "--backend",
@@ -119,13 +125,10 @@ def run(args: argparse.Namespace) -> int:
     recognizer = Recognizer.load(
         args.model, device=options.check_device(args.device or "cpu"), backend=args.backend
     )
-    if recognizer.speaker_adapted and args.speaker is None:
-        raise SertkError(
-            f"{recognizer.bundle.path} is speaker-adapted: give --speaker ID (all files are that "
-            "speaker's utterances; several of them make its statistics meaningful)"
-        )
-    # a speaker-adapted bundle needs all utterances of the speaker in one call
-    step = 1 if args.timeline else len(files) if recognizer.speaker_adapted else args.batch_size
+    args.mode = adapt.check_options(args, recognizer)
+    speakers = adapt.speakers_of(files, args, args.mode)
+    # adaptation needs all utterances of a speaker in one call
+    step = 1 if args.timeline else len(files) if speakers else args.batch_size
     writer = _Writer(args, recognizer.labels, files)
     targets = plot_paths(args.plot, files) if args.plot else {}
     failed = len(problems)
@@ -134,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
         for start in range(0, len(files), step):
             chunk = files[start : start + step]
             for file, result in zip(
-                chunk, _predict(recognizer, chunk, args, timeline), strict=True
+                chunk, _predict(recognizer, chunk, args, timeline, speakers), strict=True
             ):
                 if not isinstance(result, SertkError) and args.plot:
                     result = _plot(recognizer, file, result, targets[file])
@@ -176,21 +179,26 @@ def _check_options(args: argparse.Namespace) -> dict[str, Any]:
     return {"smooth": smooth, "vad": options.vad_options(args, "predict")}
 
 
-def _predict(recognizer, files: list[Path], args, timeline: dict[str, Any]) -> list[Any]:
+def _predict(recognizer, files: list[Path], args, timeline: dict[str, Any], speakers) -> list:
     """Predictions (or timelines) for ``files``; a SertkError in place of each one that failed."""
-
-    speakers = None if args.speaker is None else [args.speaker] * len(files)
+    attention = bool(args.plot) and recognizer.has_attention
+    if not args.timeline and speakers is not None:
+        results, summaries = recognizer.predict_adapted(
+            files, batch_size=args.batch_size, speakers=speakers, attention=attention,
+            min_seconds=args.adapt_min_seconds, on_error="return",
+        )  # fmt: skip
+        adapt.report(summaries)
+        return results
     if not args.timeline:
         return recognizer.predict_batch(
-            files, batch_size=args.batch_size, speakers=speakers,
-            attention=bool(args.plot) and recognizer.has_attention, on_error="return",
-        )  # fmt: skip
+            files, batch_size=args.batch_size, attention=attention, on_error="return"
+        )
     results: list[Any] = []
     for file in files:
         try:
             results.append(recognizer.timeline(
                 file, window=args.window, hop=args.hop, speaker=args.speaker,
-                batch_size=args.batch_size, **timeline,
+                adapt=args.mode == "session", batch_size=args.batch_size, **timeline,
             ))  # fmt: skip
         except SertkError as error:
             results.append(error)
@@ -221,6 +229,16 @@ def _model_name(recognizer) -> str:
     return "default" if path.resolve() == Path(DEFAULT_MODEL).resolve() else str(path)
 
 
+def _csv_cells(result: Any, labels, *, adapted: bool) -> list[str]:
+    """``label, confidence, speech[, adapted], p...`` of one file (empty cells where None)."""
+    probabilities = result.probabilities or {}
+    cells = [result.label, "" if result.confidence is None else f"{result.confidence:.6f}",
+             str(result.speech).lower()]  # fmt: skip
+    if adapted:
+        cells.append("" if result.adaptation is None else str(result.adaptation.adapted).lower())
+    return cells + [f"{probabilities[k]:.6f}" if k in probabilities else "" for k in labels]
+
+
 def _open_output(path: str):
 
     try:
@@ -238,9 +256,10 @@ class _Writer:
         self.records: list[dict] = []
         self.width = max(len("file"), *(len(str(f)) for f in files))
         self.csv = csv.writer(self.stream) if self.format == "csv" else None
+        self.adapted = args.mode is not None
         if self.csv is not None:
             head = ["start", "end", "label", "confidence", "speech"] if self.timeline else [
-                "label", "confidence"]  # fmt: skip
+                "label", "confidence", "speech", *(["adapted"] if self.adapted else [])]  # fmt: skip
             self.csv.writerow(["file", *head, *labels])
         elif self.format == "table" and not self.timeline:
             self._line(f"{'file':<{self.width}}  {'label':<12} {'conf':>5}  top probabilities")
@@ -255,12 +274,16 @@ class _Writer:
         elif self.timeline:
             self._add_timeline(file, result)
         elif self.csv is not None:
-            probabilities = [f"{result.probabilities[k]:.6f}" for k in self.labels]
-            self.csv.writerow([file, result.label, f"{result.confidence:.6f}", *probabilities])
+            self.csv.writerow([file, *_csv_cells(result, self.labels, adapted=self.adapted)])
+        elif not result.speech:  # no emotion: say why instead of the model's guess
+            self._line(f"{str(file):<{self.width}}  {result.label:<12} {'-':>5}  "
+                       f"({result.no_speech})")  # fmt: skip
         else:
             top = "  ".join(f"{label} {value:.2f}" for label, value in result.top(TOP))
+            mark = "" if result.adaptation is None else f"  [{result.adaptation.describe()}]"
             self._line(
-                f"{str(file):<{self.width}}  {result.label:<12} {result.confidence:5.2f}  {top}"
+                f"{str(file):<{self.width}}  {result.label:<12} {result.confidence:5.2f}  "
+                f"{top}{mark}"
             )
 
     def _add_timeline(self, file: Path, timeline: Any) -> None:
@@ -270,7 +293,9 @@ class _Writer:
                           for v in row.values()]  # fmt: skip
                 self.csv.writerow([file, *values])
             return
-        self._line(f"{file}  ({timeline.duration:.2f} s)")
+        state = timeline.adaptation
+        note = "" if state is None else f", {state.describe()}: {state.seconds:.1f} s of speech"
+        self._line(f"{file}  ({timeline.duration:.2f} s{note})")
         for s in timeline.segments:
             detail = f"{s.confidence:5.2f}" if s.speech else ""
             self._line(f"  {s.start:8.2f} {s.end:8.2f}  {s.label:<12} {detail}")
