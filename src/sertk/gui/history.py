@@ -60,10 +60,12 @@ def save_timeline(path: str | os.PathLike, timeline: Any) -> Path:
 
 def summarise(timeline: Any) -> tuple[str, float | None, dict[str, float] | None]:
     """The whole recording's emotion: probabilities averaged over speech segments weighted by
-    their duration, ``("silence", None, None)`` when there is no speech."""
+    their duration; ``("silence", None, None)`` (or ``"no speech"`` when there was sound) when
+    there is no speech."""
     speech = [s for s in timeline.segments if s.speech and s.duration > 0]
     if not speech:
-        return "silence", None, None
+        heard = any(s.label == "no speech" for s in timeline.segments)
+        return ("no speech" if heard else "silence"), None, None
     weights = np.array([s.duration for s in speech])
     rows = np.array([[s.probabilities[x] for x in timeline.labels] for s in speech])
     mean = (rows * weights[:, None]).sum(axis=0) / weights.sum()
