@@ -6,6 +6,8 @@ Endpoints (JSON; the schema is at ``/openapi.json``, browsable at ``/docs``):
 - ``POST /v1/timeline?window=&hop=&smooth=``: one upload -> its
   :class:`~sertk.recognizer.Timeline` (emotion over time, silence apart);
 - ``GET /v1/labels``: the labels, the model and the server's limits;
+- ``GET``/``DELETE /v1/sessions/{id}``: a speaker session (``sessions.py``: a request with
+  ``X-Sertk-Session: <id>`` is adapted to that session's speech so far, bounded memory);
 - ``GET /healthz``: liveness and inference counters;
 - ``GET /``: the web page (``static/``).
 
@@ -51,6 +53,7 @@ from sertk.recognizer import DEFAULT_MODEL, Recognizer
 from sertk.recognizer.timeline import DEFAULT_WINDOW, check_seconds
 from sertk.server import schemas
 from sertk.server.batching import MicroBatcher
+from sertk.server.sessions import SessionStore, add_session_routes, score_in_session, session_of
 from sertk.server.uploads import ApiError, api_error, decode, read_upload
 from sertk.smoothing import check_smooth, seconds_from_windows
 
@@ -90,10 +93,13 @@ def create_app(
     max_batch: int = 16,
     batch_wait_ms: float = 5,
     max_queue: int = 1024,
+    sessions: SessionStore | None = None,
 ) -> FastAPI:
     """The FastAPI app serving ``recognizer_or_bundle`` (a Recognizer, a bundle path or
-    ``"default"``). ``max_batch=1`` turns micro-batching off. Raises SertkError for a bundle that
-    cannot be served (a speaker-adapted one needs a speaker's utterances together)."""
+    ``"default"``). ``max_batch=1`` turns micro-batching off. ``sessions``: the store of speaker
+    sessions (default: :class:`SessionStore` with its default bounds). Raises SertkError for a
+    bundle that cannot be served (a speaker-adapted one needs a speaker's utterances together;
+    an adaptive one, global and adapted, is served)."""
     recognizer = (
         recognizer_or_bundle
         if isinstance(recognizer_or_bundle, Recognizer)
@@ -102,7 +108,8 @@ def create_app(
     if recognizer.speaker_adapted:
         raise SertkError(
             f"{recognizer.bundle.path} is speaker-adapted: it normalises features per speaker, "
-            "which a request-by-request server cannot do; serve a speaker-independent bundle"
+            "which a request-by-request server cannot do; serve a speaker-independent bundle, or "
+            "pair it with one (sertk bundle pair GLOBAL ADAPTED -o OUT) for sessions"
         )
     max_bytes = round(_positive("max_upload_mb", max_upload_mb) * 2**20)
     max_duration = _positive("max_duration_s", max_duration_s)
@@ -132,6 +139,8 @@ def create_app(
         max_upload_mb=max_bytes / 2**20, max_duration_s=max_duration, max_batch=max_batch
     )
     _add_error_handlers(app)
+    app.state.sessions = SessionStore() if sessions is None else sessions
+    add_session_routes(app, app.state.sessions)
     _add_routes(app, recognizer, batcher, limits, max_bytes=max_bytes)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
@@ -182,7 +191,17 @@ def _add_routes(app: FastAPI, recognizer: Recognizer, batcher: MicroBatcher, lim
     @app.post("/v1/predict", response_model=schemas.PredictionOut, responses=ERRORS,
               openapi_extra=UPLOAD_BODY, summary="The emotion of one recording")  # fmt: skip
     async def predict(request: Request) -> dict[str, Any]:
-        prediction = await _result(batcher.submit(await signal_of(request)))
+        session = session_of(request)  # issue 13: a speaker session (sertk.server.sessions)
+        if session is not None and not recognizer.adaptive:
+            raise ApiError(422, "bad_parameter", "this model cannot adapt to a speaker session "
+                           "(no speaker-adapted model); send no session id")  # fmt: skip
+        signal = await signal_of(request)
+        if session is None:
+            return (await _result(batcher.submit(signal))).to_dict()
+        prior = app.state.sessions.statistics(session)  # travels with the request
+        work = batcher.call(lambda: score_in_session(recognizer, signal, rate, session, prior))
+        prediction, own = await _result(work)
+        app.state.sessions.add(session, own)
         return prediction.to_dict()
 
     @app.post("/v1/timeline", response_model=schemas.TimelineOut, responses=ERRORS,
@@ -199,11 +218,17 @@ def _add_routes(app: FastAPI, recognizer: Recognizer, batcher: MicroBatcher, lim
         smoothing: str | None = Query(
             None, deprecated=True, description="deprecated: windows averaged; use smooth"
         ),
+        adapt: bool = Query(
+            False, description="normalise with the recording's own speech (adaptive bundles)"
+        ),
     ) -> Any:
         try:
             options, warning = _timeline_options(recognizer, window, hop, smooth, smoothing)
         except SertkError as error:
             raise api_error(error) from None
+        if adapt and not recognizer.adaptive:
+            raise ApiError(422, "bad_parameter", "adapt=true needs a model that can adapt")
+        options["adapt"] = adapt
         signal = await signal_of(request)
         if len(signal) / rate / options["hop"] > MAX_TIMELINE_WINDOWS:
             raise ApiError(
