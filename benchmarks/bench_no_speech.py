@@ -74,9 +74,13 @@ def non_speech() -> dict[str, np.ndarray]:
     }
     for frequency in (50, 100, 220, 440, 1000, 3000, 7000):
         for level in (-6, -20, -40, -60):
-            out[f"tone {frequency} Hz {level} dBFS"] = _db(level) * np.sin(2 * np.pi * frequency * t)
+            out[f"tone {frequency} Hz {level} dBFS"] = _db(level) * np.sin(
+                2 * np.pi * frequency * t
+            )
     for frequency in (150, 300):
-        phase = 2 * np.pi * np.cumsum(frequency * 2 ** (0.5 / 12 * np.sin(2 * np.pi * 5 * t))) / RATE
+        phase = (
+            2 * np.pi * np.cumsum(frequency * 2 ** (0.5 / 12 * np.sin(2 * np.pi * 5 * t))) / RATE
+        )
         out[f"tone {frequency} Hz, vibrato 5 Hz ±50 cents"] = 0.3 * np.sin(phase)
     for low, high in ((100, 1000), (100, 4000), (200, 400), (50, 8000)):
         phase = 2 * np.pi * np.cumsum(np.geomspace(low, high, t.size)) / RATE
@@ -108,7 +112,9 @@ def voice(seconds: float = 2.0, f0: float = 140.0, *, seed: int = 0) -> np.ndarr
     semitones) and syllable-rate loudness, float32 at 16 kHz (what sertk's tests use as speech)."""
     rng = np.random.default_rng(seed)
     t = _t(seconds)
-    contour = 2 * np.sin(2 * np.pi * 0.7 * t + rng.uniform(0, 6)) + 0.5 * np.sin(2 * np.pi * 3.1 * t)
+    contour = 2 * np.sin(2 * np.pi * 0.7 * t + rng.uniform(0, 6)) + 0.5 * np.sin(
+        2 * np.pi * 3.1 * t
+    )
     pitch = f0 * 2 ** (contour / 12)
     phase = 2 * np.pi * np.cumsum(pitch) / RATE
     harmonics = sum(np.sin(k * phase) / k for k in range(1, 1 + int(4000 // (f0 * 1.2))))
@@ -135,7 +141,9 @@ def run_corpora(root: Path, names, limit, measures_path) -> dict:
     if measures_path:
         handle = open(measures_path, "w", newline="", encoding="utf-8")  # noqa: SIM115
         writer = csv.writer(handle)
-        writer.writerow(["corpus", "path", "duration", "speech_s", "voiced_s", "f0_spread", "speech"])
+        writer.writerow(
+            ["corpus", "path", "duration", "speech_s", "voiced_s", "f0_spread", "speech"]
+        )
     for corpus, path in corpus_clips(root, names, limit):
         signal, rate = sf.read(path, dtype="float32", always_2d=False)
         check = check_speech(signal.T if signal.ndim == 2 else signal, rate)
@@ -145,7 +153,22 @@ def run_corpora(root: Path, names, limit, measures_path) -> dict:
             entry["no_speech"] += 1
             entry["rejected"].append(f"{path.relative_to(root)} ({check.reason})")
         if writer:
-            writer.writerow([corpus, path.relative_to(root), *(round(v, 4) if isinstance(v, float) else v for v in (check.duration, check.speech_seconds, check.voiced_seconds, check.f0_spread)), check.speech])
+            writer.writerow(
+                [
+                    corpus,
+                    path.relative_to(root),
+                    *(
+                        round(v, 4) if isinstance(v, float) else v
+                        for v in (
+                            check.duration,
+                            check.speech_seconds,
+                            check.voiced_seconds,
+                            check.f0_spread,
+                        )
+                    ),
+                    check.speech,
+                ]
+            )
     for entry in found.values():
         entry["false_no_speech_pct"] = round(100 * entry["no_speech"] / entry["clips"], 3)
     return found

@@ -220,9 +220,7 @@ def read_members(
     return tuple(members)
 
 
-def read_member(
-    path: Path, entry: Any, where: str, *, backend: str, models: Any
-) -> Bundle:
+def read_member(path: Path, entry: Any, where: str, *, backend: str, models: Any) -> Bundle:
     """The member bundle an entry of ``members`` names: a folder inside ``path`` whose
     ``bundle.json`` matches the entry's checksum (BundleError naming ``where`` if not)."""
     meta = path / BUNDLE_FILE

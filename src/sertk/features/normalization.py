@@ -196,8 +196,10 @@ class Adaptation:
             )
         for name in ("prior_seconds", "min_seconds"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or not (
-                0 <= value < float("inf")
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not (0 <= value < float("inf"))
             ):
                 raise ConfigError(f"adaptation {name} must be seconds >= 0, got {value!r}")
             object.__setattr__(self, name, float(value))
