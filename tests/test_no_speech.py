@@ -123,6 +123,9 @@ def test_the_cli_says_no_speech_in_every_format(files, capsys):
     rows = list(csv.DictReader(io.StringIO(predict(capsys, silence, clip, "--format", "csv"))))
     assert rows[0]["label"] == NO_SPEECH and rows[0]["speech"] == "false"
     assert rows[0]["confidence"] == "" and rows[1]["speech"] == "true"
+    picture = silence.with_suffix(".png")
+    predict(capsys, silence, "--plot", picture)  # the explain picture says so too
+    assert picture.read_bytes().startswith(b"\x89PNG")
 
 
 def test_the_timeline_marks_sound_without_speech_apart_from_silence(default):

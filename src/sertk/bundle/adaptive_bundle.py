@@ -30,12 +30,12 @@ from sertk.bundle.contract import InferenceContract
 from sertk.bundle.ensemble_bundle import (
     MEMBERS_DIR,
     compose_label_map,
-    copy_member,
     input_key,
     load_member,
     read_member,
+    write_with_members,
 )
-from sertk.bundle.files import BUNDLE_FILE, write_bundle_dir
+from sertk.bundle.files import BUNDLE_FILE
 from sertk.bundle.onnx_bundle import not_exported
 from sertk.errors import BundleError
 from sertk.inference import AdaptiveScorer, Scorer, label_matrix
@@ -153,11 +153,4 @@ def save_adaptive_bundle(
          "source": str(Path(bundle.path).resolve())}
         for bundle, member_map, role in zip(members, maps, ROLES, strict=True)
     ]  # fmt: skip
-    document["members"] = entries
-
-    def fill(folder: Path) -> dict[str, Any]:
-        for bundle, entry in zip(members, entries, strict=True):
-            entry["bundle_sha256"] = copy_member(Path(bundle.path), folder / entry["path"])
-        return {}
-
-    return write_bundle_dir(Path(path), document, fill)
+    return write_with_members(Path(path), document, members, entries)

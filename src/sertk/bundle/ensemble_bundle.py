@@ -142,14 +142,22 @@ def save_ensemble_bundle(
          "label_mapping": m, "source": str(Path(b.path).resolve())}
         for i, (b, w, m) in enumerate(zip(loaded, weights, resolved, strict=True))
     ]  # fmt: skip
+    return write_with_members(Path(path), document, loaded, entries)
+
+
+def write_with_members(
+    path: Path, document: dict[str, Any], members: Sequence[Bundle], entries: list[dict]
+) -> Path:
+    """Write a bundle made of ``members`` (copied to each entry's ``path``, checksummed into
+    the entry) with ``document`` listing them under ``members``."""
     document["members"] = entries
 
     def fill(folder: Path) -> dict[str, Any]:
-        for bundle, entry in zip(loaded, entries, strict=True):
+        for bundle, entry in zip(members, entries, strict=True):
             entry["bundle_sha256"] = copy_member(Path(bundle.path), folder / entry["path"])
         return {}
 
-    return write_bundle_dir(Path(path), document, fill)
+    return write_bundle_dir(path, document, fill)
 
 
 def _per_member(mapping: Any, loaded: Sequence[Bundle]) -> list[dict[str, str] | None]:

@@ -18,7 +18,8 @@ when all of these hold:
 A clip is speech when its voiced-speech frames add up to at least ``min_voiced`` seconds *and*
 their F0 moves: the spread (90th minus 10th percentile, in semitones) is at least
 ``min_f0_spread``. A steady periodic sound with harmonics (a square or sawtooth wave, a buzz, a
-click train, DTMF) has a flat F0 (under 0.1 semitone); intonation never is. The thresholds
+click train, DTMF) has a flat F0 (0.01 semitone at most on the synthetic set, ten times under
+the threshold); intonation never is. The thresholds
 were chosen on every clip of five corpora and on synthetic non-speech signals
 (``benchmarks/bench_no_speech.py``; figures in ``docs/results.md``). ``speech_seconds`` (how
 much speech a clip holds, for test-time adaptation) counts the frames above the floor and
@@ -49,10 +50,10 @@ from sertk.features.pitch import yin
 RATE = 16000  # the detector's working rate
 HOP, FRAME, N_FFT = 320, 400, 512  # 20 ms hop, 25 ms frames
 PEAK_BINS = 3  # ±bins around the strongest peak that count as "the peak"
-MIN_VOICED = 0.05  # seconds of voiced speech frames a clip needs
+MIN_VOICED = 0.04  # seconds of voiced speech frames a clip needs (two frames)
 MIN_PEAK, MAX_PEAK = 0.1, 0.99  # share of a voiced frame's power in its strongest peak
 MAX_PEAK_HZ = 4000.0  # where a voiced frame's strongest peak may lie
-MIN_F0_SPREAD = 0.2  # semitones (90th - 10th percentile of F0 over voiced speech frames)
+MIN_F0_SPREAD = 0.1  # semitones (90th - 10th percentile of F0 over voiced speech frames)
 SPEECH_RANGE_DB = 25.0  # speech_seconds: frames at most this far below the voiced frames' median
 
 

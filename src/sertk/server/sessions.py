@@ -74,12 +74,10 @@ class SessionStore:
     def statistics(self, session: str) -> SpeakerStatistics | None:
         """The session's statistics so far (None: new or expired); marks it used."""
         with self._lock:
-            now = self.clock()
-            self._expire(now)
-            entry = self._entries.get(session)
+            entry = self._lookup(session)
             if entry is None:
                 return None
-            entry.used = now
+            entry.used = self.clock()
             self._entries.move_to_end(session)
             return entry.statistics
 
@@ -105,9 +103,7 @@ class SessionStore:
     def describe(self, session: str) -> dict[str, Any] | None:
         """``{"session", "requests", "seconds", "idle_seconds", "bytes"}`` (None: unknown)."""
         with self._lock:
-            now = self.clock()
-            self._expire(now)
-            entry = self._entries.get(session)
+            entry, now = self._lookup(session), self.clock()
             if entry is None:
                 return None
             arrays = [] if entry.statistics is None else [
@@ -120,6 +116,11 @@ class SessionStore:
     def drop(self, session: str) -> bool:
         with self._lock:
             return self._entries.pop(session, None) is not None
+
+    def _lookup(self, session: str) -> _Entry | None:
+        """The session's entry after dropping expired ones (the caller holds the lock)."""
+        self._expire(self.clock())
+        return self._entries.get(session)
 
     def _expire(self, now: float) -> None:
         while self._entries:
