@@ -44,7 +44,7 @@ from sertk.metrics import classification_report
 
 KEY = (0, None)
 SECONDS = (2, 5, 10, 15, 20, 30, 45, 60, 90)
-PRIORS = (5, 10, 20, 30, 60, 120)
+PRIORS = (5, 10, 20, 30, 60, 120, 240, 480)
 
 
 def load_run(run: Path, cache: FeatureCache):

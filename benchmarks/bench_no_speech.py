@@ -8,6 +8,8 @@ calls real speech "no speech", how often it catches non-speech, and what it cost
   tones with vibrato, chirps, square and sawtooth waves, DTMF, hum, white/pink/brown noise at
   several levels, clicks and click trains), the share judged "no speech", and the speech-like
   synthetic voices (:func:`voices`) that must pass;
+- **speech in noise**: every 8th clip of EmoDB and RAVDESS with white or pink noise added at
+  20, 10, 5 and 0 dB SNR (against the clip's RMS), the share still heard as speech;
 - **cost**: the detector's CPU time per clip next to the default model's feature extraction
   (``emotion_functionals``) on the same clips, one thread, in one run.
 
@@ -185,6 +187,24 @@ def run_synthetic() -> dict:
             "voices_passed": sum(passed), "voices": len(passed)}  # fmt: skip
 
 
+def run_noisy(root: Path) -> dict:
+    """False "no speech" of clean speech with noise added at several SNRs."""
+    paths = [p for _, p in corpus_clips(root, ("emodb", "ravdess"), None)][::8]
+    rng = np.random.default_rng(0)
+    out = {}
+    for colour in ("white", "pink"):
+        for snr in (20, 10, 5, 0):
+            missed = 0
+            for path in paths:
+                signal, rate = sf.read(path, dtype="float32")
+                noise = _noise(colour, len(signal) / rate, int(rng.integers(1 << 30)))
+                level = np.sqrt(np.mean(signal**2)) / 10 ** (snr / 20)
+                noisy = signal + (level * noise[: len(signal)]).astype(np.float32)
+                missed += not check_speech(noisy, rate).speech
+            out[f"{colour} noise {snr} dB SNR"] = {"clips": len(paths), "no_speech": missed}
+    return out
+
+
 def run_cost(root: Path, clips: int = 50) -> dict:
     """CPU seconds per clip: the detector vs emotion_functionals, interleaved, same clips."""
     paths = [p for _, p in corpus_clips(root, ("emodb",), clips)]
@@ -228,6 +248,9 @@ def main(argv=None) -> int:
         for corpus, entry in result["corpora"].items():
             print(f"{corpus:<8} {entry['clips']:>5} clips, false 'no speech' {entry['no_speech']} "
                   f"({entry['false_no_speech_pct']} %): {'; '.join(entry['rejected'][:10])}")  # fmt: skip
+        result["noisy"] = run_noisy(args.corpora)
+        for name, entry in result["noisy"].items():
+            print(f"{name}: false 'no speech' {entry['no_speech']} of {entry['clips']}")
         result["cost"] = run_cost(args.corpora)
         print(f"cost: {result['cost']}")
     else:
