@@ -62,6 +62,35 @@ def own_feature_cache(tmp_path_factory):
         yield
 
 
+def voice(
+    seconds: float = 1.0,
+    f0: float = 160.0,
+    *,
+    sampling_rate: int = 16000,
+    amplitude: float = 0.3,
+    noise: float = 0.01,
+    seed: int = 0,
+) -> np.ndarray:
+    """A speech-like synthetic voice, float32 ``[samples]``: a harmonic series (1/k, up to 4 kHz)
+    whose pitch moves around ``f0`` by about ±2 semitones (intonation), with a syllable-rate
+    loudness envelope and a little white noise of std ``noise``. What the tests use where a
+    model must hear speech: a pure tone is no speech (``sertk.features.voicing``). The class of
+    a toy corpus can ride on ``f0`` (the mean pitch) or ``amplitude``.
+    """
+    rng = np.random.default_rng(seed)
+    t = np.arange(round(seconds * sampling_rate)) / sampling_rate
+    contour = 2.0 * np.sin(2 * np.pi * 0.7 * t + rng.uniform(0, 6)) + 0.5 * np.sin(
+        2 * np.pi * 3.1 * t
+    )
+    phase = 2 * np.pi * np.cumsum(f0 * 2 ** (contour / 12)) / sampling_rate
+    top = 0.95 * sampling_rate / 2  # harmonics up to 4 kHz, at least 3 (below Nyquist)
+    count = max(min(3, int(top // (f0 * 1.2))), int(min(4000, top) // (f0 * 1.2)), 1)
+    harmonics = sum(np.sin(k * phase) / k for k in range(1, count + 1)) / 1.5
+    envelope = 0.6 + 0.4 * np.sin(2 * np.pi * 4 * t) ** 2
+    signal = amplitude * envelope * harmonics + rng.normal(0.0, noise, t.size)
+    return signal.astype(np.float32)
+
+
 @pytest.fixture
 def make_signal():
     """Factory: ``make_signal(duration=..., sampling_rate=..., frequency=..., ...)`` -> float32."""

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from conftest import voice as synthetic_voice
 
 pytest.importorskip("fastapi")
 pytest.importorskip("selenium")
@@ -237,8 +238,8 @@ def test_microphone_recording_is_analysed(url, tmp_path):
     voice = tmp_path / "voice.wav"
     rate = 48000
     t = np.arange(10 * rate) / rate
-    sf.write(voice, (0.3 * np.sin(2 * np.pi * PITCH["angry"] * t)).astype(np.float32), rate,
-             subtype="PCM_16")  # fmt: skip
+    sf.write(voice, synthetic_voice(len(t) / rate, PITCH["angry"], sampling_rate=rate), rate,
+             subtype="PCM_16")  # fmt: skip  # a voice at that pitch: tones are no speech
     driver = chromium(
         tmp_path / "profile",
         "--use-fake-ui-for-media-stream",

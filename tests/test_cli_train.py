@@ -11,6 +11,7 @@ import pytest
 import soundfile as sf
 import torch
 import yaml
+from conftest import voice
 from test_experiment import write_toy_corpus
 
 import sertk.training
@@ -179,7 +180,7 @@ def test_evaluate_maps_labels_and_reports_the_unmappable(toy, tmp_path, capsys):
         for k in range(3):
             path = tmp_path / "other" / f"{label}_{k}.wav"
             path.parent.mkdir(exist_ok=True)
-            signal = 0.3 * np.sin(2 * np.pi * f0 * 1.05 * t) + 0.05 * rng.standard_normal(t.size)
+            signal = voice(0.5, f0 * 1.05, noise=0.0, seed=k) + 0.05 * rng.standard_normal(t.size)
             sf.write(path, signal.astype(np.float32), 16000)
             utterances.append(Utterance(f"{label}_{k}", str(path), label, f"other{k}"))
     manifest = write_manifest(utterances, tmp_path / "other" / "manifest.csv")

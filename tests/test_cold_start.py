@@ -38,7 +38,7 @@ def test_predict_loads_its_command_alone_and_no_progress_bar_library(tmp_path):
     modules, out = loaded_by("predict", "examples/03a02Wc.flac", "--format", "csv")
     assert out.splitlines()[1].startswith("examples/03a02Wc.flac,angry,")
     commands = {m.removeprefix("sertk.cli.") for m in modules if m.startswith("sertk.cli.")}
-    assert commands == {"predict", "options", "_engine"}  # the command and the shared options
+    assert commands == {"predict", "options", "adapt", "_engine"}  # the command and its options
     assert not {"tqdm", "torch", "sertk.features.cache", "sertk.experiment"} & modules
 
 

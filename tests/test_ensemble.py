@@ -6,6 +6,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from conftest import voice
 
 from sertk.bundle import (
     load_bundle,
@@ -45,7 +46,8 @@ def signals(n_per_class=4, seed=0):
     out, labels = [], []
     for index, f0 in enumerate(PITCH.values()):
         for _ in range(n_per_class):
-            tone = 0.3 * np.sin(2 * np.pi * f0 * (1 + 0.03 * rng.standard_normal()) * t)
+            pitch = f0 * (1 + 0.03 * rng.standard_normal())  # a voice: tones are no speech
+            tone = voice(len(t) / 16000, pitch, noise=0.0, seed=len(out))
             out.append((tone + 0.02 * rng.standard_normal(t.size)).astype(np.float32))
             labels.append(index)
     return out, np.array(labels)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from conftest import as_items
+from conftest import as_items, voice
 
 from sertk.bundle import load_bundle
 from sertk.config import load_config
@@ -52,8 +52,8 @@ def write_toy_corpus(
             for k in range(per_class):
                 frequency = f0 * (1 + 0.03 * s) * (1 + 0.02 * rng.standard_normal())
                 amplitude = 0.2 + 0.2 * rng.random()
-                signal = amplitude * np.sin(2 * np.pi * frequency * t)
-                signal += 0.05 * rng.standard_normal(t.size)
+                signal = voice(duration, frequency, amplitude=amplitude, noise=0.0, seed=s * 7 + k)
+                signal += 0.05 * rng.standard_normal(t.size)  # a voice: tones are no speech
                 relative = f"{label}/spk{s}_{k}.wav"
                 (root / label).mkdir(parents=True, exist_ok=True)
                 sf.write(root / relative, signal.astype(np.float32), 16000)

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from conftest import voice
 
 os.environ["QT_QPA_PLATFORM"] = "offscreen"  # before any Qt import
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as sertk gui does (see sertk.gui.app)
@@ -54,8 +55,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 def sine(duration: float, frequency: float | None, *, amplitude: float = 0.3) -> np.ndarray:
     """A tone (None: silence) plus seeded noise at about -70 dBFS: float32 ``[samples]``."""
-    t = np.arange(round(duration * RATE)) / RATE
-    signal = amplitude * np.sin(2 * np.pi * frequency * t) if frequency else np.zeros_like(t)
+    t = np.arange(round(duration * RATE)) / RATE  # a voice at that pitch: tones are no speech
+    signal = voice(duration, frequency, amplitude=amplitude, noise=0.0) if frequency else 0 * t
     noise = np.random.default_rng(round(duration * 1000)).normal(0.0, 3e-4, t.size)
     return (signal + noise).astype(np.float32)
 

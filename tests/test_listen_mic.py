@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import voice
 from test_live import TONES, tone_bundle
 
 from sertk.live import MicrophoneSource, StreamingEngine, list_devices
@@ -125,8 +126,8 @@ def bundle(tmp_path_factory) -> Path:
 
 
 def pcm(duration: float, frequency: float | None, amplitude: float = 0.3) -> np.ndarray:
-    t = np.arange(round(duration * RATE)) / RATE
-    signal = amplitude * np.sin(2 * np.pi * frequency * t) if frequency else np.zeros_like(t)
+    t = np.arange(round(duration * RATE)) / RATE  # a voice at that pitch: tones are no speech
+    signal = voice(duration, frequency, amplitude=amplitude, noise=0.0) if frequency else 0 * t
     return np.round(signal * 32767).astype("<i2")
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from conftest import voice
 
 from sertk.cli import main
 from sertk.errors import AudioError, ConfigError, SertkError
@@ -74,8 +75,8 @@ def tone_bundle(path: Path, *, duration: float = 3.0) -> Path:
 
 def sine(duration: float, frequency: float | None, *, amplitude: float = 0.3) -> np.ndarray:
     """A tone (or silence for None) plus seeded noise at about -70 dBFS: float32 ``[samples]``."""
-    t = np.arange(round(duration * RATE)) / RATE
-    signal = amplitude * np.sin(2 * np.pi * frequency * t) if frequency else np.zeros_like(t)
+    t = np.arange(round(duration * RATE)) / RATE  # a voice at that pitch: tones are no speech
+    signal = voice(duration, frequency, amplitude=amplitude, noise=0.0) if frequency else 0 * t
     noise = np.random.default_rng(round(duration * 1000)).normal(0.0, 3e-4, t.size)
     return (signal + noise).astype(np.float32)
 

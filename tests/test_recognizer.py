@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from conftest import voice
 from test_experiment import toy_overrides, write_toy_corpus
 
 import sertk.bundle.resolve
@@ -25,7 +26,7 @@ from sertk.features.cache import FeatureCache, extract_utterances
 from sertk.inference import Scores
 from sertk.models import build_model
 from sertk.plotting import plot_prediction
-from sertk.recognizer import SILENCE, Prediction, Recognizer, Timeline, resolve_bundle
+from sertk.recognizer import NO_SPEECH, SILENCE, Prediction, Recognizer, Timeline, resolve_bundle
 from sertk.recognizer.timeline import plan_windows
 from sertk.smoothing import average_over_span, seconds_from_windows
 
@@ -74,9 +75,8 @@ def make_classical_bundle(path):
 
 
 def tone(seconds, frequency=220.0, *, rate=RATE, amplitude=0.3, seed=0):
-    t = np.arange(round(seconds * rate)) / rate
-    noise = np.random.default_rng(seed).normal(0, 0.01, t.size)
-    return (amplitude * np.sin(2 * np.pi * frequency * t) + noise).astype(np.float32)
+    """A synthetic voice at pitch ``frequency`` (a pure tone would be "no speech")."""
+    return voice(seconds, frequency, sampling_rate=rate, amplitude=amplitude, seed=seed)
 
 
 @pytest.fixture(scope="module")
@@ -239,7 +239,7 @@ def test_speaker_adapted_bundle_needs_several_utterances(tmp_path):
     assert len(together) == 4
     # each speaker is normalised with its own statistics: the grouping changes the inputs
     assert together[0].probabilities != pytest.approx(apart[0].probabilities, abs=1e-6)
-    with pytest.raises(SertkError, match="pass speaker="):
+    with pytest.raises(SertkError, match="pass adapt=True"):
         recognizer.timeline(np.concatenate(signals), sampling_rate=RATE)
     pause = np.zeros(RATE // 2, np.float32)  # the background the speech detector learns first
     timeline = recognizer.timeline(
@@ -322,7 +322,7 @@ def test_resolve_bundle_names_and_paths(tmp_path, monkeypatch):
 
 # --- timelines -----------------------------------------------------------------------------
 
-# (seconds, kind): silent gaps between tone and noise bursts
+# (seconds, kind): silent gaps between bursts of a (synthetic) voice and of noise
 SCRIPT = [(1.0, "gap"), (3.0, "tone"), (2.0, "gap"), (4.0, "noise"), (1.5, "gap"),
           (2.5, "tone"), (1.0, "gap")]  # fmt: skip
 
@@ -353,28 +353,35 @@ def test_timeline_marks_silence_in_the_gaps_and_speech_in_the_bursts(gru):
     assert segments[0].start == 0 and segments[-1].end == pytest.approx(15.0)
     for before, after in zip(segments, segments[1:], strict=False):
         assert after.start == pytest.approx(before.end)  # segments tile the recording
-    speech = [(s.start, s.end) for s in segments if s.speech]
-    merged = []  # adjacent speech segments with different labels form one burst
-    for start, end in speech:
-        if merged and start == pytest.approx(merged[-1][1]):
-            merged[-1] = (merged[-1][0], end)
+    merged = {True: [], False: []}  # adjacent segments of one kind form one burst
+    for segment in segments:
+        if segment.label == SILENCE:
+            continue
+        runs = merged[segment.speech]
+        if runs and segment.start == pytest.approx(runs[-1][1]):
+            runs[-1] = (runs[-1][0], segment.end)
         else:
-            merged.append((start, end))
-    assert len(merged) == len(bursts)
-    for (start, end), (true_start, true_end) in zip(merged, bursts, strict=True):
+            runs.append((segment.start, segment.end))
+    voices = [bursts[0], bursts[2]]  # the noise burst has sound but no speech
+    assert len(merged[True]) == len(voices) and len(merged[False]) == 1
+    for (start, end), (true_start, true_end) in zip(merged[True], voices, strict=True):
         assert abs(start - true_start) < 0.1 and abs(end - true_end) < 0.1
+    noise = merged[False][0]
+    assert abs(noise[0] - bursts[1][0]) < 0.1 and abs(noise[1] - bursts[1][1]) < 0.1
     for segment in segments:
         if segment.speech:
             assert segment.label in LABELS and list(segment.probabilities) == LABELS
             assert sum(segment.probabilities.values()) == pytest.approx(1.0, abs=1e-5)
         else:
-            assert segment.label == SILENCE
+            assert segment.label in (SILENCE, NO_SPEECH)
             assert segment.probabilities is None and segment.confidence is None
-    # the 4 s noise burst (6-10 s): 1 s windows every 0.5 s, the last aligned to its end
+    # the 4 s noise burst (6-10 s): 1 s windows every 0.5 s, the last aligned to its end;
+    # each one analysed and found to hold no speech
     inside = [w for w in timeline.windows if 5.5 < (w.start + w.end) / 2 < 10.5]
     assert len(inside) == 7 and all(w.end - w.start == pytest.approx(1.0) for w in inside)
+    assert all(w.label == NO_SPEECH and not w.speech for w in inside)
     assert np.diff([w.start for w in inside]) == pytest.approx(0.5)
-    assert inside[-1].end == pytest.approx(merged[1][1], abs=0.5 / 4)  # tail under hop / 4
+    assert inside[-1].end == pytest.approx(noise[1], abs=0.5 / 4)  # tail under hop / 4
     assert all(any(a - 0.1 <= w.start and w.end <= b + 0.1 for a, b in bursts)
                for w in timeline.windows)  # fmt: skip
 

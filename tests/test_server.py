@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from conftest import voice
 
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
@@ -42,9 +43,8 @@ FORMATS = {"wav": ("WAV", None), "flac": ("FLAC", None), "ogg": ("OGG", "VORBIS"
 
 
 def tone(seconds: float, frequency: float, *, amplitude: float = 0.3, seed: int = 0) -> np.ndarray:
-    t = np.arange(round(seconds * RATE)) / RATE
-    noise = np.random.default_rng(seed).normal(0, 0.01, t.size)
-    return (amplitude * np.sin(2 * np.pi * frequency * t) + noise).astype(np.float32)
+    """A synthetic voice at pitch ``frequency`` (a pure tone would be "no speech")."""
+    return voice(seconds, frequency, amplitude=amplitude, seed=seed)
 
 
 def encode(signal: np.ndarray, kind: str = "wav", *, rate: int = RATE) -> bytes:

@@ -34,12 +34,14 @@ _BUCKETS = 2000  # waveform drawn as a min/max envelope of at most this many tim
 
 
 def label_colors(labels: Sequence[str]) -> dict[str, Any]:
-    """One colour per label (matplotlib's tab10/tab20 in label order) plus grey for silence."""
+    """One colour per label (matplotlib's tab10/tab20 in label order) plus grey for silence
+    and for sound without speech."""
     from matplotlib import colormaps
 
     cmap = colormaps["tab10" if len(labels) <= 10 else "tab20"]
     colors = {label: cmap(i % cmap.N) for i, label in enumerate(labels)}
     colors.setdefault("silence", SILENCE_COLOR)
+    colors.setdefault("no speech", SILENCE_COLOR)
     return colors
 
 
@@ -73,7 +75,8 @@ def prediction_figure(
     figure = Figure(figsize=(9, 6.5 if has_attention else 5), layout="constrained")
     rows = figure.subplots(3 if has_attention else 2, 1)
     _draw_waveform(rows[0], signal, sampling_rate)
-    rows[0].set_title(f"{prediction.label} ({prediction.confidence:.0%})")
+    detail = "no emotion" if prediction.confidence is None else f"{prediction.confidence:.0%}"
+    rows[0].set_title(f"{prediction.label} ({detail})")  # "no speech (no emotion)"
     if has_attention:
         weights = np.asarray(prediction.attention)
         times = np.arange(len(weights)) / prediction.attention_rate
@@ -81,7 +84,7 @@ def prediction_figure(
         rows[1].set(xlim=rows[0].get_xlim(), ylabel="attention", xlabel="time (s)")
     else:
         rows[0].set_xlabel("time (s)")
-    _draw_bars(rows[-1], prediction.probabilities, labels, colors)
+    _draw_bars(rows[-1], prediction.probabilities or {}, labels, colors)
     return figure
 
 

@@ -17,6 +17,8 @@ One class per kind, each with one way to build its scorer (``bundle.build_scorer
 - :class:`ClassicalBundle` (``classical``): a ``sertk.classical.ClassicalModel`` as arrays;
   loading and scoring import neither torch nor scikit-learn;
 - :class:`EnsembleBundle` (``ensemble``): member bundles combined by soft voting or weights;
+- :class:`AdaptiveBundle` (``adaptive``): a global bundle and a speaker-adapted one; the global
+  answers until a speaker's (or session's) statistics hold enough speech, then the adapted one;
 - :class:`OnnxBundle` (``backend="onnx"``): the ONNX export of a torch or classical bundle,
   run by onnxruntime.
 
@@ -50,6 +52,7 @@ from pathlib import Path
 from typing import Any
 
 from sertk.bundle._hash import HASH_KEY, content_hash
+from sertk.bundle.adaptive_bundle import AdaptiveBundle, save_adaptive_bundle
 from sertk.bundle.base import FORMAT_VERSION, Bundle, base_document, read_document
 from sertk.bundle.classical_bundle import ClassicalBundle, save_classical_bundle
 from sertk.bundle.contract import InferenceContract
@@ -65,17 +68,18 @@ from sertk.inference import RULES, Scorer
 
 __all__ = [
     "BACKENDS", "BUNDLE_FILE", "DEFAULT_MODEL", "FORMAT_VERSION", "KINDS", "NORMALIZATION_FILE",
-    "ONNX_FORMAT_VERSION", "RULES", "WEIGHTS_FILE", "Bundle", "ClassicalBundle",
+    "ONNX_FORMAT_VERSION", "RULES", "WEIGHTS_FILE", "AdaptiveBundle", "Bundle", "ClassicalBundle",
     "EnsembleBundle", "EnsembleMember", "HASH_KEY", "InferenceContract", "OnnxBundle",
     "TorchBundle", "base_document", "check_sha256", "content_hash", "load_bundle", "load_scorer",
-    "pin_bundle", "rehash_bundle", "resolve_bundle", "save_bundle", "save_classical_bundle",
-    "save_ensemble_bundle",
+    "pin_bundle", "rehash_bundle", "resolve_bundle", "save_adaptive_bundle", "save_bundle",
+    "save_classical_bundle", "save_ensemble_bundle",
 ]  # fmt: skip
 
 KINDS: dict[str, type[Bundle]] = {
     TorchBundle.kind: TorchBundle,
     ClassicalBundle.kind: ClassicalBundle,
     EnsembleBundle.kind: EnsembleBundle,
+    AdaptiveBundle.kind: AdaptiveBundle,
 }
 # "torch": the bundle's own model (numpy for classical, torch for neural heads); "onnx": its export
 BACKENDS = ("torch", "onnx")
@@ -106,7 +110,7 @@ def load_bundle(
         sha256 = check_sha256(sha256, name="sha256")
     path = resolve_bundle(name_or_path)
     document = read_document(path, tuple(KINDS))
-    if backend == "onnx" and document["kind"] != EnsembleBundle.kind:
+    if backend == "onnx" and not KINDS[document["kind"]].composite:
         bundle = OnnxBundle.read(path, document)
     else:
         bundle = KINDS[document["kind"]].read(path, document, backend=backend, models=models)

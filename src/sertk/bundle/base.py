@@ -19,6 +19,7 @@ from sertk.audio import Preprocess
 from sertk.bundle.contract import LEGACY_KEYS, InferenceContract
 from sertk.bundle.files import BUNDLE_FILE
 from sertk.bundle.limits import check_features, check_numbers
+from sertk.bundle.population import Priors, check_adaptation, read_population
 from sertk.corpora import LabelMap
 from sertk.errors import BundleError
 from sertk.features import build_extractor
@@ -51,9 +52,11 @@ class Bundle:
     ``extra`` (free-form records; nothing reads them for inference), ``onnx`` (the section
     ``sertk export`` adds, or None) and ``content_hash`` (sha256 of its content, checked against
     the one stored in ``bundle.json`` when there is one; set by ``load_bundle``, see
-    :mod:`sertk.bundle.integrity`)."""
+    :mod:`sertk.bundle.integrity`), and ``priors`` (the training population's statistics per
+    feature key that a shrinkage adaptation reads, ``files.population``; or None)."""
 
     kind: ClassVar[str]
+    composite: ClassVar[bool] = False  # made of member bundles (members/<name>/)
 
     path: Path
     format_version: int
@@ -68,6 +71,7 @@ class Bundle:
     extra: dict[str, Any] | None
     onnx: dict[str, Any] | None
     content_hash: str = ""
+    priors: Priors | None = dataclasses.field(default=None, repr=False)
 
     @classmethod
     def read(cls, path: Path, document: dict[str, Any], **options: Any) -> Bundle:
@@ -102,6 +106,8 @@ class Bundle:
             normalization=self.contract.normalization,
             views=self.contract.views,
             global_stats=global_stats,
+            adaptation=self.contract.adaptation,
+            priors=self.priors,
             source=self.path,
         )
 
@@ -146,6 +152,12 @@ class Bundle:
     @staticmethod
     def common(path: Path, document: dict[str, Any]) -> dict[str, Any]:
         """The :class:`Bundle` fields of a checked document, as keyword arguments."""
+        contract = InferenceContract.from_document(document, path / BUNDLE_FILE)
+        priors = read_population(path, document["files"].get("population"))
+        try:
+            check_adaptation(contract.adaptation, priors, speaker=contract.speaker_adapted)
+        except BundleError as error:
+            raise BundleError(f"{path}: {error}") from None
         return {
             "path": path,
             "format_version": document["format_version"],
@@ -155,10 +167,11 @@ class Bundle:
             "hparams": dict(document["model"]["hparams"]),
             "labels": tuple(document["labels"]),
             "label_map": dict(document["label_map"]),
-            "contract": InferenceContract.from_document(document, path / BUNDLE_FILE),
+            "contract": contract,
             "training": document.get("training"),
             "extra": document.get("extra"),
             "onnx": document.get("onnx"),
+            "priors": priors,
         }
 
 
@@ -248,7 +261,7 @@ def _check_sections(document: dict[str, Any], meta: Path) -> None:
         raise BundleError(f"{meta}: 'model' must be {{'name': str, 'hparams': dict}}")
     if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels):
         raise BundleError(f"{meta}: 'labels' must be a non-empty list of strings")
-    optional = ("features", "preprocess") if document["kind"] == "ensemble" else ()
+    optional = ("features", "preprocess") if document["kind"] in ("ensemble", "adaptive") else ()
     for key in ("label_map", "features", "preprocess", "files"):
         if not isinstance(document[key], dict) and not (key in optional and document[key] is None):
             raise BundleError(f"{meta}: '{key}' must be a JSON object")

@@ -25,8 +25,10 @@ from sertk.bundle.files import (
     write_arrays,
     write_bundle_dir,
 )
+from sertk.bundle.population import check_adaptation, check_priors, write_population
 from sertk.classical import KINDS, ClassicalModel
 from sertk.errors import BundleError
+from sertk.features.normalization import Adaptation
 from sertk.inference import Scorer
 from sertk.inference.backends import ClassicalForward
 
@@ -68,13 +70,17 @@ def save_classical_bundle(
     preprocess: Any,
     speaker_adapted: bool = False,
     views: Sequence[View] = (),
+    adaptation: Adaptation | None = None,
+    population: Any = None,
     training: Mapping[str, Any] | None = None,
     extra: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write a classical bundle atomically; ``model`` is a fitted ``ClassicalModel``.
 
     The model's own standardisation (fitted on its training rows) is part of its arrays, so a
-    classical bundle has no ``normalization`` file.
+    classical bundle has no ``normalization`` file. A speaker-adapted bundle may name its test-time
+    ``adaptation`` and carry the training ``population``'s prior (``{"mean", "std"}`` of the
+    utterance features, or per feature key; see :mod:`sertk.bundle.population`).
 
     >>> save_classical_bundle("runs/x/bundle", model=fit_classifier(x, y, kind="svm", ...),
     ...     labels=label_map.labels, label_map=label_map, features=extractor,
@@ -86,8 +92,10 @@ def save_classical_bundle(
             f"{type(model).__name__}; torch models go through save_bundle"
         )
     contract = InferenceContract.of(
-        features, preprocess, speaker_adapted=speaker_adapted, views=views
+        features, preprocess, speaker_adapted=speaker_adapted, views=views, adaptation=adaptation
     )
+    priors = check_priors(population)
+    check_adaptation(adaptation, priors, speaker=speaker_adapted)
     document = base_document(
         "classical", labels, label_map, contract, training=training, extra=extra
     )
@@ -98,11 +106,14 @@ def save_classical_bundle(
         )
     arrays, meta = model.to_arrays()
     document["model"] = {"name": model.kind, "hparams": model.params, "meta": meta}
-    return write_bundle_dir(
-        Path(path),
-        document,
-        lambda folder: {"weights": write_arrays(arrays, folder / WEIGHTS_FILE)},
-    )
+
+    def fill(folder: Path) -> dict[str, Any]:
+        files = {"weights": write_arrays(arrays, folder / WEIGHTS_FILE)}
+        if priors:
+            files["population"] = write_population(priors, folder)
+        return files
+
+    return write_bundle_dir(Path(path), document, fill)
 
 
 def check_classical_model(document: dict[str, Any], meta_path: Path) -> None:

@@ -6,6 +6,11 @@
     "features":      the feature extractor config (build_extractor rebuilds it; null: ditto)
     "normalization": "global" | "speaker"   (speaker: the speaker-adapted protocol)
     "views":         [{"speed": 0.9}, {"crop": [0.0, 0.7]}, ...]   test-time views
+    "adaptation":    optional: {"method": "zscore" | "shrinkage", "prior_seconds": s,
+                     "min_seconds": s} (sertk.features.normalization.Adaptation): how speaker
+                     statistics normalise at test time; absent: z-score, no minimum (as every
+                     bundle before it). Shrinkage reads the population prior from
+                     ``files.population`` (population.safetensors).
 
 Format 1 bundles kept the last two as loose keys of ``extra`` (``feature_normalization``,
 ``tta_speeds``, ``tta_crops``); :meth:`InferenceContract.from_document` reads both formats and
@@ -23,6 +28,7 @@ from sertk.audio import Preprocess
 from sertk.augment import View
 from sertk.errors import BundleError, ConfigError
 from sertk.features import build_extractor
+from sertk.features.normalization import Adaptation
 from sertk.inference import FeatureInput
 
 NORMALIZATIONS = ("global", "speaker")
@@ -33,12 +39,14 @@ LEGACY_KEYS = ("feature_normalization", "tta_speeds", "tta_crops")
 @dataclasses.dataclass(frozen=True)
 class InferenceContract:
     """``preprocess`` and ``features`` (None for an ensemble whose members differ),
-    ``normalization`` (``"global"`` or ``"speaker"``) and test-time ``views``."""
+    ``normalization`` (``"global"`` or ``"speaker"``), test-time ``views`` and the
+    ``adaptation`` (None: z-score without a minimum, for a speaker-adapted bundle)."""
 
     preprocess: Preprocess | None
     features: Mapping[str, Any] | None
     normalization: Literal["global", "speaker"] = "global"
     views: tuple[View, ...] = ()
+    adaptation: Adaptation | None = None
 
     @property
     def speaker_adapted(self) -> bool:
@@ -55,18 +63,21 @@ class InferenceContract:
         return FeatureInput(self.preprocess, extractor or build_extractor(self.features, **options))
 
     def to_document(self) -> dict[str, Any]:
-        """The four ``bundle.json`` fields."""
-        return {
+        """The ``bundle.json`` fields (``adaptation`` only when set)."""
+        document = {
             "features": None if self.features is None else dict(self.features),
             "preprocess": None if self.preprocess is None else self.preprocess.to_dict(),
             "normalization": self.normalization,
             "views": [view.to_dict() for view in self.views],
         }
+        if self.adaptation is not None:
+            document["adaptation"] = self.adaptation.to_dict()
+        return document
 
     @classmethod
     def of(
         cls, features: Any, preprocess: Any, *, speaker_adapted: bool = False,
-        views: Sequence[View] = (),
+        views: Sequence[View] = (), adaptation: Adaptation | None = None,
     ) -> InferenceContract:  # fmt: skip
         """From objects or dicts: an extractor or its ``config()``, a ``Preprocess`` or its dict."""
         if features is not None and callable(getattr(features, "config", None)):
@@ -81,6 +92,7 @@ class InferenceContract:
             features=None if features is None else dict(features),
             normalization="speaker" if speaker_adapted else "global",
             views=views,
+            adaptation=_adaptation(adaptation, speaker_adapted, "adaptation"),
         )
 
     @classmethod
@@ -108,7 +120,22 @@ class InferenceContract:
             features=None if features is None else dict(features),
             normalization=normalization,
             views=views,
+            adaptation=_adaptation(
+                document.get("adaptation"), normalization == "speaker", f"{meta}: adaptation"
+            ),
         )
+
+
+def _adaptation(data: Any, speaker: bool, where: str) -> Adaptation | None:
+    """The checked adaptation of a contract (BundleError naming ``where``)."""
+    if data is None:
+        return None
+    if not speaker:
+        raise BundleError(f"{where}: only a speaker-adapted bundle (normalization speaker) has one")
+    try:
+        return data if isinstance(data, Adaptation) else Adaptation.from_dict(data)
+    except ConfigError as error:
+        raise BundleError(f"{where}: {error}") from None
 
 
 def _preprocess(data: Any, where: str) -> Preprocess:

@@ -32,6 +32,7 @@ from sertk.inference import EnsembleScorer, Scorer, check_weights, label_matrix
 
 MEMBERS_DIR = "members"
 MEMBER_KINDS = {TorchBundle.kind: TorchBundle, ClassicalBundle.kind: ClassicalBundle}
+COMPOSITE_KINDS = ("ensemble", "adaptive")  # kinds made of member bundles
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -51,6 +52,7 @@ class EnsembleBundle(Bundle):
     """Member bundles and their weights (``members``)."""
 
     kind: ClassVar[str] = "ensemble"
+    composite: ClassVar[bool] = True
     members: tuple[EnsembleMember, ...] = ()
 
     @classmethod
@@ -85,11 +87,11 @@ def load_member(
 ) -> Bundle:  # fmt: skip
     """A bundle that may be an ensemble member (torch or classical, or their ONNX export)."""
     path = resolve_bundle(folder)
-    document = read_document(path, (*MEMBER_KINDS, EnsembleBundle.kind))
-    if document["kind"] == EnsembleBundle.kind:
+    document = read_document(path, (*MEMBER_KINDS, *COMPOSITE_KINDS))
+    if document["kind"] in COMPOSITE_KINDS:
         raise BundleError(
-            f"{where or path} is itself an ensemble; give its members instead (ensembles do not "
-            "nest)"
+            f"{where or path} is itself an {document['kind']} bundle; give its members instead "
+            "(bundles of bundles do not nest)"
         )
     if backend == "onnx":
         bundle = OnnxBundle.read(path, document)
@@ -127,14 +129,14 @@ def save_ensemble_bundle(
         label_matrix(bundle.labels, labels, member_map, f"member {index} ({bundle.path})")
         full = {x: (member_map or {}).get(x, x) for x in bundle.labels}
         resolved.append(None if list(bundle.labels) == list(labels) and not member_map else full)
-    shared = len({_input_key(b) for b in loaded}) == 1
+    shared = len({input_key(b) for b in loaded}) == 1
     contract = InferenceContract.of(
         loaded[0].features if shared else None,
         loaded[0].preprocess if shared else None,
         speaker_adapted=any(b.speaker_adapted for b in loaded),
     )
     document = base_document(
-        "ensemble", labels, _compose_label_map(loaded[0], resolved[0], labels), contract,
+        "ensemble", labels, compose_label_map(loaded[0], resolved[0], labels), contract,
         training=training, extra=extra,
     )  # fmt: skip
     weights = check_weights(rule, weights, len(loaded))
@@ -144,14 +146,22 @@ def save_ensemble_bundle(
          "label_mapping": m, "source": str(Path(b.path).resolve())}
         for i, (b, w, m) in enumerate(zip(loaded, weights, resolved, strict=True))
     ]  # fmt: skip
+    return write_with_members(Path(path), document, loaded, entries)
+
+
+def write_with_members(
+    path: Path, document: dict[str, Any], members: Sequence[Bundle], entries: list[dict]
+) -> Path:
+    """Write a bundle made of ``members`` (copied to each entry's ``path``, checksummed into
+    the entry) with ``document`` listing them under ``members``."""
     document["members"] = entries
 
     def fill(folder: Path) -> dict[str, Any]:
-        for bundle, entry in zip(loaded, entries, strict=True):
+        for bundle, entry in zip(members, entries, strict=True):
             entry["bundle_sha256"] = copy_member(Path(bundle.path), folder / entry["path"])
         return {}
 
-    return write_bundle_dir(Path(path), document, fill)
+    return write_bundle_dir(path, document, fill)
 
 
 def _per_member(mapping: Any, loaded: Sequence[Bundle]) -> list[dict[str, str] | None]:
@@ -171,11 +181,11 @@ def _per_member(mapping: Any, loaded: Sequence[Bundle]) -> list[dict[str, str] |
     return [None if m is None else dict(m) for m in maps]
 
 
-def _input_key(bundle: Bundle) -> str:
+def input_key(bundle: Bundle) -> str:
     return json.dumps([bundle.features, bundle.preprocess], sort_keys=True)
 
 
-def _compose_label_map(first: Bundle, mapping: dict[str, str] | None, labels) -> dict[str, Any]:
+def compose_label_map(first: Bundle, mapping: dict[str, str] | None, labels) -> dict[str, Any]:
     """The first member's label map carried through its mapping into the ensemble's labels."""
     source = first.label_map
     if mapping is None:
@@ -212,16 +222,7 @@ def read_members(
     members = []
     for index, entry in enumerate(entries):
         where = f"{meta}: members[{index}]"
-        if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
-            raise BundleError(f"{where} must be an object with a 'path'")
-        folder = (path / entry["path"]).resolve()
-        if path.resolve() not in folder.parents:
-            raise BundleError(f"{where}: path {entry['path']!r} must be a folder inside the bundle")
-        if not (folder / BUNDLE_FILE).is_file():
-            raise BundleError(f"{path} lacks member {entry['path']}; the bundle is incomplete")
-        if entry.get("bundle_sha256") not in (None, sha256(folder / BUNDLE_FILE)):
-            raise BundleError(f"{folder / BUNDLE_FILE} does not match its checksum in {meta}")
-        bundle = load_member(folder, backend=backend, models=models, where=where)
+        bundle = read_member(path, entry, where, backend=backend, models=models)
         mapping = entry.get("label_mapping")
         if mapping is not None and not isinstance(mapping, dict):
             raise BundleError(f"{where}: label_mapping must be an object or null")
@@ -229,3 +230,19 @@ def read_members(
         members.append(EnsembleMember(entry["path"], bundle, weights[index], mapping,
                                       entry.get("source")))  # fmt: skip
     return tuple(members)
+
+
+def read_member(path: Path, entry: Any, where: str, *, backend: str, models: Any) -> Bundle:
+    """The member bundle an entry of ``members`` names: a folder inside ``path`` whose
+    ``bundle.json`` matches the entry's checksum (BundleError naming ``where`` if not)."""
+    meta = path / BUNDLE_FILE
+    if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
+        raise BundleError(f"{where} must be an object with a 'path'")
+    folder = (path / entry["path"]).resolve()
+    if path.resolve() not in folder.parents:
+        raise BundleError(f"{where}: path {entry['path']!r} must be a folder inside the bundle")
+    if not (folder / BUNDLE_FILE).is_file():
+        raise BundleError(f"{path} lacks member {entry['path']}; the bundle is incomplete")
+    if entry.get("bundle_sha256") not in (None, sha256(folder / BUNDLE_FILE)):
+        raise BundleError(f"{folder / BUNDLE_FILE} does not match its checksum in {meta}")
+    return load_member(folder, backend=backend, models=models, where=where)

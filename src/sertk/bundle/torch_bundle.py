@@ -27,7 +27,9 @@ from sertk.bundle.files import (
     write_arrays,
     write_bundle_dir,
 )
+from sertk.bundle.population import check_adaptation, check_priors, write_population
 from sertk.errors import BundleError, MissingDependencyError, SertkError, require
+from sertk.features.normalization import Adaptation
 from sertk.inference import Scorer
 from sertk.inference.backends import TorchForward
 
@@ -99,6 +101,8 @@ def save_bundle(
     normalization: Mapping[str, Any] | None = None,
     speaker_adapted: bool = False,
     views: Sequence[View] = (),
+    adaptation: Adaptation | None = None,
+    population: Any = None,
     training: Mapping[str, Any] | None = None,
     extra: Mapping[str, Any] | None = None,
     hparams: Mapping[str, Any] | None = None,
@@ -108,11 +112,14 @@ def save_bundle(
     ``model`` is a ``torch.nn.Module``; ``label_map``, ``features`` and ``preprocess`` may be
     objects (``LabelMap``, an extractor, ``Preprocess``) or their dicts; ``hparams`` defaults to
     ``model.hparams``. ``normalization`` holds the global ``mean`` and ``std`` arrays ``[dim]``
-    (or ``[layers, dim]``); ``speaker_adapted`` and ``views`` complete the inference contract.
+    (or ``[layers, dim]``); ``speaker_adapted``, ``views`` and ``adaptation`` complete the
+    inference contract (``population``: see :func:`sertk.bundle.save_classical_bundle`).
     """
     contract = InferenceContract.of(
-        features, preprocess, speaker_adapted=speaker_adapted, views=views
+        features, preprocess, speaker_adapted=speaker_adapted, views=views, adaptation=adaptation
     )
+    priors = check_priors(population)
+    check_adaptation(adaptation, priors, speaker=speaker_adapted)
     document = base_document("torch", labels, label_map, contract, training=training, extra=extra)
     hparams = dict(getattr(model, "hparams", {}) if hparams is None else hparams)
     if not hparams:
@@ -134,6 +141,8 @@ def save_bundle(
         files = {"weights": file_entry(folder / WEIGHTS_FILE)}
         if stats is not None:
             files["normalization"] = write_arrays(stats, folder / NORMALIZATION_FILE)
+        if priors:
+            files["population"] = write_population(priors, folder)
         return files
 
     return write_bundle_dir(Path(path), document, fill)

@@ -25,6 +25,7 @@ COMMANDS = {
     "train": "cross-validate a recipe (speaker-independent folds) into a run folder",
     "evaluate": "score a model bundle on a labelled manifest (cross-corpus)",
     "ensemble": "combine bundles into an ensemble bundle (or --cv: evaluate runs)",
+    "bundle": "make bundles out of bundles (pair)",
     "predict": "predict the emotion of audio files (or a timeline of a long recording)",
     "listen": "show the emotion of live speech (microphone, or a file played in real time)",
     "gui": "desktop app: live emotion from a microphone, timelines of recordings",

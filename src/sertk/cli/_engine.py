@@ -63,7 +63,8 @@ def predict_on_ray(args: argparse.Namespace) -> int:
             "(or .csv, .jsonl)"
         )
     refused = [flag for flag, given in (("--timeline", args.timeline), ("--plot", args.plot),
-               ("--speaker", args.speaker), ("--format", args.format != "table")) if given]  # fmt: skip
+               ("--speaker", args.speaker), ("--adapt", args.adapt),
+               ("--format", args.format != "table")) if given]  # fmt: skip
     if refused:
         raise ConfigError(
             f"{', '.join(refused)} do not apply to --engine ray: it predicts one label per file "

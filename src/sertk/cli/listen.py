@@ -53,6 +53,13 @@ def add_parser(subparsers) -> None:
     parser.add_argument(
         "--no-vad", action="store_true", help="score every window, silence included"
     )
+    parser.add_argument(
+        "--no-adapt", action="store_true",
+        help="an adaptive bundle: keep to its global model (default: adapt to the speaker "
+        "once --adapt-min-seconds of speech were heard)",
+    )  # fmt: skip
+    parser.add_argument("--adapt-min-seconds", type=float, metavar="S",
+                        help="speech heard before adapting (default: the bundle's)")  # fmt: skip
     options.add_vad(parser, old_threshold=True)
     options.add_model_pin(parser)
     parser.add_argument(
@@ -77,6 +84,8 @@ def _check_options(args: argparse.Namespace) -> None:
         raise ConfigError(f"--duration must be a positive number of seconds, got {args.duration}")
     if args.fast and args.file is None:
         raise ConfigError("--fast only applies to --file (a microphone runs in real time)")
+    if args.adapt_min_seconds is not None and not args.adapt_min_seconds >= 0:
+        raise ConfigError(f"--adapt-min-seconds must be >= 0, got {args.adapt_min_seconds}")
 
 
 def _smooth(args: argparse.Namespace) -> float:
@@ -116,6 +125,8 @@ def _engine(args: argparse.Namespace, recognizer: Any, results: queue.Queue) -> 
         deterministic=args.fast,
         on_result=results.put,
         history=HISTORY_LIMIT,
+        adapt=False if args.no_adapt else None,
+        min_seconds=args.adapt_min_seconds,
     )
 
 
@@ -150,6 +161,9 @@ def run(args: argparse.Namespace) -> int:
         "have arrived); Ctrl-C stops",
         file=sys.stderr,
     )
+    if hasattr(engine.predict, "statistics"):
+        print(f"adapting to the speaker: the global model answers until {_needed(engine):g} s "
+              "of speech were heard, then the adapted one", file=sys.stderr)  # fmt: skip
     display = TerminalDisplay(recognizer.labels)
     interrupted = _show(engine.start(source), results, display, args.duration, source.realtime)
     engine.stop()
@@ -182,13 +196,30 @@ def _show(engine: Any, results: queue.Queue, display: Any, duration, realtime: b
         return True
 
 
+def _needed(engine: Any) -> float:
+    session = engine.predict
+    return session.recognizer.scorer.adaptation.min_seconds if session.min_seconds is None else (
+        session.min_seconds)  # fmt: skip
+
+
+def _adapted(engine: Any) -> str:
+    """``; adapted after 20.5 s of speech`` for an adaptive session (else empty)."""
+    session = engine.predict
+    if not hasattr(session, "statistics"):
+        return ""
+    history = [r for r in engine.history if r.adaptation is not None and r.adaptation.adapted]
+    if history:
+        return f"; adapted from {history[0].time:.1f} s (after {session.seconds:.0f} s of speech in all)"
+    return f"; never adapted: {session.seconds:.1f} s of speech heard"
+
+
 def _summary(engine: Any, interrupted: bool) -> None:
     stats = engine.stats
     latencies = [r.latency_s for r in engine.history]
     median = f"{statistics.median(latencies) * 1000:.0f} ms" if latencies else "-"
     print(
         f"{'stopped' if interrupted else 'done'}: {stats['results']} results ({stats['speech']} "
-        f"speech, {stats['silence']} silence), {stats['skipped']} windows skipped, median "
-        f"latency {median}",
+        f"speech, {stats['silence']} silence, {stats['no_speech']} no speech), "
+        f"{stats['skipped']} windows skipped, median latency {median}{_adapted(engine)}",
         file=sys.stderr,
     )

@@ -21,6 +21,13 @@ so, the JSON's ``windows`` counts them). ``--max-duration S`` (default 4 h) refu
 recordings from their header; ``--model-sha256 HASH`` refuses any model but the one you tested.
 JSON and CSV results carry the model's content hash (``model_sha256``).
 
+``--adapt`` adapts a bundle that can adapt (speaker-adapted, or adaptive: a global and an
+adapted model) to each speaker's own speech, unlabelled: ``--adapt speaker`` with
+``--speaker-pattern REGEX`` or ``--speakers FILE.csv``, ``--adapt all`` when the files are one
+speaker, ``--timeline --adapt session`` for a recording's own speech (see ``sertk.cli.adapt``).
+Which speakers, with how many files and seconds of speech, is printed on stderr. A file without
+speech (silence, a tone, noise) is labelled ``no speech``, in every format.
+
 ``--plot OUT.png`` writes the explain picture (waveform, attention or timeline, probabilities),
 titled with the file and the model, and prints the path it wrote on stderr; with several files
 it writes one picture per file, ``OUT-<file stem>.png`` beside ``OUT.png`` (a file stem met again
@@ -39,7 +46,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sertk.cli import options
+from sertk.cli import adapt, options
 from sertk.cli._engine import add_engine_options, check_engine_options, predict_on_ray
 from sertk.errors import ConfigError, SertkError
 
@@ -69,8 +76,7 @@ def add_parser(subparsers) -> None:
     )
     parser.add_argument("--recursive", action="store_true", help="also search sub-folders")
     parser.add_argument("--batch-size", type=int, default=16, metavar="N")
-    parser.add_argument("--speaker", metavar="ID", help="all files are this speaker's (needed "
-                        "by a speaker-adapted bundle)")  # fmt: skip
+    adapt.add_options(parser)
     options.add_max_duration(parser)
     options.add_model_pin(parser)
     options.add_device(parser)
@@ -136,16 +142,12 @@ def run(args: argparse.Namespace) -> int:
     timeline = _check_options(args)
     recognizer = Recognizer.load(
         args.model, device=options.check_device(args.device or "cpu"), backend=args.backend,
-        jobs=options.check_jobs(args),
-        sha256=args.model_sha256,
+        jobs=options.check_jobs(args), sha256=args.model_sha256,
     )  # fmt: skip
-    if recognizer.speaker_adapted and args.speaker is None:
-        raise SertkError(
-            f"{recognizer.bundle.path} is speaker-adapted: give --speaker ID (all files are that "
-            "speaker's utterances; several of them make its statistics meaningful)"
-        )
-    # a speaker-adapted bundle needs all utterances of the speaker in one call
-    step = 1 if args.timeline else len(files) if recognizer.speaker_adapted else args.batch_size
+    args.mode = adapt.check_options(args, recognizer)
+    speakers = adapt.speakers_of(files, args, args.mode)
+    # adaptation needs all utterances of a speaker in one call
+    step = 1 if args.timeline else len(files) if speakers else args.batch_size
     writer = _Writer(args, recognizer.labels, files)
     targets = plot_paths(args.plot, files) if args.plot else {}
     failed = len(problems)
@@ -153,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
         for start in range(0, len(files), step):
             chunk = files[start : start + step]
             for file, result in zip(
-                chunk, _predict(recognizer, chunk, args, timeline), strict=True
+                chunk, _predict(recognizer, chunk, args, timeline, speakers), strict=True
             ):
                 if not isinstance(result, SertkError) and args.plot:
                     result = _plot(
@@ -224,14 +226,20 @@ def _check_options(args: argparse.Namespace) -> dict[str, Any]:
     return {"smooth": smooth, "vad": options.vad_options(args, "predict"), "max_duration": limit}
 
 
-def _predict(recognizer, files: list[Path], args, timeline: dict[str, Any]) -> list[Any]:
+def _predict(recognizer, files: list[Path], args, timeline: dict[str, Any], speakers) -> list:
     """Predictions (or timelines) for ``files``; a SertkError in place of each one that failed."""
-
-    speakers = None if args.speaker is None else [args.speaker] * len(files)
+    attention = bool(args.plot) and recognizer.has_attention
+    if not args.timeline and speakers is not None:
+        results, summaries = recognizer.predict_adapted(
+            files, batch_size=args.batch_size, speakers=speakers, attention=attention,
+            min_seconds=args.adapt_min_seconds, on_error="return",
+            max_duration=timeline["max_duration"],
+        )  # fmt: skip
+        adapt.report(summaries)
+        return results
     if not args.timeline:
         return recognizer.predict_batch(
-            files, batch_size=args.batch_size, speakers=speakers,
-            attention=bool(args.plot) and recognizer.has_attention, on_error="return",
+            files, batch_size=args.batch_size, attention=attention, on_error="return",
             max_duration=timeline["max_duration"],
         )  # fmt: skip
     results: list[Any] = []
@@ -239,7 +247,7 @@ def _predict(recognizer, files: list[Path], args, timeline: dict[str, Any]) -> l
         try:
             results.append(recognizer.timeline(
                 file, window=args.window, hop=args.hop, speaker=args.speaker,
-                batch_size=args.batch_size, **timeline,
+                adapt=args.mode == "session", batch_size=args.batch_size, **timeline,
             ))  # fmt: skip
         except SertkError as error:
             results.append(error)
@@ -292,6 +300,16 @@ def _model_name(recognizer) -> str:
     return "default" if path.resolve() == Path(DEFAULT_MODEL).resolve() else str(path)
 
 
+def _csv_cells(result: Any, labels, *, adapted: bool) -> list[str]:
+    """``label, confidence, speech[, adapted], p...`` of one file (empty cells where None)."""
+    probabilities = result.probabilities or {}
+    cells = [result.label, "" if result.confidence is None else f"{result.confidence:.6f}",
+             str(result.speech).lower()]  # fmt: skip
+    if adapted:
+        cells.append("" if result.adaptation is None else str(result.adaptation.adapted).lower())
+    return cells + [f"{probabilities[k]:.6f}" if k in probabilities else "" for k in labels]
+
+
 def _open_output(path: str):
 
     try:
@@ -309,9 +327,10 @@ class _Writer:
         self.records: list[dict] = []
         self.width = max(len("file"), *(len(str(f)) for f in files))
         self.csv = csv.writer(self.stream) if self.format == "csv" else None
+        self.adapted = args.mode is not None
         if self.csv is not None:
             head = ["start", "end", "label", "confidence", "speech"] if self.timeline else [
-                "label", "confidence"]  # fmt: skip
+                "label", "confidence", "speech", *(["adapted"] if self.adapted else [])]  # fmt: skip
             self.csv.writerow(["file", *head, *labels, "model_sha256"])
         elif self.format == "table" and not self.timeline:
             self._line(f"{'file':<{self.width}}  {'label':<12} {'conf':>5}  top probabilities")
@@ -326,13 +345,18 @@ class _Writer:
         elif self.timeline:
             self._add_timeline(file, result)
         elif self.csv is not None:
-            probabilities = [f"{result.probabilities[k]:.6f}" for k in self.labels]
-            self.csv.writerow([file, result.label, f"{result.confidence:.6f}", *probabilities,
-                               result.model_sha256])  # fmt: skip
+            self.csv.writerow(
+                [file, *_csv_cells(result, self.labels, adapted=self.adapted), result.model_sha256]
+            )
+        elif not result.speech:  # no emotion: say why instead of the model's guess
+            self._line(f"{str(file):<{self.width}}  {result.label:<12} {'-':>5}  "
+                       f"({result.no_speech})")  # fmt: skip
         else:
             top = "  ".join(f"{label} {value:.2f}" for label, value in result.top(TOP))
+            mark = "" if result.adaptation is None else f"  [{result.adaptation.describe()}]"
             self._line(
-                f"{str(file):<{self.width}}  {result.label:<12} {result.confidence:5.2f}  {top}"
+                f"{str(file):<{self.width}}  {result.label:<12} {result.confidence:5.2f}  "
+                f"{top}{mark}"
             )
 
     def _add_timeline(self, file: Path, timeline: Any) -> None:
@@ -342,7 +366,9 @@ class _Writer:
                           for v in row.values()]  # fmt: skip
                 self.csv.writerow([file, *values, timeline.model_sha256])
             return
-        self._line(f"{file}  ({timeline.duration:.2f} s)")
+        state = timeline.adaptation
+        note = "" if state is None else f", {state.describe()}: {state.seconds:.1f} s of speech"
+        self._line(f"{file}  ({timeline.duration:.2f} s{note})")
         for s in timeline.segments:
             detail = f"{s.confidence:5.2f}" if s.speech else ""
             self._line(f"  {s.start:8.2f} {s.end:8.2f}  {s.label:<12} {detail}")

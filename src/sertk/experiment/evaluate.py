@@ -27,6 +27,8 @@ from sertk.bundle import load_bundle
 from sertk.errors import ConfigError, CorpusError
 from sertk.features.base import runs_own_threads
 from sertk.features.cache import cached_extract, extract_utterances
+from sertk.features.normalization import group_by_speaker
+from sertk.features.voicing import check_speech
 from sertk.inference import FeatureKey, Scorer
 from sertk.metrics import classification_report
 from sertk.parallel import chunk_length, map_chunks, plan_jobs
@@ -65,6 +67,7 @@ def evaluate_bundle(
     device: str = "cpu",
     progress: bool = False,
     jobs: int | None = None,
+    adapt: bool | None = None,
 ) -> dict[str, Any]:
     """Score the bundle at ``bundle_path`` (a folder, a run folder or ``default``) on
     ``utterances`` (``sertk.corpora.Utterance``); a JSON-ready dict.
@@ -75,6 +78,10 @@ def evaluate_bundle(
     ``sertk.metrics.classification_report``) and ``predictions`` (id, label, predicted).
     ``cache``: an optional ``FeatureCache``; ``jobs``: worker processes for the features (see
     :func:`request_features`; None: automatic, 1 on a GPU).
+    ``adapt`` (default: when the bundle is
+    speaker-adapted) normalises each speaker's features with the statistics of all of that
+    speaker's utterances (unlabelled; the speaker-adapted protocol): needed by a speaker-adapted
+    bundle, chosen for an adaptive one (else its global model answers), refused by others.
     """
     bundle = load_bundle(bundle_path)
     utterances = list(utterances)
@@ -88,7 +95,12 @@ def evaluate_bundle(
     if jobs is None and device != "cpu":
         jobs = 1  # the model runs on a GPU: keep one process
     features = request_features(scorer, kept, cache=cache, progress=progress, jobs=jobs)
-    scores = scorer.score(features, speakers=[u.speaker for u in kept])
+    adapt = _check_adapt(scorer, adapt)
+    scores = scorer.score(
+        features,
+        speakers=[u.speaker for u in kept] if adapt else None,
+        statistics=speaker_statistics(scorer, kept, features) if adapt else None,
+    )
     probabilities = scores.probabilities
     truth = [labels.index(table[u.label]) for u in kept]
     predicted = probabilities.argmax(axis=1)
@@ -96,6 +108,7 @@ def evaluate_bundle(
         "bundle": str(Path(bundle.path).resolve()),
         "labels": labels,
         "normalization": scorer.normalization,
+        "adapted_speakers": len({u.speaker for u in kept}) if adapt else 0,
         "mapping": table,
         "unmapped": {label: n for label, n in sorted(counts.items()) if table[label] is None},
         "unused_mapping": sorted(set(mapping or {}) - set(counts)),
@@ -107,6 +120,38 @@ def evaluate_bundle(
             for u, p in zip(kept, predicted, strict=True)
         ],
     }
+
+
+def _check_adapt(scorer: Scorer, adapt: bool | None) -> bool:
+    if adapt is None:
+        return scorer.normalization == "speaker"
+    if adapt and scorer.adaptation is None:
+        raise ConfigError(
+            f"{scorer.source} cannot adapt to speakers (no speaker-adapted model); evaluate it "
+            "without --adapt"
+        )
+    if not adapt and scorer.normalization == "speaker":
+        raise ConfigError(f"{scorer.source} is speaker-adapted: it needs --adapt speaker")
+    return bool(adapt)
+
+
+def speaker_statistics(scorer: Scorer, utterances: Sequence[Any], features) -> list | None:
+    """Per utterance its speaker's statistics with the seconds of speech behind them, when the
+    bundle's adaptation weighs seconds (shrinkage; None otherwise: the scorer groups the
+    ``speakers`` itself, exactly as before)."""
+    if scorer.adaptation is None or not scorer.adaptation.needs_prior:
+        return None
+    rate = scorer.sampling_rate
+    seconds = [check_speech(load_audio(u.path, sampling_rate=rate)[0], rate).speech_seconds
+               for u in utterances]  # fmt: skip
+    out: list = [None] * len(utterances)
+    for rows in group_by_speaker([u.speaker for u in utterances]).values():
+        stats = scorer.statistics(
+            [features[r] for r in rows], seconds=sum(seconds[r] for r in rows)
+        )
+        for row in rows:
+            out[row] = stats
+    return out
 
 
 def request_features(
@@ -186,6 +231,14 @@ def format_evaluation(result: Mapping[str, Any]) -> str:
     mapped = ", ".join(f"{src}->{dst}" for src, dst in result["mapping"].items() if dst is not None)
     lines = [
         f"bundle: {result['bundle']} ({result['normalization']} normalisation)",
+        *(
+            [
+                f"adapted to {result['adapted_speakers']} speakers (each one's own utterances, "
+                "unlabelled)"
+            ]
+            if result.get("adapted_speakers")
+            else []
+        ),  # fmt: skip
         f"evaluated {result['evaluated']} of {result['utterances']} utterances; "
         f"label mapping: {mapped}",
     ]

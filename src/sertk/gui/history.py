@@ -61,10 +61,12 @@ def save_timeline(path: str | os.PathLike, timeline: Any) -> Path:
 def summarise(timeline: Any) -> tuple[str, float | None, dict[str, float] | None]:
     """The whole recording's emotion: probabilities averaged over speech segments weighted by
     their duration (:func:`sertk.recognizer.long_audio.speech_mean`, what ``sertk predict``
-    reports for a long file), ``("silence", None, None)`` when there is no speech."""
+    reports for a long file); ``("silence", None, None)`` (or ``"no speech"`` when there was
+    sound) when there is no speech."""
     mean = speech_mean(timeline)
     if mean is None:
-        return "silence", None, None
+        heard = any(s.label == "no speech" for s in timeline.segments)
+        return ("no speech" if heard else "silence"), None, None
     best = int(mean.argmax())
     probabilities = {label: float(p) for label, p in zip(timeline.labels, mean, strict=True)}
     return timeline.labels[best], float(mean[best]), probabilities

@@ -189,6 +189,7 @@ class MainWindow(QMainWindow):
         if self.sender() is not self.session:
             return  # a result of an earlier session, still in the queue
         self.panel.show_emotion(result.label, result.confidence, result.probabilities)
+        self.panel.show_adaptation(result.adaptation)
         self.panel.show_level(result.level_db)
         self.timeline.add(result.time, result.label, result.confidence, start=result.start)
         self.table.add_result(result)
@@ -222,7 +223,8 @@ class MainWindow(QMainWindow):
         self.stop()
         self._analysing += 1
         generation, recognizer = self._analysing, self.recognizer
-        options = {"hop": self.hop, "smooth": self.smooth, "vad": self.vad}
+        options = {"hop": self.hop, "smooth": self.smooth, "vad": self.vad,
+                   "adapt": recognizer.adaptive}  # the recording's own speech  # fmt: skip
         self._busy.add("file")
         self.statusBar().showMessage(f"analysing {Path(path).name} …")
         self._update_actions()
@@ -247,6 +249,7 @@ class MainWindow(QMainWindow):
         label, confidence, probabilities = summarise(timeline)
         speech = sum(s.duration for s in timeline.segments if s.speech)
         self.panel.show_emotion(label, confidence, probabilities, note="whole file")
+        self.panel.show_adaptation(timeline.adaptation)
         self.panel.show_level(None)
         self.latency_label.clear()
         self.skipped_label.clear()

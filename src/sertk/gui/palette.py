@@ -38,12 +38,12 @@ ERROR_TEXT = "#8a1c14"
 
 
 def emotion_color(label: str | None) -> str:
-    """The ``#rrggbb`` colour of ``label``; silence (or None) is grey.
+    """The ``#rrggbb`` colour of ``label``; silence, no speech (or None) are grey.
 
-    >>> emotion_color("angry"), emotion_color("silence")
-    ('#e53935', '#cfd4dc')
+    >>> emotion_color("angry"), emotion_color("silence"), emotion_color("no speech")
+    ('#e53935', '#cfd4dc', '#cfd4dc')
     """
-    if label is None or label == "silence":
+    if label is None or label in ("silence", "no speech"):
         return SILENCE_COLOR
     known = EMOTION_COLORS.get(label.lower())
     if known is not None:
@@ -62,6 +62,7 @@ QLabel#cardTitle {{
 QLabel#emotion {{ font-size: 28pt; font-weight: 700; }}
 QLabel#confidence {{ color: {MUTED_TEXT}; font-size: 11pt; }}
 QLabel#source {{ color: {MUTED_TEXT}; font-size: 9pt; }}
+QLabel#adaptation {{ color: {MUTED_TEXT}; font-size: 9pt; }}
 QFrame#errorBanner {{
     background: {ERROR_BACKGROUND}; border: 1px solid {ERROR_BORDER}; border-radius: 6px;
 }}

@@ -4,6 +4,7 @@ level meter) and a titled frame helper."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from PySide6.QtWidgets import QFrame, QLabel, QVBoxLayout, QWidget
 
@@ -40,6 +41,9 @@ class EmotionPanel(QFrame):
         self.emotion.setObjectName("emotion")
         self.confidence = QLabel("Load a model, then press Start or open a file")
         self.confidence.setObjectName("confidence")
+        self.adaptation = QLabel("")  # which model answers: global, or adapted to the speaker
+        self.adaptation.setObjectName("adaptation")
+        self.adaptation.setWordWrap(True)
         self.source = QLabel("")
         self.source.setObjectName("source")
         self.source.setWordWrap(True)
@@ -49,7 +53,7 @@ class EmotionPanel(QFrame):
         layout.setContentsMargins(14, 10, 14, 12)
         layout.setSpacing(6)
         for text, widgets in (
-            ("Current emotion", (self.emotion, self.confidence)),
+            ("Current emotion", (self.emotion, self.confidence, self.adaptation)),
             ("Classes", (self.bars,)),
             ("Input level", (self.meter, self.source)),
         ):
@@ -74,18 +78,32 @@ class EmotionPanel(QFrame):
         *,
         note: str = "",
     ) -> None:
-        """Show ``label`` (None: nothing yet; ``"silence"``: grey) and its probabilities."""
-        color = emotion_color(label) if label not in (None, "silence") else MUTED_TEXT
+        """Show ``label`` (None: nothing yet; ``"silence"``, ``"no speech"``: grey) and its
+        probabilities."""
+        color = emotion_color(label) if label not in (None, "silence", "no speech") else MUTED_TEXT
         self.emotion.setText("—" if label is None else label)
         self.emotion.setStyleSheet(f"color: {color};")
         if confidence is not None:
             text = f"confidence {confidence * 100:.0f} %"
         elif label == "silence":
             text = "no speech in the newest audio"
+        elif label == "no speech":
+            text = "sound, but no speech in it"
         else:
             text = ""
         self.confidence.setText(" · ".join(part for part in (text, note) if part))
         self.bars.set_probabilities(probabilities)
+
+    def show_adaptation(self, state: Any) -> None:
+        """Which model answers: ``state`` is a :class:`sertk.recognizer.AdaptationState` (None:
+        the bundle does not adapt; the line is empty)."""
+        if state is None:
+            text = ""
+        elif state.adapted:
+            text = f"model: adapted to the speaker ({state.seconds:.0f} s of speech)"
+        else:
+            text = f"model: global until {state.min_seconds:g} s of speech ({state.seconds:.0f} s so far)"
+        self.adaptation.setText(text)
 
     def show_level(self, level_db: float | None) -> None:
         self.meter.set_level(level_db)

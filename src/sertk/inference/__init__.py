@@ -17,6 +17,7 @@ neither torch nor onnxruntime.
 (('neutral', 'happy', 'sad'), 'global', ((0, None),))
 """
 
+from sertk.inference.adaptive import AdaptiveScorer
 from sertk.inference.ensemble import RULES, EnsembleScorer, check_weights, combine, label_matrix
 from sertk.inference.scorer import (
     FeatureInput,
@@ -27,10 +28,11 @@ from sertk.inference.scorer import (
     Scorer,
     Scores,
 )
-from sertk.inference.speakers import SpeakerStatistics, merge_statistics
+from sertk.inference.speakers import SpeakerStatistics, merge_statistics, statistics_seconds
 
 __all__ = [
     "RULES",
+    "AdaptiveScorer",
     "EnsembleScorer",
     "FeatureInput",
     "FeatureKey",
@@ -44,4 +46,5 @@ __all__ = [
     "combine",
     "label_matrix",
     "merge_statistics",
+    "statistics_seconds",
 ]

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from sertk.errors import BundleError
+from sertk.features.normalization import Adaptation
 from sertk.inference.scorer import FeatureKey, Scorer, Scores, check_features
 from sertk.inference.speakers import per_item
 
@@ -138,6 +139,13 @@ class EnsembleScorer(Scorer):
     @property
     def normalization(self) -> str:
         return "speaker" if any(m.normalization == "speaker" for m in self.members) else "global"
+
+    @property
+    def adaptation(self) -> Adaptation | None:
+        """The adaptation of the members that use speaker statistics (the one that needs the
+        most speech when they differ)."""
+        found = [m.adaptation for m in self.members if m.adaptation is not None]
+        return max(found, key=lambda a: a.min_seconds) if found else None
 
     @property
     def requests(self) -> tuple[FeatureKey, ...]:

@@ -39,7 +39,7 @@ import numpy as np
 from sertk.audio import Preprocess
 from sertk.augment import View, combine_views
 from sertk.errors import SertkError
-from sertk.features.normalization import FeatureStatistics, apply_statistics
+from sertk.features.normalization import Adaptation, FeatureStatistics, apply_statistics
 from sertk.inference.speakers import SpeakerStatistics, normalize_speakers
 
 FeatureKey = tuple[int, View | None]
@@ -101,6 +101,11 @@ class Scorer:
         raise NotImplementedError
 
     @property
+    def adaptation(self) -> Adaptation | None:
+        """How speaker statistics normalise features (None: this scorer cannot use them)."""
+        return None
+
+    @property
     def sampling_rate(self) -> int:
         """The rate to load audio at (each input's preprocessing resamples to its own)."""
         return max(item.preprocess.sampling_rate for item in self.inputs)
@@ -146,11 +151,17 @@ class Scorer:
         """
         raise NotImplementedError
 
-    def statistics(self, features: Sequence[ItemFeatures]) -> SpeakerStatistics:
-        """:class:`FeatureStatistics` of ``features`` per key of :attr:`requests`, e.g. one
-        speaker's so far; merge them with :func:`sertk.inference.speakers.merge_statistics`."""
+    def statistics(
+        self, features: Sequence[ItemFeatures], *, seconds: float = 0.0
+    ) -> SpeakerStatistics:
+        """:class:`FeatureStatistics` of ``features`` (from ``seconds`` of speech) per key of
+        :attr:`requests`, e.g. one speaker's so far; merge them with
+        :func:`sertk.inference.speakers.merge_statistics`."""
         check_features(features, self.requests)
-        return {key: FeatureStatistics.of([f[key] for f in features]) for key in self.requests}
+        return {
+            key: FeatureStatistics.of([f[key] for f in features], seconds=seconds)
+            for key in self.requests
+        }
 
     def predict_signals(
         self,
@@ -177,7 +188,10 @@ class ModelScorer(Scorer):
 
     ``forward``: the model (see :class:`Forward`); ``normalization``: ``"global"`` or
     ``"speaker"`` (the speaker-adapted protocol); ``views``: test-time views; ``global_stats``:
-    the ``{"mean", "std"}`` a torch head was trained with (None: the model standardises itself).
+    the ``{"mean", "std"}`` a torch head was trained with (None: the model standardises itself);
+    ``adaptation`` (speaker normalisation only; default z-score) and ``priors`` (feature key ->
+    the training population's ``{"mean", "std"}``, for shrinkage; the utterance's prior serves
+    views without their own).
     """
 
     def __init__(
@@ -189,8 +203,12 @@ class ModelScorer(Scorer):
         normalization: str = "global",
         views: Sequence[View] = (),
         global_stats: Mapping[str, np.ndarray] | None = None,
+        adaptation: Adaptation | None = None,
+        priors: Mapping[FeatureKey, Mapping[str, np.ndarray]] | None = None,
         source: Path | None = None,
     ) -> None:
+        if adaptation is not None and normalization != "speaker":
+            raise SertkError("an adaptation applies to speaker normalisation only")
         self.labels = tuple(labels)
         self.inputs = (input,)
         self.forward = forward
@@ -199,10 +217,16 @@ class ModelScorer(Scorer):
         self.has_attention = bool(forward.has_attention)
         self.source = source
         self._normalization = normalization
+        self._adaptation = adaptation or (Adaptation() if normalization == "speaker" else None)
+        self.priors = dict(priors or {})
 
     @property
     def normalization(self) -> str:
         return self._normalization
+
+    @property
+    def adaptation(self) -> Adaptation | None:
+        return self._adaptation
 
     @property
     def requests(self) -> tuple[FeatureKey, ...]:
@@ -216,7 +240,10 @@ class ModelScorer(Scorer):
         for key in self.requests:
             items = [np.asarray(f[key], dtype=np.float32) for f in features]
             if self._normalization == "speaker":
-                items = normalize_speakers(key, items, speakers, statistics, self.source)
+                items = normalize_speakers(
+                    key, items, speakers, statistics, self.source, adaptation=self._adaptation,
+                    prior=self.priors.get(key, self.priors.get((key[0], None))),
+                )  # fmt: skip
             if self.global_stats is not None:
                 items = [apply_statistics(x, self.global_stats) for x in items]
             results.append(self.forward(items, attention=attention and key[1] is None))

@@ -10,7 +10,10 @@ each speaker's own statistics. At inference those statistics come from one of tw
   duration); one for every item, or one per item (None: fall back to ``speakers``).
 
 Statistics are per feature key (input and view), since every view of an utterance is a
-different signal.
+different signal. How statistics become the normaliser is the bundle's
+:class:`~sertk.features.normalization.Adaptation` (``zscore``: the speaker's own mean and std,
+as in training; ``shrinkage``: pulled towards the training population's prior, weighted by the
+``seconds`` of speech the statistics hold).
 
 >>> stats = {(0, None): FeatureStatistics.of([np.ones((2, 3))])}
 >>> merge_statistics(stats, stats)[(0, None)].count
@@ -19,17 +22,55 @@ different signal.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from sertk.augment import View
 from sertk.errors import SertkError
-from sertk.features.normalization import FeatureStatistics, group_by_speaker
+from sertk.features.normalization import (
+    Adaptation,
+    FeatureStatistics,
+    apply_statistics,
+    group_by_speaker,
+)
 
 # feature key (input index, view) -> statistics of one speaker's features under that key
 SpeakerStatistics = Mapping[Any, FeatureStatistics]
+
+
+def statistics_to_json(statistics: SpeakerStatistics | None) -> list[dict[str, Any]] | None:
+    """``statistics`` as plain JSON (lists of floats, exact: JSON keeps every float64 digit),
+    for messages between processes that must not carry pickles; None stays None."""
+    if statistics is None:
+        return None
+    return [
+        {"input": key[0], "view": None if key[1] is None else dataclasses.asdict(key[1]),
+         "count": value.count, "total": np.asarray(value.total).tolist(),
+         "total_sq": np.asarray(value.total_sq).tolist(), "seconds": value.seconds}
+        for key, value in statistics.items()
+    ]  # fmt: skip
+
+
+def statistics_from_json(document: Any) -> SpeakerStatistics | None:
+    """The statistics :func:`statistics_to_json` wrote; SertkError for anything else."""
+    if document is None:
+        return None
+    try:
+        return {
+            (int(entry["input"]), None if entry["view"] is None else View(**entry["view"])): (
+                FeatureStatistics(
+                    int(entry["count"]), np.asarray(entry["total"], dtype=np.float64),
+                    np.asarray(entry["total_sq"], dtype=np.float64), float(entry["seconds"]),
+                )
+            )
+            for entry in document
+        }  # fmt: skip
+    except (KeyError, TypeError, ValueError) as error:
+        raise SertkError(f"statistics in a message are malformed: {error}") from None
 
 
 def merge_statistics(first: SpeakerStatistics, second: SpeakerStatistics) -> SpeakerStatistics:
@@ -40,6 +81,11 @@ def merge_statistics(first: SpeakerStatistics, second: SpeakerStatistics) -> Spe
         else first.get(key) or second[key]
         for key in keys
     }  # fmt: skip
+
+
+def statistics_seconds(statistics: SpeakerStatistics | None) -> float:
+    """Seconds of speech behind one speaker's statistics (0 for None or unknown)."""
+    return 0.0 if not statistics else float(next(iter(statistics.values())).seconds)
 
 
 def per_item(
@@ -62,8 +108,12 @@ def normalize_speakers(
     speakers: Sequence[str] | None,
     statistics: SpeakerStatistics | Sequence[SpeakerStatistics | None] | None,
     source: Path | None,
+    *,
+    adaptation: Adaptation | None = None,
+    prior: Mapping[str, np.ndarray] | None = None,
 ) -> list[np.ndarray]:
-    """``items`` (one array per item, feature key ``key``) z-normalised per speaker."""
+    """``items`` (one array per item, feature key ``key``) normalised per speaker by
+    ``adaptation`` (default: z-score) with ``prior`` (the population's ``{"mean", "std"}``)."""
     given = [
         None if entry is None else entry.get(key) for entry in per_item(statistics, len(items))
     ]
@@ -80,4 +130,11 @@ def normalize_speakers(
         stats = FeatureStatistics.of([items[row] for row in rows])
         for row in rows:
             given[row] = stats
-    return [stats.apply(x) for stats, x in zip(given, items, strict=True)]
+    adaptation = adaptation or Adaptation()
+    normalisers: dict[int, dict[str, np.ndarray]] = {}  # one per distinct statistics object
+    out = []
+    for stats, x in zip(given, items, strict=True):
+        if id(stats) not in normalisers:
+            normalisers[id(stats)] = adaptation.normaliser(stats, prior)
+        out.append(apply_statistics(x, normalisers[id(stats)]))
+    return out

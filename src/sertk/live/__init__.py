@@ -17,7 +17,7 @@ runs under the CLI (``sertk listen``), a GUI or a test alike.
 
 from sertk.live.buffer import RingBuffer
 from sertk.live.engine import StreamingEngine
-from sertk.live.result import SILENCE, Result, save_history
+from sertk.live.result import NO_SPEECH, SILENCE, Result, save_history
 from sertk.live.sources import (
     FileSource,
     IteratorSource,
@@ -29,6 +29,7 @@ from sertk.live.sources import (
 from sertk.live.vad import EnergyGate, level_db
 
 __all__ = [
+    "NO_SPEECH",
     "SILENCE",
     "EnergyGate",
     "FileSource",

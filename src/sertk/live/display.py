@@ -24,6 +24,11 @@ def level_fraction(level_db: float) -> float:
     return min(1.0, max(0.0, 1.0 - level_db / LEVEL_FLOOR_DB))
 
 
+def adaptation_text(result: Result) -> str:
+    """``  [global 12/20 s]`` or ``  [adapted]`` (empty without adaptation)."""
+    return "" if result.adaptation is None else f"  [{result.adaptation.describe()}]"
+
+
 def render_line(result: Result) -> str:
     """One plain line per result (for logs and pipes)."""
     what = f"{result.label:<10}"
@@ -31,6 +36,7 @@ def render_line(result: Result) -> str:
     return (
         f"{result.time:8.2f}s  {what}  level {result.level_db:6.1f} dBFS  "
         f"latency {result.latency_s * 1000:5.0f} ms  skipped {result.skipped}"
+        f"{adaptation_text(result)}"
     )
 
 
@@ -40,8 +46,8 @@ def render_panel(result: Result, labels: Sequence[str], *, skipped_total: int = 
     if result.speech:
         head = f"{result.label.upper():<{width}}  {bar(result.confidence or 0.0)} {result.confidence:.2f}"
     else:
-        head = f"{'(silence)':<{width}}  {bar(0.0)}"
-    lines = [f"  t {result.time:7.1f} s   {head}"]
+        head = f"{'(' + result.label + ')':<{width}}  {bar(0.0)}"
+    lines = [f"  t {result.time:7.1f} s   {head}{adaptation_text(result)}"]
     probabilities = result.probabilities or {}
     for label in labels:
         p = probabilities.get(label)

@@ -16,7 +16,11 @@ audio still to be analysed: results then depend on the audio alone (files, tests
 The engine needs only ``predict(signal, sampling_rate)`` returning something with
 ``probabilities`` (a ``{label: p}`` mapping, as :class:`sertk.recognizer.Prediction` has), a
 mapping, or a ``[classes]`` array, plus the label list, so it runs without any GUI and with any
-model. Memory is bounded: the ring buffer is preallocated and the history is a bounded deque.
+model. A prediction with ``speech`` False (sound the gate let through, but no speech in it: a
+tone, a hum) becomes a ``no speech`` result; one with an ``adaptation`` state passes it on
+(:meth:`from_recognizer` with an adaptive bundle: the session's running statistics, see
+:class:`sertk.recognizer.adaptation.Session`). Memory is bounded: the ring buffer is
+preallocated, the history is a bounded deque and a session's statistics are sums per feature.
 
 >>> recognizer = Recognizer.load("default")  # doctest: +SKIP
 >>> with StreamingEngine.from_recognizer(recognizer, on_result=print) as engine:  # doctest: +SKIP
@@ -38,9 +42,10 @@ import numpy as np
 from sertk.errors import ConfigError, SertkError
 from sertk.live import _checks
 from sertk.live.buffer import RingBuffer
-from sertk.live.result import SILENCE, Result, save_history
+from sertk.live.result import NO_SPEECH, SILENCE, Result, save_history
 from sertk.live.vad import EnergyGate, level_db
 from sertk.parallel import limit_blas
+from sertk.recognizer.adaptation import Session
 from sertk.smoothing import LIVE_SMOOTH, TrailingAverage
 
 Predict = Callable[[np.ndarray, int], Any]
@@ -93,11 +98,19 @@ class StreamingEngine:
         self._reset_state()
 
     @classmethod
-    def from_recognizer(cls, recognizer: Any, **options: Any) -> StreamingEngine:
+    def from_recognizer(
+        cls, recognizer: Any, *, adapt: bool | None = None, min_seconds: float | None = None,
+        **options: Any,
+    ) -> StreamingEngine:  # fmt: skip
         """An engine over a :class:`sertk.recognizer.Recognizer`: its ``predict_signal``, labels
         and sampling rate; ``window`` defaults to the bundle's crop duration (or 3 s). From here
         on the process's BLAS runs one thread (:func:`sertk.parallel.limit_blas`), so the
-        analysis does not fight the audio and UI threads for the cores."""
+        analysis does not fight the audio and UI threads for the cores.
+
+        ``adapt`` (default: when the bundle is adaptive) keeps the session's running
+        statistics (:class:`sertk.recognizer.adaptation.Session`): the global model answers
+        until ``min_seconds`` (default: the bundle's) of speech were heard, then the adapted
+        one; each result's ``adaptation`` says which."""
         limit_blas(1)
         preprocess = getattr(recognizer, "preprocess", None)
         duration = getattr(preprocess, "duration", None)
@@ -105,8 +118,13 @@ class StreamingEngine:
         hop = options.get("hop", 0.5)
         if "buffer" not in options and all(isinstance(x, int | float) for x in (window, hop)):
             options["buffer"] = max(5.0, window + hop)  # room for a window and a hop
+        if adapt is None:
+            adapt = bool(getattr(recognizer, "adaptive", False)) and not recognizer.speaker_adapted
+        predict = recognizer.predict_signal
+        if adapt:
+            predict = Session(recognizer, step=hop, min_seconds=min_seconds)
         return cls(
-            recognizer.predict_signal,
+            predict,
             labels=recognizer.labels,
             sampling_rate=recognizer.sampling_rate,
             **options,
@@ -123,7 +141,7 @@ class StreamingEngine:
         self._source: Any = None
         self._done = threading.Event()
         self.error: BaseException | None = None
-        self._stats = {"results": 0, "speech": 0, "silence": 0, "skipped": 0}
+        self._stats = {"results": 0, "speech": 0, "silence": 0, "no_speech": 0, "skipped": 0}
         self._inference = {"count": 0, "total_s": 0.0, "max_s": 0.0, "max_latency_s": 0.0}
 
     # --- input ----------------------------------------------------------------------------
@@ -296,11 +314,16 @@ class StreamingEngine:
     def _analyse(self, end: int, samples: np.ndarray, skipped: int, arrival: float) -> Result:
         rate = self.sampling_rate
         speech = self.gate is None or self._gate(samples, end)
-        label, confidence, probabilities = SILENCE, None, None
+        label, confidence, probabilities, adaptation = SILENCE, None, None, None
         if speech:
             began = time.perf_counter()
-            row = _checks.probability_row(self.predict(samples, rate), self.labels)
+            answer = self.predict(samples, rate)
             self._note_inference(time.perf_counter() - began)
+            adaptation = getattr(answer, "adaptation", None)
+            speech = getattr(answer, "speech", True) is not False
+            label = SILENCE if speech else NO_SPEECH  # sound, but no speech: no emotion
+        if speech:
+            row = _checks.probability_row(answer, self.labels)
             average = self._average.add(end / rate, row)
             best = int(average.argmax())
             label, confidence = self.labels[best], float(average[best])
@@ -318,6 +341,7 @@ class StreamingEngine:
             latency_s=time.monotonic() - arrival,
             skipped=skipped,
             wall_time=time.time(),
+            adaptation=adaptation,
         )
 
     def _gate(self, samples: np.ndarray, end: int) -> bool:
@@ -337,7 +361,10 @@ class StreamingEngine:
     def _count(self, result: Result) -> None:
         stats = self._stats
         stats["results"] += 1
-        stats["speech" if result.speech else "silence"] += 1
+        kind = (
+            "speech" if result.speech else "no_speech" if result.label == NO_SPEECH else "silence"
+        )
+        stats[kind] += 1
         stats["skipped"] += result.skipped
         self._inference["max_latency_s"] = max(self._inference["max_latency_s"], result.latency_s)
 

@@ -15,6 +15,7 @@ from typing import Any
 from sertk.errors import ConfigError
 
 SILENCE = "silence"  # the label of a window without speech (as in sertk.recognizer)
+NO_SPEECH = "no speech"  # sound the gate let through, but no speech in it (sertk.recognizer)
 HISTORY_FORMATS = (".csv", ".jsonl")
 
 
@@ -29,7 +30,11 @@ class Result:
     (the model was not called). ``level_db`` is the RMS level of the newest hop in dBFS.
     ``latency_s`` runs from the moment the window's last sample entered the engine to the moment
     this result was ready; ``skipped`` counts the windows dropped since the previous result
-    because analysis fell behind. ``wall_time`` is the Unix time the result was made.
+    because analysis fell behind. ``wall_time`` is the Unix time the result was made. A window
+    with sound but no speech (a tone, a hum) has ``label == "no speech"``, ``speech`` False and
+    no probabilities. ``adaptation`` (an adaptive bundle's session: a
+    :class:`sertk.recognizer.AdaptationState`) says whether the global model answered (and how
+    much speech the session holds) or the adapted one; None without adaptation.
     """
 
     time: float
@@ -42,14 +47,17 @@ class Result:
     latency_s: float
     skipped: int
     wall_time: float
+    adaptation: Any = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict of the fields."""
         return dataclasses.asdict(self)
 
     def to_row(self, labels: Sequence[str]) -> dict[str, Any]:
-        """Flat CSV row: the scalar fields, then one probability column per label."""
+        """Flat CSV row: the scalar fields (``adaptation`` as its short text, e.g. ``global
+        12/20 s``), then one probability column per label."""
         row = {k: v for k, v in self.to_dict().items() if k != "probabilities"}
+        row["adaptation"] = "" if self.adaptation is None else self.adaptation.describe()
         probabilities = self.probabilities or {}
         row.update({label: probabilities.get(label) for label in labels})
         return row

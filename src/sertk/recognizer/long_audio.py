@@ -12,9 +12,13 @@
 2. **windows**: a second pass cuts each window's samples out of the blocks as they go by (at
    most one window and one block held) and scores ``batch_size`` windows at a time.
 
-A speaker-adapted bundle normalises every window with the statistics of all of them, so it reads
-the windows once more first, accumulating :class:`~sertk.features.normalization.FeatureStatistics`
-(sums: constant memory), and scores with those. Memory stays bounded by a block of decoded
+Every window is checked for speech (:meth:`Recognizer.hear`): a window with sound but no speech
+(a tone, a hum, noise the energy rule let through) gets no emotion and becomes part of a
+``no speech`` segment. With session adaptation (``adapt=True``, or ``speaker=``: a bundle that
+can adapt normalises every window with the statistics of the recording's own speech) the
+windows are read once more first, accumulating the statistics of the speech windows (sums:
+constant memory) with the seconds of speech they cover (the union of their spans, each second
+once), and every window is then scored with them (:func:`~sertk.recognizer.adaptation.fixed_plan`). Memory stays bounded by a block of decoded
 audio, the frame levels, one batch of windows and the results (a few hundred bytes per window);
 time grows linearly with the length. Each step (a block read, a batch scored) yields a
 :class:`TimelineBlock`, so a caller can interleave other work (the REST server) or show
@@ -40,7 +44,8 @@ from sertk.audio import LevelMeter, audio_blocks, regions_of_levels
 from sertk.audio.stream import AudioStream
 from sertk.errors import AudioError, SertkError
 from sertk.inference.speakers import merge_statistics
-from sertk.recognizer.prediction import Prediction, Segment, Timeline
+from sertk.recognizer.adaptation import Plan, fixed_plan
+from sertk.recognizer.prediction import AdaptationState, Prediction, Segment, Timeline
 from sertk.recognizer.timeline import (
     DEFAULT_WINDOW,
     build_timeline,
@@ -83,6 +88,7 @@ def timeline_blocks(
     smoothing: Any = None,
     min_speech: float = 0.5,
     speaker: str | None = None,
+    adapt: bool = False,
     vad: Mapping[str, Any] | None = None,
     batch_size: int = 16,
     max_duration: float | None,
@@ -90,17 +96,18 @@ def timeline_blocks(
     """The steps of :meth:`Recognizer.timeline` (see there for the options). Options, the
     file's header and ``max_duration`` are checked now (SertkError); decoding errors come from
     the step that meets them."""
-    settings = _settings(recognizer, window, hop, smooth, smoothing, min_speech, speaker, vad)
+    adapt = bool(adapt) or speaker is not None
+    settings = _settings(recognizer, window, hop, smooth, smoothing, min_speech, adapt, vad)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise SertkError(f"batch_size must be a positive integer, got {batch_size!r}")
     stream = audio_blocks(
         source, sampling_rate=recognizer.sampling_rate, source_rate=sampling_rate,
         max_duration=max_duration,
     )  # fmt: skip
-    return _steps(recognizer, stream, settings, speaker=speaker, batch_size=batch_size)
+    return _steps(recognizer, stream, settings, speaker=speaker, adapt=adapt, batch_size=batch_size)
 
 
-def _settings(recognizer, window, hop, smooth, smoothing, min_speech, speaker, vad) -> dict:
+def _settings(recognizer, window, hop, smooth, smoothing, min_speech, adapt, vad) -> dict:
     if window is None:
         crops = [p.duration for p, _ in recognizer.inputs if p.duration is not None]
         window = max(crops) if crops else DEFAULT_WINDOW
@@ -113,10 +120,15 @@ def _settings(recognizer, window, hop, smooth, smoothing, min_speech, speaker, v
             stacklevel=4,
         )
         options["margin_db"] = options.pop("noise_margin_db")
-    if recognizer.speaker_adapted and speaker is None:
+    if recognizer.speaker_adapted and not adapt:
         raise SertkError(
-            f"{recognizer.bundle.path} is speaker-adapted: pass speaker= (one id for the whole "
-            "recording; its windows supply the speaker statistics)"
+            f"{recognizer.bundle.path} is speaker-adapted: pass adapt=True (or speaker=: one id "
+            "for the whole recording; its speech windows supply the speaker statistics)"
+        )
+    if adapt and not recognizer.adaptive:
+        raise SertkError(
+            f"{recognizer.bundle.path} cannot adapt to speakers: it has no speaker-adapted model; "
+            "use a speaker-adapted or adaptive bundle (sertk bundle pair GLOBAL ADAPTED -o OUT)"
         )
     meter = {key: options.pop(key) for key in _METER_OPTIONS if key in options}
     LevelMeter(recognizer.sampling_rate, **meter)  # checks frame_ms and hop_ms now
@@ -132,8 +144,9 @@ def _settings(recognizer, window, hop, smooth, smoothing, min_speech, speaker, v
 
 
 def _steps(
-    recognizer: Any, stream: AudioStream, settings: dict, *, speaker: str | None, batch_size: int
-) -> Iterator[TimelineBlock]:
+    recognizer: Any, stream: AudioStream, settings: dict, *, speaker: str | None, adapt: bool,
+    batch_size: int,
+) -> Iterator[TimelineBlock]:  # fmt: skip
     rate = stream.sampling_rate
     meter = LevelMeter(rate, **settings["meter"])
     for block in stream:  # 1. speech
@@ -146,12 +159,16 @@ def _steps(
     spans = plan_windows(regions, window=settings["window"], hop=settings["hop"])
     labels = recognizer.labels
     rows: list[np.ndarray] = []
+    speech: list[bool] = []
+    state = None
     if spans:  # 2. windows
-        bounds = [(round(start * rate), round(end * rate)) for start, end, _ in spans]
-        scored = _score_windows(recognizer, stream, bounds, speaker=speaker, batch_size=batch_size)
-        for probabilities in scored:
-            first = len(rows)
+        scored = _score_windows(
+            recognizer, stream, spans, speaker=speaker, adapt=adapt, batch_size=batch_size
+        )
+        for probabilities, flags, adapted in scored:
+            first, state = len(rows), adapted
             rows.extend(probabilities)
+            speech.extend(flags)
             own = tuple(
                 window_segment(span, row, labels)
                 for span, row in zip(spans[first : len(rows)], probabilities, strict=True)
@@ -161,7 +178,8 @@ def _steps(
         duration=meter.samples / rate, regions=regions, spans=spans,
         probabilities=np.array(rows).reshape(len(spans), len(labels)), labels=labels,
         window=settings["window"], hop=settings["hop"], smooth=settings["smooth"],
-        model_sha256=getattr(recognizer, "sha256", None),
+        model_sha256=getattr(recognizer, "sha256", None), speech=speech or None,
+        adaptation=state,
     )  # fmt: skip
     yield TimelineBlock("done", len(spans), len(spans), timeline=timeline)
 
@@ -196,24 +214,52 @@ def _batches(pieces: Iterator[np.ndarray], size: int) -> Iterator[list[np.ndarra
 
 
 def _score_windows(
-    recognizer: Any, stream: AudioStream, bounds: Sequence[tuple[int, int]], *,
-    speaker: str | None, batch_size: int,
-) -> Iterator[np.ndarray]:  # fmt: skip
-    """Probabilities ``[n, classes]`` of each batch of windows, in order (the scorer's hops:
-    preprocess, extract, score); a speaker-adapted scorer gets the statistics of all windows,
-    accumulated in a pass of their own."""
-    scorer, rate = recognizer.scorer, stream.sampling_rate
+    recognizer: Any, stream: AudioStream, spans: Sequence[tuple[float, float, int]], *,
+    speaker: str | None, adapt: bool, batch_size: int,
+) -> Iterator[tuple[np.ndarray, list[bool], AdaptationState | None]]:  # fmt: skip
+    """Per batch of windows, in order: probabilities ``[n, classes]`` (NaN rows for windows
+    without speech), whether each window holds speech, and the session's adaptation (None
+    without). With ``adapt``, a first pass gathers the statistics of the speech windows."""
+    rate = stream.sampling_rate
+    bounds = [(round(start * rate), round(end * rate)) for start, end, _ in spans]
 
-    def features(batch: list[np.ndarray]) -> list[Any]:
-        return scorer.extract([scorer.preprocess(piece, rate) for piece in batch])
-
-    statistics = None
-    if recognizer.speaker_adapted:
+    def heard_batches() -> Iterator[tuple[int, Any]]:
+        first = 0
         for batch in _batches(cut_windows(stream, bounds), batch_size):
-            found = scorer.statistics(features(batch))
-            statistics = found if statistics is None else merge_statistics(statistics, found)
-    for batch in _batches(cut_windows(stream, bounds), batch_size):
-        yield scorer.score(features(batch), statistics=statistics).probabilities
+            yield first, recognizer.hear(
+                batch, sampling_rate=rate, batch_size=batch_size, max_duration=None,
+                parallel=False,
+            )  # fmt: skip
+            first += len(batch)
+
+    statistics, reach, plan = None, -np.inf, None
+    if adapt:
+        for first, heard in heard_batches():
+            spoken = [i for i in sorted(heard.features) if heard.speech(i)]
+            seconds = 0.0
+            for i in spoken:  # spans in time order: the union grows by what is new
+                start, end = spans[first + i][:2]
+                if end > reach:
+                    seconds, reach = seconds + end - max(start, reach), end
+            if spoken:
+                own = recognizer.scorer.statistics(
+                    [heard.features[i] for i in spoken], seconds=seconds
+                )
+                statistics = own if statistics is None else merge_statistics(statistics, own)
+    labels = recognizer.labels
+    for _, heard in heard_batches():
+        plan = (
+            fixed_plan(recognizer.scorer, heard, speaker=speaker, statistics=statistics)
+            if adapt else Plan({}, {}, {}, {})
+        )  # fmt: skip
+        if plan.errors:
+            raise next(iter(plan.errors.values()))
+        rows = np.full((len(heard.results), len(labels)), np.nan)
+        for row, prediction in enumerate(recognizer.answer(heard, plan)):
+            if prediction.probabilities is not None:
+                rows[row] = [prediction.probabilities[label] for label in labels]
+        state = next(iter(plan.states.values()), None)
+        yield rows, [heard.speech(i) for i in range(len(heard.results))], state
 
 
 def run_timeline(blocks: Iterator[TimelineBlock]) -> Timeline:

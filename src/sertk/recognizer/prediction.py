@@ -13,11 +13,37 @@ from typing import Any
 import numpy as np
 
 SILENCE = "silence"  # the label of a timeline stretch without speech
+NO_SPEECH = "no speech"  # the label of a clip (or window) with sound but no speech in it
 
 
 def _probabilities(labels: Sequence[str], values: Sequence[float]) -> dict[str, float]:
     """``{label: probability}`` in ``labels`` order, as Python floats."""
     return {label: float(value) for label, value in zip(labels, values, strict=True)}
+
+
+@dataclasses.dataclass(frozen=True)
+class AdaptationState:
+    """How a prediction was adapted to its speaker (test-time adaptation).
+
+    ``speaker``: the speaker or session id (None: the call's items as one speaker);
+    ``seconds``: of that speaker's speech in the statistics that normalised the features;
+    ``min_seconds``: what the bundle needs before it adapts; ``adapted``: True when the
+    speaker-adapted model answered, False when the global one did (not enough speech yet).
+    """
+
+    speaker: str | None
+    seconds: float
+    min_seconds: float
+    adapted: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def describe(self) -> str:
+        """``adapted`` or ``global 12/20 s`` (how ``sertk listen`` shows it)."""
+        if self.adapted:
+            return "adapted"
+        return f"global {self.seconds:.0f}/{self.min_seconds:.0f} s"
 
 
 @dataclasses.dataclass(frozen=True, eq=False)  # arrays have no truth value for ==
@@ -27,6 +53,14 @@ class Prediction:
     ``probabilities`` maps every label of the bundle, in the bundle's order, to its softmax
     probability; ``label`` is the most probable one and ``confidence`` its probability.
     ``duration`` is the length of the input in seconds (before cropping or padding).
+
+    ``speech`` is False when the clip holds no speech (silence, a tone, a DC offset, noise,
+    too short; :func:`sertk.features.voicing.check_speech`): then ``label`` is ``"no speech"``
+    and ``confidence`` None, whatever the model said; ``probabilities`` keep the model's
+    answer for the record (None when it could not be scored, e.g. a speaker-adapted bundle
+    without statistics of that speaker) and ``no_speech`` says why (``"silent"``, ``"no
+    voicing"``, ``"steady pitch"``, ``"too short"``). ``adaptation`` says how the features were
+    normalised to the speaker (:class:`AdaptationState`; None: not adapted).
 
     ``attention`` (only when asked for, from a model with attention) is float32 ``[frames]``: how
     much the model attended to each feature frame, i.e. the mean over query frames of the
@@ -42,13 +76,16 @@ class Prediction:
     """
 
     label: str
-    confidence: float
-    probabilities: dict[str, float]
+    confidence: float | None
+    probabilities: dict[str, float] | None
     duration: float
     attention: np.ndarray | None = None
     attention_rate: float | None = None
     model_sha256: str | None = None
     windows: int | None = None
+    speech: bool = True
+    no_speech: str = ""
+    adaptation: AdaptationState | None = None
 
     @classmethod
     def from_probabilities(
@@ -61,36 +98,48 @@ class Prediction:
         attention_rate: float | None = None,
         model_sha256: str | None = None,
         windows: int | None = None,
+        no_speech: str = "",
+        adaptation: AdaptationState | None = None,
     ) -> Prediction:
-        """Build from a ``[classes]`` probability row in ``labels`` order."""
-        row = np.asarray(probabilities, dtype=np.float64)
-        best = int(row.argmax())
+        """Build from a ``[classes]`` probability row in ``labels`` order (None: not scored);
+        ``no_speech`` (the reason) makes it a "no speech" prediction."""
+        row = None if probabilities is None else np.asarray(probabilities, dtype=np.float64)
+        if row is None and not no_speech:
+            raise ValueError("a prediction of speech needs its probabilities")
+        best = None if row is None else int(row.argmax())
         return cls(
-            label=labels[best],
-            confidence=float(row[best]),
-            probabilities=_probabilities(labels, row),
+            label=NO_SPEECH if no_speech else labels[best],
+            confidence=None if no_speech else float(row[best]),
+            probabilities=None if row is None else _probabilities(labels, row),
             duration=float(duration),
             attention=attention,
             attention_rate=attention_rate,
             model_sha256=model_sha256,
             windows=windows,
+            speech=not no_speech,
+            no_speech=no_speech,
+            adaptation=adaptation,
         )
 
     def top(self, k: int = 3) -> list[tuple[str, float]]:
-        """The ``k`` most probable ``(label, probability)`` pairs, best first."""
-        return sorted(self.probabilities.items(), key=lambda item: -item[1])[:k]
+        """The ``k`` most probable ``(label, probability)`` pairs, best first (none when the
+        clip was not scored)."""
+        return sorted((self.probabilities or {}).items(), key=lambda item: -item[1])[:k]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict; ``attention`` is a list of floats or None."""
         return {
             "label": self.label,
             "confidence": self.confidence,
-            "probabilities": dict(self.probabilities),
+            "probabilities": None if self.probabilities is None else dict(self.probabilities),
             "duration": self.duration,
             "attention": None if self.attention is None else self.attention.tolist(),
             "attention_rate": self.attention_rate,
             "windows": self.windows,
             "model_sha256": self.model_sha256,
+            "speech": self.speech,
+            "no_speech": self.no_speech,
+            "adaptation": None if self.adaptation is None else self.adaptation.to_dict(),
         }
 
 
@@ -99,9 +148,9 @@ class Segment:
     """A stretch ``[start, end)`` seconds of a recording with one label.
 
     Speech stretches (``speech=True``) carry the emotion ``label``, its ``confidence`` and all
-    class ``probabilities``; stretches without speech have ``label == "silence"``,
-    ``speech=False`` and ``confidence``/``probabilities`` None: they are never forced into an
-    emotion.
+    class ``probabilities``; stretches without speech have ``label == "silence"`` (nothing
+    above the speech floor) or ``"no speech"`` (sound, but not speech), ``speech=False`` and
+    ``confidence``/``probabilities`` None: they are never forced into an emotion.
     """
 
     start: float
@@ -125,8 +174,11 @@ class Timeline:
     """Emotion over time of one recording (see :meth:`Recognizer.timeline`).
 
     ``segments`` tile ``[0, duration]`` in order: speech segments (adjacent windows with the same
-    label merged) and silence segments. ``windows`` holds one row per window the model scored
-    (speech only), with its raw, unsmoothed probabilities. ``labels`` are the bundle's labels;
+    label merged), silence segments (no energy above the floor) and ``no speech`` segments
+    (sound, but no speech in it: a tone, a hum, noise). ``windows`` holds one row per window
+    analysed (in speech regions), with its raw, unsmoothed probabilities (none for a
+    ``no speech`` window). ``adaptation`` says whether the recording's own speech normalised
+    the windows (session adaptation; None: not adapted). ``labels`` are the bundle's labels;
     ``window`` and ``hop`` the windows' length and spacing and ``smooth`` the span the segments'
     probabilities were averaged over (seconds; see :mod:`sertk.smoothing`); ``model_sha256``
     the content hash of the bundle.
@@ -140,6 +192,7 @@ class Timeline:
     hop: float
     smooth: float
     model_sha256: str | None = None
+    adaptation: AdaptationState | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict with the settings, ``segments`` and ``windows``."""
@@ -152,6 +205,7 @@ class Timeline:
             "model_sha256": self.model_sha256,
             "segments": [segment.to_dict() for segment in self.segments],
             "windows": [window.to_dict() for window in self.windows],
+            "adaptation": None if self.adaptation is None else self.adaptation.to_dict(),
         }
 
     def to_rows(self, *, windows: bool = False) -> list[dict[str, Any]]:

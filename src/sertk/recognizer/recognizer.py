@@ -42,7 +42,9 @@ from sertk.bundle import BACKENDS as BACKENDS  # re-exported
 from sertk.bundle import Bundle, check_backend, load_bundle
 from sertk.errors import AudioError, ConfigError, SertkError
 from sertk.features.base import runs_own_threads
+from sertk.features.voicing import check_speech
 from sertk.parallel import Workers, check_jobs, chunk_length, plan_jobs
+from sertk.recognizer.adaptation import Heard, Plan, SpeakerSummary, plan_adaptation
 from sertk.recognizer.long_audio import (
     LONG_RECORDING,
     TimelineBlock,
@@ -61,9 +63,12 @@ class Recognizer:
     bundle's, in order), ``sampling_rate`` (the rate audio is read at), ``inputs`` (the
     scorer's ``(preprocess, extractor)`` pairs: one, except for an ensemble whose members use
     different features), ``preprocess`` and ``extractor`` (the first pair),
-    ``speaker_adapted``, ``has_attention``, ``device``, ``backend``, ``jobs`` (worker
-    processes for batches; None: automatic, see :meth:`load`), ``sha256`` (the bundle's
-    content hash, carried in every Prediction and Timeline).
+    ``speaker_adapted`` (needs speaker statistics), ``adaptive`` (can use them: a
+    speaker-adapted or an adaptive bundle), ``has_attention``, ``device``, ``backend``,
+    ``jobs`` (worker processes for batches; None: automatic, see :meth:`load`), ``sha256``
+    (the bundle's content hash, carried in every Prediction and Timeline), ``speech_check``
+    (whether clips are checked for speech first; False scores everything as speech, as sertk
+    did before it had the check).
     """
 
     def __init__(
@@ -74,6 +79,7 @@ class Recognizer:
         backend: str = "torch",
         threads: int | None = None,
         jobs: int | None = None,
+        speech_check: bool = True,
     ) -> None:
         self.bundle = bundle
         self.device = device
@@ -86,6 +92,8 @@ class Recognizer:
         self.inputs = self.scorer.inputs
         self.preprocess, self.extractor = self.inputs[0]
         self.speaker_adapted = self.scorer.normalization == "speaker"
+        self.adaptive = self.scorer.adaptation is not None
+        self.speech_check = bool(speech_check)
         self.has_attention = self.scorer.has_attention
         self.sha256: str = bundle.content_hash
 
@@ -99,6 +107,7 @@ class Recognizer:
         threads: int | None = None,
         jobs: int | None = None,
         sha256: str | None = None,
+        speech_check: bool = True,
     ) -> Recognizer:
         """Load a bundle by name or path (``sertk.bundle.resolve_bundle``) onto ``device``.
 
@@ -108,10 +117,13 @@ class Recognizer:
         per core or more; 1 on a GPU or with an extractor that runs its own threads, such as
         an SSL encoder; see :mod:`sertk.parallel`). Results do not depend on it. ``sha256``
         pins the bundle: BundleError unless its content hash (``sertk info BUNDLE``) is exactly
-        this one.
+        this one. ``speech_check=False`` turns the "no speech" check off.
         """
         loaded = load_bundle(bundle, backend=check_backend(backend), sha256=sha256)
-        return cls(loaded, device=device, backend=backend, threads=threads, jobs=jobs)
+        return cls(
+            loaded, device=device, backend=backend, threads=threads, jobs=jobs,
+            speech_check=speech_check,
+        )  # fmt: skip
 
     def close(self) -> None:
         """Stop this recognizer's worker processes (a later batch starts them again)."""
@@ -137,16 +149,19 @@ class Recognizer:
         self,
         path: Any,
         *,
+        statistics: Any = None,
         attention: bool = False,
         max_duration: float | None = DEFAULT_MAX_DURATION,
     ) -> Prediction:
-        """Predict one file (a path, bytes or a binary file object); see :meth:`predict_batch`.
+        """Predict one file (a path, bytes or a binary file object); see :meth:`predict_batch`;
+        ``statistics``: see :meth:`predict_signal`.
 
         >>> Recognizer.load(bundle_dir).predict_file("speech.wav").probabilities  # doctest: +SKIP
         {'neutral': 0.1, 'happy': 0.2, 'angry': 0.7}
         """
-        self._refuse_single()
-        options = {"attention": attention, "max_duration": max_duration}
+        if statistics is None:
+            self._refuse_single()
+        options = {"statistics": statistics, "attention": attention, "max_duration": max_duration}
         return self.predict_batch([path], **options)[0]
 
     def predict_signal(
@@ -154,12 +169,16 @@ class Recognizer:
         signal: np.ndarray,
         sampling_rate: int,
         *,
+        statistics: Any = None,
         attention: bool = False,
         max_duration: float | None = DEFAULT_MAX_DURATION,
     ) -> Prediction:
-        """Predict one signal ``[samples]`` or ``[channels, samples]`` at ``sampling_rate`` Hz."""
-        self._refuse_single()
-        options = {"attention": attention, "max_duration": max_duration}
+        """Predict one signal ``[samples]`` or ``[channels, samples]`` at ``sampling_rate`` Hz;
+        ``statistics``: the speaker's kept statistics (see :meth:`predict_adapted`), the
+        signal's own speech added to them before it is scored."""
+        if statistics is None:
+            self._refuse_single()
+        options = {"statistics": statistics, "attention": attention, "max_duration": max_duration}
         return self.predict_batch([signal], sampling_rate=sampling_rate, **options)[0]
 
     def _refuse_single(self) -> None:
@@ -167,7 +186,7 @@ class Recognizer:
             raise SertkError(
                 f"{self.bundle.path} is speaker-adapted (trained on features normalised per "
                 "speaker): one utterance cannot be normalised on its own; give several "
-                "utterances of the speaker: predict_batch(items, speakers=[...]) (CLI: --speaker)"
+                "utterances of the speaker: predict_batch(items, speakers=[...]) (CLI: --adapt)"
             )
 
     # --- batches --------------------------------------------------------------------------
@@ -179,6 +198,7 @@ class Recognizer:
         sampling_rate: int | None = None,
         batch_size: int = 16,
         speakers: Sequence[str] | None = None,
+        statistics: Any = None,
         attention: bool = False,
         on_error: str = "raise",
         max_duration: float | None = DEFAULT_MAX_DURATION,
@@ -186,14 +206,15 @@ class Recognizer:
         """Predict several files and/or signals; one :class:`Prediction` per item, in order.
 
         Items are paths, bytes, binary files or signals (signals need ``sampling_rate``). Audio
-        is read, preprocessed and turned into features ``batch_size`` items at a time (the
-        extractor's ``extract_batch``), in the recognizer's ``jobs`` worker processes (smaller
-        chunks then, so each worker gets some); the model then scores all of them. ``speakers`` (one id
-        per item) is required by a speaker-adapted bundle, whose per-speaker statistics use all
-        items of a speaker in this call; other bundles ignore it. ``on_error="return"`` puts the
-        SertkError of an unreadable item in its place instead of raising it. With test-time
-        views, each item is also scored in every view and the probabilities combined (attention
-        weights stay those of the item itself).
+        is read, checked for speech (a clip without any gets the label ``no speech``, see
+        :class:`Prediction`), preprocessed and turned into features ``batch_size`` items at a
+        time (the extractor's ``extract_batch``), in the recognizer's ``jobs`` worker processes
+        (smaller chunks then, so each worker gets some); the model then scores all of them.
+        ``speakers`` (one id per item) adapts a bundle that can adapt to each speaker's speech
+        in this call (:meth:`predict_adapted`; required by a speaker-adapted bundle; other
+        bundles ignore it). ``on_error="return"`` puts the SertkError of an unreadable item in
+        its place instead of raising it. With test-time views, each item is also scored in every
+        view and the probabilities combined (attention weights stay those of the item itself).
 
         An item longer than ``LONG_RECORDING`` (60 s; or a file that does not announce its
         length) is never loaded whole or cropped: its timeline is computed block by block
@@ -202,31 +223,102 @@ class Recognizer:
         how many; :mod:`sertk.recognizer.long_audio`). An item longer than ``max_duration``
         seconds is refused (:class:`~sertk.errors.AudioTooLongError`).
         """
-        items = self._check_batch(items, speakers, attention, on_error, batch_size)
-        results: list[Any] = [None] * len(items)
-        features: dict[int, Any] = {}
-        durations: dict[int, float] = {}
+        if speakers is not None and self.scorer.adaptation is None:
+            self._check_batch(items, speakers, attention, on_error, batch_size, statistics)
+            speakers = None  # documented: bundles that cannot adapt ignore speakers
+        return self.predict_adapted(
+            items, sampling_rate=sampling_rate, batch_size=batch_size, speakers=speakers,
+            statistics=statistics, attention=attention, on_error=on_error,
+            max_duration=max_duration,
+        )[0]  # fmt: skip
+
+    def predict_adapted(
+        self,
+        items: Sequence[Any],
+        *,
+        sampling_rate: int | None = None,
+        batch_size: int = 16,
+        speakers: Sequence[str] | None = None,
+        statistics: Any = None,
+        min_seconds: float | None = None,
+        attention: bool = False,
+        on_error: str = "raise",
+        max_duration: float | None = DEFAULT_MAX_DURATION,
+    ) -> tuple[list[Any], dict[str | None, SpeakerSummary]]:
+        """:meth:`predict_batch` adapted to speakers, with a summary per speaker.
+
+        Each speaker's statistics come from its items in this call that hold speech
+        (``speakers``: one id per item; None with ``statistics``: all items one speaker),
+        merged with ``statistics`` kept from before (one speaker's, or ``{speaker id:
+        statistics}``, e.g. a session's; :attr:`SpeakerSummary.statistics` is what this call
+        adds). A speaker with ``min_seconds`` of speech or more (default: the bundle's) is
+        adapted; below that an adaptive bundle answers with its global model, a speaker-adapted
+        one with an error for that speaker's items. See :mod:`sertk.recognizer.adaptation`.
+        """
+        items = self._check_batch(items, speakers, attention, on_error, batch_size, statistics)
+        heard = self.hear(
+            items, sampling_rate=sampling_rate, batch_size=batch_size, on_error=on_error,
+            max_duration=max_duration, speakers=speakers,
+        )  # fmt: skip  # 1-3: audio, speech, features
+        plan = plan_adaptation(self.scorer, heard, speakers=speakers, prior=statistics,
+                               min_seconds=min_seconds)  # fmt: skip  # whose statistics
+        if plan.errors and on_error == "raise":
+            raise next(iter(plan.errors.values()))
+        return self.answer(heard, plan, attention=attention), plan.summaries  # 3-4: model
+
+    def hear(
+        self,
+        items: Sequence[Any],
+        *,
+        sampling_rate: int | None = None,
+        batch_size: int = 16,
+        on_error: str = "raise",
+        max_duration: float | None = DEFAULT_MAX_DURATION,
+        speakers: Sequence[str] | None = None,
+        parallel: bool = True,
+    ) -> Heard:
+        """Hops 1 to 3 of a batch: audio (``load_audio``), its speech check, the bundle's
+        preprocessing and the features, in chunks of at most ``batch_size`` items on the
+        recognizer's workers (``parallel=False``: here). A long recording is summarised
+        (:meth:`predict_batch`); its Prediction is its entry in ``results``."""
+        heard = Heard([None] * len(items), {}, {}, {})
         outcomes = self._read_and_extract(
-            items, sampling_rate, batch_size, on_error, max_duration, speakers
+            items, sampling_rate, batch_size, on_error, max_duration, speakers, parallel
         )
         for i, outcome in outcomes:
             if isinstance(outcome, SertkError | Prediction):  # an error, or a long recording
-                results[i] = outcome
+                heard.results[i] = outcome
             else:
-                durations[i], features[i] = outcome
-        good = sorted(features)
-        if not good:
-            return results
+                heard.durations[i], check, heard.features[i] = outcome
+                if check is not None:
+                    heard.checks[i] = check
+        return heard
+
+    def answer(self, heard: Heard, plan: Plan, *, attention: bool = False) -> list[Any]:
+        """Hops 3 (the model) and 4: a :class:`Prediction` (or the item's SertkError) per item.
+        Items that need statistics they do not have (a speaker-adapted bundle) are not scored."""
+        results = list(heard.results)
+        for i, error in plan.errors.items():
+            results[i] = error
+        needs = self.scorer.normalization == "speaker"
+        good = [i for i in sorted(heard.features)
+                if i not in plan.errors and not (needs and plan.statistics.get(i) is None)]  # fmt: skip
         scores = self.scorer.score(  # 3. scorer: model
-            [features[i] for i in good],
-            speakers=None if speakers is None else [speakers[i] for i in good],
-            attention=attention,
-        )
+            [heard.features[i] for i in good],
+            statistics=[plan.statistics.get(i) for i in good], attention=attention,
+        ) if good else None  # fmt: skip
         rate = (self.extractor.frame_rate or None) if attention else None
-        for row, i in enumerate(good):  # 4. Prediction
+        rows = {i: row for row, i in enumerate(good)}
+        for i in sorted(heard.features):  # 4. Prediction
+            if i in plan.errors:
+                continue
+            check, row = heard.checks.get(i), rows.get(i)
             results[i] = Prediction.from_probabilities(
-                self.labels, scores.probabilities[row], duration=durations[i],
-                attention=scores.attention[row], attention_rate=rate, model_sha256=self.sha256,
+                self.labels, None if row is None else scores.probabilities[row],
+                duration=heard.durations[i],
+                attention=None if row is None else scores.attention[row], attention_rate=rate,
+                no_speech=check.reason if check is not None else "",
+                adaptation=plan.states.get(i), model_sha256=self.sha256,
             )  # fmt: skip
         return results
 
@@ -278,13 +370,15 @@ class Recognizer:
         return summarise(run_timeline(steps), name=name)
 
     def _read_and_extract(
-        self, items, sampling_rate, batch_size, on_error, max_duration, speakers
+        self, items, sampling_rate, batch_size, on_error, max_duration, speakers, parallel
     ) -> Iterator[tuple]:
         """Hops 1-3 (features) of every item, chunk by chunk on this recognizer's workers:
-        ``(index, (duration, features))``, ``(index, Prediction)`` for a long recording
-        (summarised), or ``(index, SertkError)`` with ``on_error="return"``."""
+        ``(index, (duration, speech check, features))``, ``(index, Prediction)`` for a long
+        recording (summarised), or ``(index, SertkError)`` with ``on_error="return"``."""
         # file objects cannot travel to a worker process: such a batch is read here
-        portable = all(isinstance(item, str | os.PathLike | bytes | np.ndarray) for item in items)
+        portable = parallel and all(
+            isinstance(item, str | os.PathLike | bytes | np.ndarray) for item in items
+        )
         own_threads = self.device != "cpu" or any(runs_own_threads(e) for _, e in self.inputs)
         jobs = plan_jobs(self.jobs if portable else 1, items=len(items), own_threads=own_threads)
         size = chunk_length(len(items), jobs, limit=batch_size)
@@ -305,7 +399,7 @@ class Recognizer:
         """Hops 1-3 of one chunk ``(sampling_rate, on_error, max_duration, [(index, item,
         speaker), ...])``."""
         sampling_rate, on_error, max_duration, entries = chunk
-        processed, durations, errors, summaries = {}, {}, {}, {}
+        processed, durations, checks, errors, summaries = {}, {}, {}, {}, {}
         for i, item, speaker in entries:
             try:
                 loaded = self._read(item, sampling_rate, i, max_duration, speaker)
@@ -313,6 +407,8 @@ class Recognizer:
                     summaries[i] = loaded
                     continue
                 signal, rate = loaded  # 1. load_audio
+                if self.speech_check:  # no speech: no emotion (the label says so)
+                    checks[i] = check_speech(signal, rate)
                 processed[i] = self.scorer.preprocess(signal, rate)  # 2. preprocess
                 durations[i] = signal.shape[-1] / rate
             except SertkError as error:
@@ -322,7 +418,8 @@ class Recognizer:
         found = self._extract(processed, errors, on_error)  # 3. scorer: features
         outcomes = {**summaries, **errors}
         return [
-            (i, outcomes[i] if i in outcomes else (durations[i], found[i])) for i, *_ in entries
+            (i, outcomes[i] if i in outcomes else (durations[i], checks.get(i), found[i]))
+            for i, *_ in entries
         ]
 
     def _extract(self, processed: dict[int, Any], errors: dict, on_error: str) -> dict[int, Any]:
@@ -346,7 +443,7 @@ class Recognizer:
                 errors[i] = error
         return found
 
-    def _check_batch(self, items, speakers, attention, on_error, batch_size) -> list[Any]:
+    def _check_batch(self, items, speakers, attention, on_error, batch_size, statistics=None):
         if isinstance(items, np.ndarray) or is_audio_source(items):
             raise SertkError(
                 "predict_batch takes a list of items; wrap a single file or signal in a list "
@@ -361,7 +458,7 @@ class Recognizer:
             raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
         if speakers is not None and len(speakers) != len(items):
             raise SertkError(f"got {len(items)} items but {len(speakers)} speakers; give one each")
-        if self.speaker_adapted and speakers is None:
+        if self.speaker_adapted and speakers is None and statistics is None:
             self._refuse_single()
         if attention and not self.has_attention:
             raise SertkError(
@@ -382,6 +479,7 @@ class Recognizer:
         smooth: float = 0.0,
         min_speech: float = 0.5,
         speaker: str | None = None,
+        adapt: bool = False,
         vad: Mapping[str, Any] | None = None,
         batch_size: int = 16,
         max_duration: float | None = DEFAULT_MAX_DURATION,
@@ -398,8 +496,11 @@ class Recognizer:
         ``smooth`` seconds centred on each window, within its region (see
         :mod:`sertk.smoothing`; 0: none); adjacent windows with the same label merge into
         segments. A window longer than the bundle's crop duration is cropped by the bundle's
-        policy, as training utterances were. A speaker-adapted bundle needs ``speaker`` (all
-        windows are then that speaker's utterances). The recording is read block by block, in
+        policy, as training utterances were. A window with sound but no speech
+        (:class:`Prediction` ``speech``) gives a ``no speech`` segment. ``adapt=True`` (session
+        adaptation; a bundle that can adapt) normalises every window with the statistics of the
+        recording's own speech windows; a speaker-adapted bundle needs it (or ``speaker``, which
+        names the one speaker and implies it). The recording is read block by block, in
         bounded memory (:mod:`sertk.recognizer.long_audio`); one longer than ``max_duration``
         seconds is refused. ``smoothing`` (a number of windows) is deprecated: it works, with
         a DeprecationWarning, for one release.
@@ -409,7 +510,8 @@ class Recognizer:
         """
         options = {
             "sampling_rate": sampling_rate, "window": window, "hop": hop, "smooth": smooth,
-            "smoothing": smoothing, "min_speech": min_speech, "speaker": speaker, "vad": vad,
+            "smoothing": smoothing, "min_speech": min_speech, "speaker": speaker, "adapt": adapt,
+            "vad": vad,
             "batch_size": batch_size, "max_duration": max_duration,
         }  # fmt: skip
         return run_timeline(timeline_blocks(self, source, **options))

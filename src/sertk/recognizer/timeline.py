@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from sertk.errors import ConfigError
-from sertk.recognizer.prediction import SILENCE, Segment, Timeline
+from sertk.recognizer.prediction import NO_SPEECH, SILENCE, Segment, Timeline
 from sertk.smoothing import average_over_span, check_smooth, seconds_from_windows
 
 DEFAULT_WINDOW = 3.0  # timeline window for bundles that keep whole utterances (duration None)
@@ -151,7 +151,10 @@ def _region_segments(
 def window_segment(
     span: tuple[float, float, int], row: np.ndarray, labels: Sequence[str]
 ) -> Segment:
-    """The :class:`Segment` of one scored window: its raw probabilities ``[classes]``."""
+    """The :class:`Segment` of one scored window: its raw probabilities ``[classes]`` (all NaN:
+    a window without speech, a ``no speech`` segment)."""
+    if np.isnan(row).all():
+        return Segment(_seconds(span[0]), _seconds(span[1]), NO_SPEECH, None, None, False)
     return Segment(
         start=_seconds(span[0]),
         end=_seconds(span[1]),
@@ -196,7 +199,11 @@ def build_segments(
         if region[0] - cursor > 1e-6:
             segments.append(_silence(cursor, region[0]))
         own = [(spans[i][0], spans[i][1]) for i in rows]
-        segments += _region_segments(region, own, probabilities[rows], labels)
+        if np.isnan(probabilities[rows]).all():  # no speech (issue 13): sound, no emotion
+            segments.append(Segment(_seconds(region[0]), _seconds(region[1]), NO_SPEECH, None,
+                                    None, False))  # fmt: skip
+        else:
+            segments += _region_segments(region, own, probabilities[rows], labels)
         cursor = region[1]
     if duration - cursor > 1e-6 or not segments:
         segments.append(_silence(cursor, duration))
@@ -214,15 +221,23 @@ def build_timeline(
     hop: float,
     smooth: float,
     model_sha256: str | None = None,
+    speech: Sequence[bool] | None = None,
+    adaptation: Any = None,
 ) -> Timeline:
     """The :class:`Timeline` from raw window ``probabilities`` ``[windows, classes]``, averaged
     over ``smooth`` seconds centred on each window within its region (``model_sha256``: the
-    content hash of the bundle that scored them)."""
+    content hash of the bundle that scored them). Windows with ``speech`` False become
+    ``no speech`` segments, their regions cut from the speech beside."""
     labels = tuple(labels)
     raw = np.asarray(probabilities, dtype=np.float64).reshape(len(spans), len(labels))
+    if speech is not None and not all(speech):
+        regions, spans = split_no_speech(regions, spans, speech)
+        raw[[not flag for flag in speech]] = np.nan
     smooth = check_smooth(smooth)
     smoothed = raw.copy()
     for index, rows in rows_by_region(spans).items():  # smoothing never crosses a silence
+        if np.isnan(raw[rows]).all():
+            continue  # a no-speech run
         centres, bounds = _stretches(regions[index], [spans[i][:2] for i in rows])
         smoothed[rows] = average_over_span(raw[rows], bounds=bounds, at=centres, span=smooth)
     windows = tuple(window_segment(span, row, labels) for span, row in zip(spans, raw, strict=True))
@@ -238,4 +253,34 @@ def build_timeline(
         hop=float(hop),
         smooth=smooth,
         model_sha256=model_sha256,
+        adaptation=adaptation,
     )
+
+
+def split_no_speech(
+    regions: Sequence[tuple[float, float]],
+    spans: Sequence[tuple[float, float, int]],
+    speech: Sequence[bool],
+) -> tuple[list[tuple[float, float]], list[tuple[float, float, int]]]:
+    """Regions cut where a run of speech windows meets a run of no-speech windows (at the
+    midpoint between their centres), and the windows re-pointed at the new regions; the
+    windows of each new region are then all speech or all no-speech."""
+    new_regions: list[tuple[float, float]] = []
+    new_spans: list[tuple[float, float, int]] = list(spans)
+    for index, (first, last) in enumerate(regions):
+        rows = [i for i, span in enumerate(spans) if span[2] == index]
+        if not rows:
+            new_regions.append((first, last))  # keeps the indices of later regions in step
+            continue
+        centres = [(spans[i][0] + spans[i][1]) / 2 for i in rows]
+        start = first
+        for k, row in enumerate(rows):
+            ends_run = k + 1 == len(rows) or speech[rows[k + 1]] != speech[row]
+            if k == 0 or speech[rows[k - 1]] != speech[row]:
+                run_index = len(new_regions)
+            new_spans[row] = (spans[row][0], spans[row][1], run_index)
+            if ends_run:
+                end = last if k + 1 == len(rows) else (centres[k] + centres[k + 1]) / 2
+                new_regions.append((start, end))
+                start = end
+    return new_regions, new_spans

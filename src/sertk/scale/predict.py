@@ -91,7 +91,7 @@ def predict_files(
         raise ConfigError(
             f"{bundle} is speaker-adapted: it normalises features with statistics over all of "
             "a speaker's utterances in one call, which a distributed job cannot gather; predict "
-            "it locally with `sertk predict ... --speaker ID`"
+            "it locally with `sertk predict ... --adapt speaker` (or --adapt all)"
         )
     digest = content_hash(bundle)
     done = store.load(bundle_hash=digest)

@@ -6,6 +6,8 @@ Endpoints (JSON; the schema is at ``/openapi.json``, browsable at ``/docs``):
 - ``POST /v1/timeline?window=&hop=&smooth=``: one upload -> its
   :class:`~sertk.recognizer.Timeline` (emotion over time, silence apart);
 - ``GET /v1/labels``: the labels, the model and the server's limits;
+- ``GET``/``DELETE /v1/sessions/{id}``: a speaker session (``sessions.py``: a request with
+  ``X-Sertk-Session: <id>`` is adapted to that session's speech so far, bounded memory);
 - ``GET /healthz``: liveness and inference counters;
 - ``GET /``: the web page (``static/``).
 
@@ -55,12 +57,14 @@ from starlette.requests import ClientDisconnect
 from sertk._version import __version__
 from sertk.bundle._hash import content_hash
 from sertk.errors import BundleError, ConfigError, SertkError
+from sertk.inference.speakers import statistics_from_json, statistics_to_json
 from sertk.recognizer import DEFAULT_MODEL, Recognizer
 from sertk.server import schemas
-from sertk.server.handling import analyse, timeline_options
+from sertk.server.handling import analyse, analyse_document, model_header, timeline_options
 from sertk.server.limits import Admission, BodyTimeout, RateLimiter
 from sertk.server.pool import WorkerPool
 from sertk.server.security import Access, SecurityHeaders
+from sertk.server.sessions import SessionStore, add_session_routes, session_of
 from sertk.server.uploads import ApiError, api_error
 
 log = logging.getLogger("sertk.server")
@@ -111,6 +115,7 @@ def create_app(
     api_key: str | None = None,
     rate_limit: str | None = None,
     allow_origins: tuple[str, ...] = (),
+    sessions: SessionStore | None = None,
 ) -> FastAPI:
     """The FastAPI app serving ``recognizer_or_bundle`` (a Recognizer, a bundle path or
     ``"default"``). Inference runs in ``workers`` processes (None: one per core; 0: in this
@@ -119,8 +124,10 @@ def create_app(
     ``max_batch=1`` turns micro-batching off. ``queue_depth`` waiting requests, then 503;
     ``request_timeout`` seconds per request, then 504; ``body_timeout`` seconds without upload
     data, then 408. ``api_key``, ``rate_limit`` (``"10/s"``) and ``allow_origins`` (CORS): see
-    :mod:`sertk.server.security`. Raises SertkError for a bundle that cannot be served (a
-    speaker-adapted one needs a speaker's utterances together) and ConfigError for bad options.
+    :mod:`sertk.server.security`. ``sessions``: the store of speaker sessions (default:
+    :class:`~sertk.server.sessions.SessionStore` with its default bounds). Raises SertkError for
+    a bundle that cannot be served (a speaker-adapted one needs a speaker's utterances together;
+    an adaptive one, global and adapted, is served) and ConfigError for bad options.
     """
     recognizer = (
         recognizer_or_bundle
@@ -130,7 +137,8 @@ def create_app(
     if recognizer.speaker_adapted:
         raise SertkError(
             f"{recognizer.bundle.path} is speaker-adapted: it normalises features per speaker, "
-            "which a request-by-request server cannot do; serve a speaker-independent bundle"
+            "which a request-by-request server cannot do; serve a speaker-independent bundle, or "
+            "pair it with one (sertk bundle pair GLOBAL ADAPTED -o OUT) for sessions"
         )
     limits = schemas.Limits(
         max_upload_mb=_positive("max_upload_mb", max_upload_mb),
@@ -166,6 +174,8 @@ def create_app(
     app.state.recognizer, app.state.pool, app.state.access = recognizer, pool, access
     app.state.content_hash = _content_hash(recognizer)
     _add_error_handlers(app)
+    app.state.sessions = SessionStore() if sessions is None else sessions
+    add_session_routes(app, app.state.sessions)
     _add_routes(app, limits, body_timeout=_positive("body_timeout", body_timeout))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     if allow_origins:
@@ -207,7 +217,17 @@ def _add_routes(app: FastAPI, limits: schemas.Limits, *, body_timeout: float) ->
               openapi_extra=UPLOAD_BODY, dependencies=checked,
               summary="The emotion of one recording")  # fmt: skip
     async def predict(request: Request) -> Any:
-        return await analyse(request, "predict", {})
+        session = session_of(request)  # a speaker session (sertk.server.sessions)
+        if session is None:
+            return await analyse(request, "predict", {})
+        if not recognizer.adaptive:
+            raise ApiError(422, "bad_parameter", "this model cannot adapt to a speaker session "
+                           "(no speaker-adapted model); send no session id")  # fmt: skip
+        prior = state.sessions.statistics(session)  # travels with the request to its worker
+        options = {"session": session, "statistics": statistics_to_json(prior)}
+        document = await analyse_document(request, "session", options)
+        state.sessions.add(session, statistics_from_json(document.pop("session_statistics")))
+        return JSONResponse(document, headers=model_header(state))
 
     @app.post("/v1/timeline", response_model=schemas.TimelineOut, responses=ERRORS,
               openapi_extra=UPLOAD_BODY, dependencies=checked,
@@ -224,11 +244,17 @@ def _add_routes(app: FastAPI, limits: schemas.Limits, *, body_timeout: float) ->
         smoothing: str | None = Query(
             None, deprecated=True, description="deprecated: windows averaged; use smooth"
         ),
+        adapt: bool = Query(
+            False, description="normalise with the recording's own speech (adaptive bundles)"
+        ),
     ) -> Any:
         try:
             options, warning = timeline_options(recognizer, window, hop, smooth, smoothing)
         except SertkError as error:
             raise api_error(error) from None
+        if adapt and not recognizer.adaptive:
+            raise ApiError(422, "bad_parameter", "adapt=true needs a model that can adapt")
+        options["adapt"] = adapt
         response = await analyse(request, "timeline", options)
         if warning is not None:
             response.headers.update({"Deprecation": "true", "Warning": f'299 - "{warning}"'})

@@ -83,6 +83,13 @@ async def answer(request: Request, lane: Lane, job: Job, *, deadline: float) -> 
 async def analyse(request: Request, kind: str, options: dict[str, Any]) -> JSONResponse:
     """Read the upload of ``request`` and have a worker analyse it (``predict`` or
     ``timeline`` with ``options``); the result as JSON, or the ApiError that says why not."""
+    document = await analyse_document(request, kind, options)
+    return JSONResponse(document, headers=model_header(request.app.state))
+
+
+async def analyse_document(request: Request, kind: str, options: dict[str, Any]) -> Any:
+    """:func:`analyse`'s result document, before it becomes a response (``kind`` ``session``:
+    a prediction in a speaker session, whose document also holds ``session_statistics``)."""
     state, started = request.app.state, time.monotonic()
     with state.admission.enter():
         upload = await read_upload(request, max_bytes=state.max_bytes)
@@ -98,7 +105,7 @@ async def analyse(request: Request, kind: str, options: dict[str, Any]) -> JSONR
     if "error" in result:
         error = result["error"]
         raise ApiError(error["status"], error["code"], error["message"])
-    return JSONResponse(result["ok"], headers=model_header(state))
+    return result["ok"]
 
 
 def model_header(state: Any) -> dict[str, str]:

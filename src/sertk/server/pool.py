@@ -246,7 +246,7 @@ class Lane:
             for job in batch:
                 job.data = b""  # the worker has the bytes (or they are of no use any more)
             self._job_seconds += 0.2 * (time.monotonic() - started - self._job_seconds)
-        kind = "requests" if batch[0].kind == "predict" else "timelines"
+        kind = "timelines" if batch[0].kind == "timeline" else "requests"
         self._count(**{kind: len(batch), "batches": 1}, largest_batch=len(batch))
         for job, result in zip(batch, results, strict=True):
             _settle(job, result=result)

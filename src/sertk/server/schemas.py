@@ -9,21 +9,41 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 
+class AdaptationOut(BaseModel):
+    speaker: str | None = Field(description="the session (or speaker) id")
+    seconds: float = Field(description="seconds of its speech in the statistics used")
+    min_seconds: float = Field(description="speech the model needs before it adapts")
+    adapted: bool = Field(description="true: the adapted model answered; false: the global one")
+
+
 class PredictionOut(BaseModel):
-    label: str = Field(description="the most probable emotion")
-    confidence: float = Field(description="its probability")
-    probabilities: dict[str, float] = Field(description="every label's probability, model order")
+    label: str = Field(description="the most probable emotion, or 'no speech'")
+    confidence: float | None = Field(description="its probability; null for 'no speech'")
+    probabilities: dict[str, float] | None = Field(
+        description="every label's probability, model order (kept for the record when there is "
+        "no speech; null when the clip could not be scored)"
+    )
     duration: float = Field(description="length of the uploaded audio in seconds")
     windows: int | None = Field(
         None, description="a recording over 60 s: timeline windows its label averages"
     )
     model_sha256: str | None = Field(None, description="content hash of the model bundle")
+    speech: bool = Field(
+        True, description="false: no speech in the clip (silence, a tone, noise, too short)"
+    )
+    no_speech: str = Field("", description="why not speech: silent, too short, no voicing, ...")
+    adaptation: AdaptationOut | None = Field(
+        None, description="a speaker session's adaptation (X-Sertk-Session); null without one"
+    )
 
 
 class SegmentOut(BaseModel):
     start: float = Field(description="seconds from the start of the recording")
     end: float
-    label: str = Field(description="an emotion, or 'silence' where there is no speech")
+    label: str = Field(
+        description="an emotion, 'silence' (nothing above the speech floor) or 'no speech' "
+        "(sound, but no speech)"
+    )
     confidence: float | None = Field(description="probability of the label; null for silence")
     probabilities: dict[str, float] | None = Field(description="null for silence")
     speech: bool
@@ -40,6 +60,9 @@ class TimelineOut(BaseModel):
     segments: list[SegmentOut] = Field(description="tile [0, duration]: merged speech + silence")
     windows: list[SegmentOut] = Field(description="each scored window, raw probabilities")
     model_sha256: str | None = Field(None, description="content hash of the model bundle")
+    adaptation: AdaptationOut | None = Field(
+        None, description="adapt=true: the recording's own speech normalised the windows"
+    )
 
 
 class ModelInfo(BaseModel):

@@ -13,6 +13,9 @@ import logging
 from typing import Any
 
 from sertk.errors import SertkError
+from sertk.inference.speakers import statistics_from_json, statistics_to_json
+from sertk.server import schemas
+from sertk.server.sessions import score_in_session
 from sertk.server.uploads import ApiError, Upload, api_error, decode
 
 log = logging.getLogger("sertk.server.worker")
@@ -28,12 +31,15 @@ def handle(recognizer: Any, header: dict[str, Any], blobs: list[bytes]) -> list[
     """One result per blob of a ``predict`` or ``timeline`` job (see the module docstring).
 
     ``header``: ``kind``, ``names`` (one file name per blob), ``options`` (timeline's
-    ``window``/``hop``/``smooth``), ``max_duration`` (seconds), ``batch_size``.
+    ``window``/``hop``/``smooth``/``adapt``; a ``session`` prediction's ``session`` id and its
+    ``statistics`` so far), ``max_duration`` (seconds), ``batch_size``.
     """
     uploads = [Upload(data, name) for data, name in zip(blobs, header["names"], strict=True)]
     try:
         if header["kind"] == "timeline":
             return [_timeline(recognizer, uploads[0], header)]
+        if header["kind"] == "session":
+            return [_session(recognizer, uploads[0], header)]
         return _predict(recognizer, uploads, header)
     except Exception:  # a bug, not bad input: logged here, no details leave the server
         log.exception("inference failed for %s", ", ".join(header["names"]))
@@ -69,7 +75,24 @@ def _predict(recognizer: Any, uploads: list[Upload], header: dict) -> list[dict[
 
 def _prediction(prediction: Any) -> dict[str, Any]:
     document = prediction.to_dict()
-    return {key: document[key] for key in ("label", "confidence", "probabilities", "duration")}
+    return {key: document[key] for key in schemas.PredictionOut.model_fields}
+
+
+def _session(recognizer: Any, upload: Upload, header: dict) -> dict[str, Any]:
+    """A prediction in a speaker session: the session's statistics so far travel in the job's
+    options and the upload's own come back (``session_statistics``) for the server's store."""
+    options = header["options"]
+    try:
+        audio = _decode(recognizer, upload, header)
+        prior = statistics_from_json(options["statistics"])
+        prediction, own = score_in_session(
+            recognizer, audio, recognizer.sampling_rate, options["session"], prior
+        )
+    except ApiError as error:
+        return _error(error)
+    except SertkError as error:
+        return _error(api_error(error))
+    return {"ok": {**_prediction(prediction), "session_statistics": statistics_to_json(own)}}
 
 
 def _timeline(recognizer: Any, upload: Upload, header: dict) -> dict[str, Any]:
