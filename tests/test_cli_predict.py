@@ -66,7 +66,7 @@ def test_json_and_csv_are_machine_readable(capsys, bundle, clips):
     code, out, _ = run(capsys, clips, "--model", bundle, "--format", "csv", "--recursive")
     rows = list(csv.DictReader(io.StringIO(out)))
     assert code == 0 and len(rows) == 3 and rows[2]["file"] == str(clips / "sub" / "c.wav")
-    assert list(rows[0]) == ["file", "label", "confidence", *LABELS, "model_sha256"]
+    assert list(rows[0]) == ["file", "label", "confidence", "speech", *LABELS, "model_sha256"]
     assert rows[0]["model_sha256"] == records[0]["model_sha256"] != ""
     assert sum(float(rows[0][label]) for label in LABELS) == pytest.approx(1.0, abs=1e-4)
     # the same file gives the same answer in every format

@@ -125,9 +125,15 @@ def bundle(tmp_path_factory) -> Path:
     return tone_bundle(tmp_path_factory.mktemp("mic") / "bundle")
 
 
-def pcm(duration: float, frequency: float | None, amplitude: float = 0.3) -> np.ndarray:
-    t = np.arange(round(duration * RATE)) / RATE  # a voice at that pitch: tones are no speech
-    signal = voice(duration, frequency, amplitude=amplitude, noise=0.0) if frequency else 0 * t
+def pcm(
+    duration: float, frequency: float | None, amplitude: float = 0.3, *, pure: bool = False
+) -> np.ndarray:
+    """16-bit samples: a voice at that pitch (tones are no speech), or with ``pure`` a sine."""
+    t = np.arange(round(duration * RATE)) / RATE
+    if pure and frequency:
+        signal = amplitude * np.sin(2 * np.pi * frequency * t)
+    else:
+        signal = voice(duration, frequency, amplitude=amplitude, noise=0.0) if frequency else 0 * t
     return np.round(signal * 32767).astype("<i2")
 
 
@@ -160,7 +166,7 @@ def test_microphone_source_resamples_from_the_device_rate(virtual_mic):
     captured = []
     for block in source:
         if not captured:
-            virtual_mic.play(pcm(1.0, 440.0))
+            virtual_mic.play(pcm(1.0, 440.0, pure=True))  # a sine: its pitch is exact
         captured.append(block)
         if sum(map(len, captured)) >= 2.5 * RATE:
             source.close()

@@ -29,7 +29,7 @@ from fastapi import UploadFile  # noqa: E402  (module level: annotations are res
 
 from sertk.errors import ConfigError, SertkError  # noqa: E402
 from sertk.recognizer import Recognizer  # noqa: E402
-from sertk.server import Lane, Overloaded, create_app, uvicorn_config  # noqa: E402
+from sertk.server import Lane, Overloaded, create_app, schemas, uvicorn_config  # noqa: E402
 from sertk.server.pool import Job  # noqa: E402
 
 LABELS = ["sad", "happy", "angry"]
@@ -188,7 +188,7 @@ def test_predict_each_format_gives_the_recognizers_answer(client, reference, kin
     assert response.status_code == 200, response.text
     answer = response.json()
     assert answer["label"] == label  # the toy model hears the pitch through every codec
-    assert set(answer) == {"label", "confidence", "probabilities", "duration"}
+    assert set(answer) == set(schemas.PredictionOut.model_fields)  # the documented fields
     assert answer["confidence"] == max(answer["probabilities"].values())
     assert_close(answer, reference.predict_file(data).to_dict())
 
@@ -270,7 +270,7 @@ def test_openapi_documents_uploads_and_errors(client):
         "/ErrorOut"
     )
     params = {p["name"] for p in schema["paths"]["/v1/timeline"]["post"]["parameters"]}
-    assert params == {"window", "hop", "smooth", "smoothing"}
+    assert params == {"window", "hop", "smooth", "smoothing", "adapt"}
     docs = client.get("/docs")
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
 

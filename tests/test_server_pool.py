@@ -172,7 +172,7 @@ def test_a_long_recording_has_its_own_lane(timed):
     with ThreadPoolExecutor(1) as threads, paused(long_pid):
         stuck = threads.submit(send, base, encode(tone(3.0, 300)), "/v1/timeline", timeout=60)
         wait_until(lambda: health(base)["lanes"]["long"]["busy"] == 1, what="long busy")
-        short = send(base, encode(tone(0.8, PITCH["angry"])))
+        short = send(base, encode(tone(1.0, PITCH["angry"])))
         assert short.status_code == 200 and short.json()["label"] == "angry"
         assert not stuck.done()
     assert stuck.result(60).status_code in (200, 504)  # resumed, or past its 2 s budget

@@ -200,6 +200,7 @@ class Predictor:
             "path": np.asarray(paths, dtype=object),
             "label": np.full(count, "", dtype=object),
             "confidence": np.full(count, np.nan),
+            "speech": np.full(count, True),
             "duration": np.full(count, np.nan),
             "error": np.full(count, "", dtype=object),
         }
@@ -208,9 +209,11 @@ class Predictor:
             if isinstance(result, str | BaseException):
                 out["error"][i] = _message(path, result)
                 continue
-            out["label"][i], out["confidence"][i] = result.label, result.confidence
+            out["label"][i], out["speech"][i] = result.label, result.speech
+            out["confidence"][i] = np.nan if result.confidence is None else result.confidence
             out["duration"][i] = result.duration
-            probabilities[i] = [result.probabilities[x] for x in self.labels]
+            if result.probabilities is not None:
+                probabilities[i] = [result.probabilities[x] for x in self.labels]
         for k, label in enumerate(self.labels):
             out[f"p_{label}"] = probabilities[:, k]
         out["bundle_hash"] = np.full(count, self.bundle_hash, dtype=object)
@@ -225,6 +228,14 @@ def _message(path: str, error: str | BaseException) -> str:
     return text if text.startswith(path) else f"{path}: {text}"
 
 
+def _plain(value: Any) -> Any:
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, float | np.floating):
+        return float(value) if np.isfinite(value) else None
+    return str(value)
+
+
 def _rows(batch: dict[str, np.ndarray], labels: Sequence[str]) -> list[dict[str, Any]]:
     """Result columns of one block -> row dicts in output column order (None for missing)."""
     rows = []
@@ -235,7 +246,7 @@ def _rows(batch: dict[str, np.ndarray], labels: Sequence[str]) -> list[dict[str,
             value = batch[name][i]
             if name == "error" or (error is not None and name not in ("path", "bundle_hash")):
                 row[name] = error if name == "error" else None  # no prediction for this file
-            else:  # plain Python values: numpy scalars and strings as float and str
-                row[name] = float(value) if isinstance(value, np.floating) else str(value)
+            else:  # plain Python values; NaN (a "no speech" file's confidence): None
+                row[name] = _plain(value)
         rows.append(row)
     return rows

@@ -10,8 +10,9 @@ received as a last part; one killed outright loses at most the rows of one unfin
 next run with the same output reads the output and the parts back and
 skips every path that already has a prediction (rows with an error are tried again).
 
-Row columns: ``path``, ``label``, ``confidence``, ``p_<label>`` per bundle label (the prefix keeps
-label names from colliding with the fixed columns), ``duration``, ``bundle_hash``, ``error``
+Row columns: ``path``, ``label``, ``confidence`` (None for "no speech"), ``speech`` (bool),
+``p_<label>`` per bundle label (the prefix keeps label names from colliding with the fixed
+columns), ``duration``, ``bundle_hash``, ``error``
 (None, or the message of the file's error: then the prediction columns are None).
 """
 
@@ -45,7 +46,7 @@ def output_format(path: str | Path) -> str:
 
 def columns(labels: Sequence[str]) -> list[str]:
     """The output columns for a bundle with ``labels``, in order."""
-    return ["path", "label", "confidence", *(f"p_{x}" for x in labels), "duration",
+    return ["path", "label", "confidence", "speech", *(f"p_{x}" for x in labels), "duration",
             "bundle_hash", "error"]  # fmt: skip
 
 
@@ -130,6 +131,8 @@ def _typed(row: dict[str, str]) -> dict[str, Any]:
             typed[key] = None
         elif _numeric(key):
             typed[key] = float(value)
+        elif key == "speech":
+            typed[key] = value == "true"
         else:
             typed[key] = value
     return typed
@@ -172,8 +175,12 @@ def _numeric(name: str) -> bool:
 
 
 def _arrow_type(pyarrow: Any, name: str) -> Any:
+    if name == "speech":
+        return pyarrow.bool_()
     return pyarrow.float64() if _numeric(name) else pyarrow.string()
 
 
 def _cell(value: Any) -> Any:
+    if isinstance(value, bool):
+        return str(value).lower()  # as sertk predict's CSV
     return repr(value) if isinstance(value, float) and math.isfinite(value) else value
