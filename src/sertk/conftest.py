@@ -1,5 +1,7 @@
 """The docstring examples of ``src/sertk`` run as tests (``--doctest-modules``, pyproject.toml).
 
+Only pytest imports this module (as numpy and scipy, the package keeps its doctest set-up here).
+
 - Each example runs in a fresh temporary folder that holds ``examples/`` (a link to the
   repository's example clips), so examples read ``examples/03a02Wc.flac`` and write their outputs
   (bundles, manifests, ONNX files) next to it as a user in a checkout would, and leave nothing behind.
@@ -18,7 +20,7 @@ from pathlib import Path
 import pytest
 from _pytest.doctest import DoctestItem, DoctestModule
 
-ROOT = Path(__file__).resolve().parent
+ROOT = Path(__file__).resolve().parents[2]  # the repository
 
 # top-level import names of the optional extras in pyproject.toml
 OPTIONAL = {
