@@ -12,9 +12,11 @@ by ``seed``; at least one; about ``valid_fraction`` of the training utterances, 
 ``valid_speakers`` when given). Every fold is verified before it is returned: no utterance or
 speaker in two of train/valid/test (unless ``speaker_dependent``) and no empty side.
 
->>> folds = make_folds(utterances, strategy="logo")  # doctest: +SKIP
->>> folds[0].name, len(folds)  # doctest: +SKIP
-('speaker_03', 10)
+>>> from sertk.corpora import scan_corpus
+>>> utterances = scan_corpus("emodb", "examples").utterances  # 7 clips of 7 speakers
+>>> folds = make_folds(utterances, strategy="logo")
+>>> folds[0].name, len(folds), folds[0].test, len(folds[0].train), len(folds[0].valid)
+('speaker_03', 7, ('03a02Wc',), 5, 1)
 """
 
 from __future__ import annotations

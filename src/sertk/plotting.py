@@ -14,8 +14,13 @@
 Figures are built with ``matplotlib.figure.Figure`` (the Agg canvas, no pyplot), so plotting
 never touches a GUI backend or global matplotlib state.
 
->>> plot_prediction("explain.png", signal, 16000, recognizer.predict_file(path),
-...                 recognizer.labels)  # doctest: +SKIP
+>>> from sertk.audio import load_audio
+>>> from sertk.recognizer import Recognizer
+>>> recognizer = Recognizer.load("default")
+>>> signal, rate = load_audio("examples/03a02Wc.flac")
+>>> plot_prediction("explain.png", signal, rate, recognizer.predict_file("examples/03a02Wc.flac"),
+...                 recognizer.labels)
+PosixPath('explain.png')
 """
 
 from __future__ import annotations

@@ -9,8 +9,10 @@ and files raise :class:`~sertk.errors.AudioError`; bad options (policies, thresh
 ``Preprocess`` fields) raise :class:`~sertk.errors.ConfigError`.
 
 >>> from sertk.audio import Preprocess, load_audio
->>> signal, rate = load_audio("speech.flac")  # doctest: +SKIP
->>> Preprocess()(signal, rate).shape  # doctest: +SKIP
+>>> signal, rate = load_audio("examples/03a02Wc.flac")
+>>> signal.shape, rate
+((23969,), 16000)
+>>> Preprocess()(signal, rate).shape  # padded to the default 3 s
 (48000,)
 """
 

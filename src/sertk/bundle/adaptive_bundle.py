@@ -12,8 +12,8 @@ in ``members``), ``model.hparams = {"min_seconds": s}``, ``normalization: global
 no statistics). Made by :func:`save_adaptive_bundle` or ``sertk bundle pair GLOBAL ADAPTED
 -o OUT``.
 
->>> save_adaptive_bundle("pair", "runs/g/final/bundle", "runs/a/final/bundle")  # doctest: +SKIP
->>> load_bundle("pair").build_scorer().adaptation.min_seconds  # doctest: +SKIP
+>>> save_adaptive_bundle("pair", "runs/g/final/bundle", "runs/a/final/bundle")  # needs a speaker-adapted bundle  # doctest: +SKIP
+>>> load_bundle("pair").build_scorer().adaptation.min_seconds  # needs a speaker-adapted bundle  # doctest: +SKIP
 20.0
 """
 

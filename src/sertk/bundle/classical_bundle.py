@@ -84,7 +84,7 @@ def save_classical_bundle(
 
     >>> save_classical_bundle("runs/x/bundle", model=fit_classifier(x, y, kind="svm", ...),
     ...     labels=label_map.labels, label_map=label_map, features=extractor,
-    ...     preprocess=Preprocess())  # doctest: +SKIP
+    ...     preprocess=Preprocess())  # needs a fitted model and its extractor  # doctest: +SKIP
     """
     if not isinstance(model, ClassicalModel):
         raise BundleError(

@@ -8,8 +8,14 @@ probabilities[, attention]; or a classical model, features ``[batch, dim]`` -> p
 numpy side needs), checksums, opset, quantization and the parity figures measured at export.
 Spectral and hand-crafted features and the normalisation stay numpy.
 
->>> bundle = load_bundle("model-onnx", backend="onnx")  # doctest: +SKIP
->>> bundle.build_scorer(threads=1).predict_signals([signal], 16000)  # doctest: +SKIP
+>>> from sertk.audio import Preprocess, load_audio
+>>> from sertk.bundle import load_bundle
+>>> from sertk.export import export_onnx
+>>> _ = export_onnx("default", "default-onnx")  # the onnx extra
+>>> bundle = load_bundle("default-onnx", backend="onnx")
+>>> signal = Preprocess()(*load_audio("examples/03a02Wc.flac"))
+>>> bundle.build_scorer(threads=1).predict_signals([signal], 16000).argmax(axis=1)  # angry
+array([3])
 """
 
 from __future__ import annotations

@@ -66,10 +66,13 @@ def fit_classifier(
     ``scored`` ``[n]`` bool: the rows the inner CV scores (default all); augmented copies train
     but are not scored, so model selection mirrors the test condition (original recordings).
 
-    >>> model = fit_classifier(x, y, kind="svm", num_classes=4, groups=speakers,
-    ...                        search={"C": [0.1, 1, 10]})  # doctest: +SKIP
-    >>> model.predict_proba(x_test).shape  # doctest: +SKIP
-    (120, 4)
+    >>> import numpy as np
+    >>> y = np.repeat(np.arange(4), 20)
+    >>> x = np.random.default_rng(0).normal(size=(80, 8)) + 2.0 * np.eye(4, 8)[y]
+    >>> model = fit_classifier(x, y, kind="svm", num_classes=4, groups=np.tile(np.arange(5), 16),
+    ...                        search={"C": [0.1, 1, 10]})
+    >>> model.predict_proba(x[:10]).shape
+    (10, 4)
     """
     kind = check_kind(kind)
     x = check_features(x)

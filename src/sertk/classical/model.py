@@ -1,7 +1,16 @@
 """``ClassicalModel``: a fitted classical classifier held as plain arrays, evaluated with numpy.
 
->>> arrays, meta = model.to_arrays()  # doctest: +SKIP
->>> ClassicalModel.from_arrays(arrays, meta).predict_proba(x)  # [n, classes]  # doctest: +SKIP
+>>> import numpy as np
+>>> from sertk.classical import fit_classifier
+>>> y = np.repeat(np.arange(3), 10)
+>>> x = np.random.default_rng(0).normal(size=(30, 4)) + 3.0 * np.eye(3, 4)[y]
+>>> model = fit_classifier(x, y, kind="ridge", num_classes=3)
+>>> arrays, meta = model.to_arrays()
+>>> restored = ClassicalModel.from_arrays(arrays, meta)
+>>> restored.predict_proba(x).shape  # [n, classes]
+(30, 3)
+>>> bool(np.allclose(restored.predict_proba(x), model.predict_proba(x)))
+True
 """
 
 from __future__ import annotations

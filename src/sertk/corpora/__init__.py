@@ -1,9 +1,12 @@
 """Corpora: adapters from official layouts to ``Utterance`` lists, CSV manifests, ``LabelMap``.
 
 >>> from sertk.corpora import LabelMap, scan_corpus, write_manifest
->>> result = scan_corpus("emodb", "../shared/corpora/emodb")  # doctest: +SKIP
->>> kept, dropped = LabelMap.preset("common").apply(result.utterances)  # doctest: +SKIP
->>> write_manifest(kept, "build/emodb.csv")  # doctest: +SKIP
+>>> result = scan_corpus("emodb", "examples")  # the EmoDB clips in examples/
+>>> kept, dropped = LabelMap.preset("iemocap4").apply(result.utterances)
+>>> [u.label for u in kept], dropped
+(['angry', 'happy', 'neutral', 'sad', 'angry'], {'disgust': 1, 'fearful': 1})
+>>> write_manifest(kept, "emodb4.csv")
+PosixPath('.../emodb4.csv')
 """
 
 from sertk.corpora.base import (

@@ -10,8 +10,8 @@
 How members' probabilities combine (label matrices, rules, weights) lives in
 :mod:`sertk.inference.ensemble`; the bundle format in :mod:`sertk.bundle.ensemble_bundle`.
 
->>> build_ensemble(["runs/svm/final/bundle", "runs/cnn/final/bundle"], "models/mix")  # doctest: +SKIP
->>> build_ensemble(bundles, "models/mix", rule="weighted", fit_on=read_manifest("dev.csv"))  # doctest: +SKIP
+>>> build_ensemble(["runs/svm/final/bundle", "runs/cnn/final/bundle"], "models/mix")  # needs trained bundles  # doctest: +SKIP
+>>> build_ensemble(bundles, "models/mix", rule="weighted", fit_on=read_manifest("dev.csv"))  # needs trained bundles  # doctest: +SKIP
 """
 
 from sertk.ensemble.build import build_ensemble, fit_weights_on

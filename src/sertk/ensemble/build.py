@@ -6,8 +6,8 @@ member bundles and combines their class probabilities (:mod:`sertk.inference.ens
 held-out data by :func:`fit_weights_on`. The Recognizer and ``sertk evaluate`` load it like any
 other bundle.
 
->>> build_ensemble(["runs/svm/final/bundle", "runs/cnn/final/bundle"], "models/mix")  # doctest: +SKIP
->>> build_ensemble(bundles, "models/mix", rule="weighted", fit_on=read_manifest("dev.csv"))  # doctest: +SKIP
+>>> build_ensemble(["runs/svm/final/bundle", "runs/cnn/final/bundle"], "models/mix")  # needs trained bundles  # doctest: +SKIP
+>>> build_ensemble(bundles, "models/mix", rule="weighted", fit_on=read_manifest("dev.csv"))  # needs trained bundles  # doctest: +SKIP
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ of that fold, never its test speakers). The ensemble is scored exactly like a ru
 reports, mean ± std, pooled metrics, per-class recall; every member is re-scored from the same
 files so the comparison is like for like.
 
->>> result = evaluate_ensemble_cv(["runs/svm-...", "runs/cnn-..."], out_dir="runs/mix")  # doctest: +SKIP
->>> result["mean"]["ua"], [m["mean"]["ua"] for m in result["members"]]  # doctest: +SKIP
+>>> result = evaluate_ensemble_cv(["runs/svm-...", "runs/cnn-..."], out_dir="runs/mix")  # needs trained run folders  # doctest: +SKIP
+>>> result["mean"]["ua"], [m["mean"]["ua"] for m in result["members"]]  # needs trained run folders  # doctest: +SKIP
 """
 
 from __future__ import annotations

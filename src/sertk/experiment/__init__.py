@@ -14,7 +14,7 @@ Model kinds: torch heads (``sertk.models``) and classical kinds (``sertk.classic
 ``final_model: ensemble`` bundles the fold models as one soft-voting ensemble (``final.py``).
 
 >>> from sertk.config import load_config
->>> run_dir = run_experiment(load_config("recipes/emodb_logmel.yaml"), log=print)  # doctest: +SKIP
+>>> run_dir = run_experiment(load_config("recipes/emodb_logmel.yaml"), log=print)  # needs a corpus  # doctest: +SKIP
 """
 
 from sertk.experiment.evaluate import evaluate_bundle, format_evaluation, map_labels

@@ -8,9 +8,13 @@ Features come from the bundle's own preprocessing, extractor(s) (through the fea
 test-time views included) and the model (any kind, ensembles included) runs through the
 bundle's scorer (:mod:`sertk.inference`), the path a Recognizer uses.
 
->>> result = evaluate_bundle("runs/x/final/bundle", read_manifest("crema.csv"),
-...                          mapping={"calm": "neutral"})  # doctest: +SKIP
->>> print(format_evaluation(result))  # doctest: +SKIP
+>>> from sertk.corpora import scan_corpus
+>>> utterances = scan_corpus("emodb", "examples").utterances  # or read_manifest("crema.csv")
+>>> result = evaluate_bundle("default", utterances, mapping={"calm": "neutral"})
+>>> print(format_evaluation(result))
+bundle: .../default_model (global normalisation)
+evaluated 7 of 7 utterances; label mapping: angry->angry, ...
+UA ...
 """
 
 from __future__ import annotations

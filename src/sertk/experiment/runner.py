@@ -11,8 +11,8 @@ exists) are skipped, an interrupted fold continues from its training checkpoint,
 result equals an uninterrupted run. Every fold re-seeds before building its model, so the
 order in which folds run does not matter.
 
->>> run_dir = run_experiment(load_config("recipes/emodb_logmel.yaml"))  # doctest: +SKIP
->>> json.loads((run_dir / "summary.json").read_text())["mean"]["ua"]  # doctest: +SKIP
+>>> run_dir = run_experiment(load_config("recipes/emodb_logmel.yaml"))  # needs a corpus  # doctest: +SKIP
+>>> json.loads((run_dir / "summary.json").read_text())["mean"]["ua"]  # needs a corpus  # doctest: +SKIP
 """
 
 from __future__ import annotations

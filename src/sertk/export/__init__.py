@@ -13,9 +13,12 @@ Running an ONNX bundle is not this package's job: ``load_bundle(path, backend="o
 ``OnnxBundle`` whose scorer uses onnxruntime (``sertk.inference.onnx``), without torch.
 Names are imported on first use, so ``import sertk.export`` is cheap and torch-free.
 
->>> from sertk.export import export_onnx  # doctest: +SKIP
->>> export_onnx("runs/x/bundle", "runs/x/bundle-onnx")  # doctest: +SKIP
->>> load_bundle("runs/x/bundle-onnx", backend="onnx").build_scorer()  # doctest: +SKIP
+>>> from sertk.bundle import load_bundle
+>>> from sertk.export import export_onnx
+>>> export_onnx("default", "default-onnx")  # or a bundle folder: "runs/x/bundle"
+PosixPath('default-onnx')
+>>> load_bundle("default-onnx", backend="onnx").build_scorer()
+<sertk.inference.scorer.ModelScorer object at ...>
 """
 
 from __future__ import annotations

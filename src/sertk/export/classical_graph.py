@@ -14,7 +14,10 @@ so onnxruntime gives numpy's probabilities to rounding (checked at export,
 The other kinds are refused: an RBF SVM and a random forest run with the numpy backend, which
 needs neither torch nor scikit-learn either.
 
->>> entry = export_classical(bundle.build_model(), Path("out/head.onnx"), opset=18)  # doctest: +SKIP
+>>> from sertk.bundle import load_bundle
+>>> entry = export_classical(load_bundle("default").build_model(), Path("head.onnx"), opset=18)
+>>> Path("head.onnx").is_file()
+True
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ every export against the unmodified model):
 - ``MaxPool1d(ceil_mode=True)`` (its output size guard pins the time axis): pad the end with
   ``kernel - 1`` frames of ``-inf`` and take the max of each whole window (what ceil mode means).
 
->>> with export_mode():  # doctest: +SKIP
+>>> with export_mode():  # needs a torch model and its inputs  # doctest: +SKIP
 ...     program = torch.export.export(exportable(model), (features, lengths), dynamic_shapes=...)
 """
 

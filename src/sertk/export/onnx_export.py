@@ -16,8 +16,8 @@ numpy: they take a few ms per clip and need no graph. Every graph is checked aga
 it came from (torch: :mod:`sertk.export.parity`; classical: numpy) before anything is written;
 the output appears atomically. Torch bundles need torch to export; classical ones do not.
 
->>> export_onnx("runs/x/bundle", "runs/x/bundle-onnx", quantize="int8")  # doctest: +SKIP
-PosixPath('runs/x/bundle-onnx')
+>>> export_onnx("default", "default-onnx", quantize="int8")  # or "runs/x/bundle"
+PosixPath('default-onnx')
 """
 
 from __future__ import annotations

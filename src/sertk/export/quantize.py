@@ -52,7 +52,10 @@ def quantize_torch(model: Any) -> Any:
     ``torch.ao.quantization.quantize_dynamic``, which torch marks deprecated (moving to torchao)
     but still ships; a torch without it raises SertkError.
 
-    >>> head = quantize_torch(bundle.build_model())  # doctest: +SKIP
+    >>> import torch
+    >>> head = quantize_torch(torch.nn.Sequential(torch.nn.Linear(8, 4)))
+    >>> head(torch.zeros(2, 8)).shape
+    torch.Size([2, 4])
     """
     import copy
 

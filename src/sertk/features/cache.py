@@ -20,8 +20,19 @@ recomputed. Files are read with safetensors (never pickle).
 
 Default location: ``$SERTK_CACHE`` if set, else ``~/.cache/sertk/features``.
 
->>> cache = FeatureCache(tmp)  # doctest: +SKIP
->>> features = extract_utterances(utterances, LogMel(), preprocess=Preprocess(), cache=cache)  # doctest: +SKIP
+>>> from sertk.audio import Preprocess
+>>> from sertk.corpora import scan_corpus
+>>> from sertk.features.spectral import LogMel
+>>> utterances = scan_corpus("emodb", "examples").utterances[:2]
+>>> cache = FeatureCache("feature-cache")
+>>> features = extract_utterances(utterances, LogMel(), preprocess=Preprocess(), cache=cache,
+...                               progress=False)
+>>> features[0].shape  # [frames, n_mels] of 3 s at 100 Hz
+(301, 64)
+>>> features = extract_utterances(utterances, LogMel(), preprocess=Preprocess(), cache=cache,
+...                               progress=False)
+>>> cache.misses, cache.hits  # the second pass reads both from the cache
+(2, 2)
 """
 
 from __future__ import annotations

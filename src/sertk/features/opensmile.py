@@ -4,8 +4,8 @@ Wraps audEERING's ``opensmile`` Python package, installed by the opt-in ``opensm
 (``pip install 'sertk[opensmile]'``). openSMILE is licensed for research and non-commercial use
 only (see audEERING's licence); sertk itself never imports it unless this extractor is built.
 
->>> extractor = OpenSmile()  # doctest: +SKIP
->>> extractor.dim, extractor.frame_rate  # doctest: +SKIP
+>>> extractor = OpenSmile()  # eGeMAPSv02 functionals
+>>> extractor.dim, extractor.frame_rate
 (88, 0.0)
 """
 

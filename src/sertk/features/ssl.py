@@ -22,8 +22,8 @@ the attention mask (equal to per-item results within float32 rounding, ~1e-6); e
 (group-norm front ends normalise over time; data2vec-audio's stacked position convolutions see
 the padding) batches only utterances of identical length, which needs no padding.
 
->>> encoder = SslEncoder("/path/to/hubert-base-ls960", layers="all")  # doctest: +SKIP
->>> encoder(signal, 16000).shape  # doctest: +SKIP
+>>> encoder = SslEncoder("/path/to/hubert-base-ls960", layers="all")  # needs a downloaded checkpoint  # doctest: +SKIP
+>>> encoder(signal, 16000).shape  # needs a downloaded checkpoint  # doctest: +SKIP
 (13, 149, 768)
 """
 

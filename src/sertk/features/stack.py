@@ -5,8 +5,8 @@ Each part is a feature config (``{"name": ..., **options}``) of an utterance-lev
 order; a classical model uses it to weight the parts (``model.hparams.block_weights``), so
 a 6373-dim block does not drown a 88-dim one just by its size.
 
->>> extractor = Stack(parts=[{"name": "functionals"}, {"name": "opensmile"}])  # doctest: +SKIP
->>> extractor.blocks  # doctest: +SKIP
+>>> extractor = Stack(parts=[{"name": "functionals"}, {"name": "opensmile"}])  # opensmile extra
+>>> extractor.blocks
 (550, 88)
 """
 

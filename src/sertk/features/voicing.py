@@ -32,7 +32,7 @@ harmonics comes out as speech.
 >>> import numpy as np
 >>> t = np.arange(48000) / 16000
 >>> check_speech(np.sin(2 * np.pi * 220 * t).astype(np.float32), 16000).reason
-'steady pitch'
+'pure tone'
 """
 
 from __future__ import annotations

@@ -12,8 +12,8 @@
 
 Importing :mod:`sertk.gui` does not import Qt; its attributes do (``pip install 'sertk[gui]'``).
 
->>> from sertk.gui import run_app  # doctest: +SKIP
->>> run_app(model="runs/emodb/final/bundle", file="speech.wav")  # doctest: +SKIP
+>>> from sertk.gui import run_app  # opens a window  # doctest: +SKIP
+>>> run_app(model="runs/emodb/final/bundle", file="speech.wav")  # opens a window  # doctest: +SKIP
 """
 
 from __future__ import annotations

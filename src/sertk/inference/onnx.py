@@ -9,9 +9,13 @@
   contract, reproducing ``sertk.features.ssl.SslEncoder`` (input normalisation, padding to
   ``min_samples``, batching plan, trimming to valid frames) from numbers the export wrote.
 
->>> session = make_session("model-onnx/head.onnx", threads=1)  # doctest: +SKIP
->>> OnnxForward(session)([features])[0].shape  # doctest: +SKIP
-(1, 4)
+>>> import numpy as np
+>>> from sertk.export import export_onnx
+>>> _ = export_onnx("default", "default-onnx")  # the default model's head: [batch, 2798] -> [batch, 7]
+>>> session = make_session("default-onnx/head.onnx", threads=1)
+>>> features = np.zeros((1, 2798), np.float32)  # one utterance's feature row
+>>> OnnxForward(session)([features])[0].shape
+(1, 7)
 """
 
 from __future__ import annotations

@@ -21,8 +21,11 @@ kind decides). :class:`~sertk.inference.ensemble.EnsembleScorer` combines member
 A scorer is built by its bundle kind (``load_bundle(path).build_scorer()``) and is cheap to
 rebuild from the bundle path (e.g. in a worker process).
 
->>> scorer = load_bundle("default").build_scorer()  # doctest: +SKIP
->>> scorer.predict_signals([signal], 16000).shape  # doctest: +SKIP
+>>> from sertk.audio import Preprocess, load_audio
+>>> from sertk.bundle import load_bundle
+>>> signal = Preprocess()(*load_audio("examples/03a02Wc.flac"))
+>>> scorer = load_bundle("default").build_scorer()
+>>> scorer.predict_signals([signal], 16000).shape  # [items, classes]
 (1, 7)
 """
 

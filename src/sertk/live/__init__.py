@@ -9,10 +9,11 @@
 The engine depends on a ``predict(signal, sampling_rate)`` callable and a label list only, so it
 runs under the CLI (``sertk listen``), a GUI or a test alike.
 
->>> from sertk.recognizer import Recognizer  # doctest: +SKIP
->>> engine = StreamingEngine.from_recognizer(Recognizer.load("default"), deterministic=True)  # doctest: +SKIP
->>> for result in engine.run(FileSource("speech.wav", realtime=False)):  # doctest: +SKIP
+>>> from sertk.recognizer import Recognizer
+>>> engine = StreamingEngine.from_recognizer(Recognizer.load("default"), deterministic=True)
+>>> for result in engine.run(FileSource("examples/03a02Wc.flac", realtime=False)):
 ...     print(f"{result.time:5.1f} {result.label}")
+  1.5 angry
 """
 
 from sertk.live.buffer import RingBuffer

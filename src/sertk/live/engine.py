@@ -22,8 +22,8 @@ tone, a hum) becomes a ``no speech`` result; one with an ``adaptation`` state pa
 :class:`sertk.recognizer.adaptation.Session`). Memory is bounded: the ring buffer is
 preallocated, the history is a bounded deque and a session's statistics are sums per feature.
 
->>> recognizer = Recognizer.load("default")  # doctest: +SKIP
->>> with StreamingEngine.from_recognizer(recognizer, on_result=print) as engine:  # doctest: +SKIP
+>>> recognizer = Recognizer.load("default")  # needs a microphone  # doctest: +SKIP
+>>> with StreamingEngine.from_recognizer(recognizer, on_result=print) as engine:  # needs a microphone  # doctest: +SKIP
 ...     engine.start(MicrophoneSource())
 ...     time.sleep(10)
 """

@@ -5,9 +5,9 @@ A source is an iterable of mono float32 ``[samples]`` blocks at its ``sampling_r
 from any thread). :class:`MicrophoneSource` needs the ``sounddevice`` package and the PortAudio
 library (``pip install 'sertk[live]'``, Debian ``libportaudio2``); it is imported only here.
 
->>> source = FileSource("speech.wav", realtime=False)  # doctest: +SKIP
->>> sum(len(block) for block in source) / source.sampling_rate  # doctest: +SKIP
-2.5
+>>> source = FileSource("examples/03a02Wc.flac", realtime=False)
+>>> round(sum(len(block) for block in source) / source.sampling_rate, 2)
+1.5
 """
 
 from __future__ import annotations

@@ -18,10 +18,10 @@ Importing this package does not import torch or transformers; loading a bundle i
 that bundle needs.
 
 >>> from sertk.recognizer import Recognizer
->>> recognizer = Recognizer.load("runs/emodb/final/bundle")  # doctest: +SKIP
->>> prediction = recognizer.predict_file("speech.wav")  # doctest: +SKIP
->>> prediction.label, round(prediction.confidence, 2)  # doctest: +SKIP
-('angry', 0.87)
+>>> recognizer = Recognizer.load("default")  # or a bundle folder: "runs/emodb/final/bundle"
+>>> prediction = recognizer.predict_file("examples/03a02Wc.flac")
+>>> prediction.label, prediction.confidence > 0.5
+('angry', True)
 """
 
 from sertk.bundle import DEFAULT_MODEL, resolve_bundle

@@ -201,8 +201,8 @@ class Session:
     adaptive bundle until ``min_seconds`` of speech are in, then the adapted one. Memory is
     constant (sums per feature), however long the session.
 
-    >>> session = Session(Recognizer.load("pair"), step=0.5)  # doctest: +SKIP
-    >>> session(window, 16000).adaptation.describe()  # doctest: +SKIP
+    >>> session = Session(Recognizer.load("pair"), step=0.5)  # needs a speaker-adapted bundle  # doctest: +SKIP
+    >>> session(window, 16000).adaptation.describe()  # needs a speaker-adapted bundle  # doctest: +SKIP
     'global 1/20 s'
     """
 

@@ -24,7 +24,7 @@ Importing this module costs numpy and soundfile only: torch (or onnxruntime, or 
 for an SSL bundle) is imported when a bundle that needs it is loaded.
 
 >>> recognizer = Recognizer.load("default")
->>> recognizer.predict_file("examples/03a02Wc.flac").label  # doctest: +SKIP
+>>> recognizer.predict_file("examples/03a02Wc.flac").label
 'angry'
 """
 
@@ -156,8 +156,11 @@ class Recognizer:
         """Predict one file (a path, bytes or a binary file object); see :meth:`predict_batch`;
         ``statistics``: see :meth:`predict_signal`.
 
-        >>> Recognizer.load(bundle_dir).predict_file("speech.wav").probabilities  # doctest: +SKIP
-        {'neutral': 0.1, 'happy': 0.2, 'angry': 0.7}
+        >>> probabilities = Recognizer.load("default").predict_file("examples/15a02Ta.flac").probabilities
+        >>> list(probabilities)  # the bundle's labels, in order
+        ['neutral', 'happy', 'sad', 'angry', 'fearful', 'disgust', 'surprised']
+        >>> max(probabilities, key=probabilities.get), round(sum(probabilities.values()), 6)
+        ('sad', 1.0)
         """
         if statistics is None:
             self._refuse_single()
@@ -505,8 +508,17 @@ class Recognizer:
         seconds is refused. ``smoothing`` (a number of windows) is deprecated: it works, with
         a DeprecationWarning, for one release.
 
-        >>> for s in recognizer.timeline("meeting.wav", smooth=3.0).segments:  # doctest: +SKIP
-        ...     print(f"{s.start:6.1f} {s.end:6.1f} {s.label}")
+        >>> import numpy as np, soundfile
+        >>> from sertk.audio import load_audio
+        >>> angry, sad = (load_audio(f"examples/{name}.flac")[0] for name in ("03a02Wc", "15a02Ta"))
+        >>> silence = np.zeros(16000, np.float32)
+        >>> soundfile.write("talk.wav", np.concatenate([angry, silence, sad]), 16000)
+        >>> recognizer = Recognizer.load("default")
+        >>> for s in recognizer.timeline("talk.wav", smooth=1.0).segments:
+        ...     print(f"{s.start:4.1f} {s.end:4.1f} {s.label}")
+         0.0  1.5 angry
+         1.5  2.5 silence
+         2.5  4.8 sad
         """
         options = {
             "sampling_rate": sampling_rate, "window": window, "hop": hop, "smooth": smooth,
@@ -524,8 +536,12 @@ class Recognizer:
         ``max_duration`` are checked when it is called; a caller interleaves other work between
         steps or shows progress.
 
-        >>> for step in recognizer.timeline_blocks("talk.wav", hop=0.5):  # doctest: +SKIP
-        ...     print(step.stage, step.done, step.total)
+        >>> recognizer = Recognizer.load("default")
+        >>> for step in recognizer.timeline_blocks("examples/03a02Wc.flac", hop=0.5):
+        ...     print(step.stage, round(step.done, 2), round(step.total, 2))
+        speech 1.5 1.5
+        windows 1 1
+        done 1 1
         """
         options.setdefault("max_duration", DEFAULT_MAX_DURATION)
         return timeline_blocks(self, source, **options)

@@ -15,7 +15,7 @@
 Importing this package imports FastAPI (the ``serve`` extra); ``sertk serve`` imports it lazily.
 
 >>> from sertk.server import create_app
->>> app = create_app("runs/emodb/final/bundle", max_upload_mb=10, workers=2)  # doctest: +SKIP
+>>> app = create_app("runs/emodb/final/bundle", max_upload_mb=10, workers=2)  # starts worker processes  # doctest: +SKIP
 """
 
 import importlib

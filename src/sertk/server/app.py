@@ -32,8 +32,8 @@ with a precise status:
 500   ``internal_error`` (logged on the server; no details leave it), ``worker_crashed``
 ====  ===================================================================================
 
->>> app = create_app("runs/emodb/final/bundle")  # doctest: +SKIP
->>> import uvicorn; uvicorn.run(app, host="127.0.0.1", port=8000)  # doctest: +SKIP
+>>> app = create_app("runs/emodb/final/bundle")  # serves until stopped  # doctest: +SKIP
+>>> import uvicorn; uvicorn.run(app, host="127.0.0.1", port=8000)  # serves until stopped  # doctest: +SKIP
 """
 
 from __future__ import annotations

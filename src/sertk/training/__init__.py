@@ -25,8 +25,8 @@ torch DDP); ``fit_normalization`` lives in :mod:`sertk.features.normalization` (
 :mod:`sertk.models.batching`.
 
 >>> result = train_model(model, train_set, valid_set, config=TrainConfig(epochs=20),
-...                      labels=["neutral", "angry"], out_dir="runs/x")  # doctest: +SKIP
->>> result.best_epoch, result.history["valid_ua"][result.best_epoch - 1]  # doctest: +SKIP
+...                      labels=["neutral", "angry"], out_dir="runs/x")  # needs a corpus  # doctest: +SKIP
+>>> result.best_epoch, result.history["valid_ua"][result.best_epoch - 1]  # needs a corpus  # doctest: +SKIP
 """
 
 from sertk.features.normalization import fit_normalization

@@ -1,6 +1,6 @@
 """Data-parallel training: the loop of ``train_model`` in N processes with torch DDP.
 
->>> with data_parallel(2):  # doctest: +SKIP
+>>> with data_parallel(2):  # starts worker processes  # doctest: +SKIP
 ...     run_experiment(config)  # every neural fold trains on 2 processes
 
 Inside ``data_parallel(n)``, ``train_model`` launches ``n`` worker processes (by default with
