@@ -20,6 +20,8 @@ from pathlib import Path
 import pytest
 from _pytest.doctest import DoctestItem, DoctestModule
 
+from sertk.errors import MissingDependencyError
+
 ROOT = Path(__file__).resolve().parents[2]  # the repository
 
 # top-level import names of the optional extras in pyproject.toml
@@ -31,8 +33,6 @@ OPTIONAL = {
 
 def missing_extra(error: BaseException | None) -> str | None:
     """The optional package whose absence caused ``error`` (or its causes), else None."""
-    from sertk.errors import MissingDependencyError
-
     while error is not None:
         if isinstance(error, MissingDependencyError):
             return str(error)
