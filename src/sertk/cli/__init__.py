@@ -20,6 +20,7 @@ COMMANDS = [
     "corpus",
     "extract",
     "train",
+    "benchmark",
     "evaluate",
     "ensemble",
     "predict",
