@@ -25,6 +25,7 @@ from sertk.experiment.loco.adapt import (
     unit_statistics,
 )
 
+REPO = Path(__file__).resolve().parents[1]
 RATE = 16000
 PITCH = {"neutral": 140.0, "happy": 260.0, "sad": 105.0, "angry": 330.0, "disgust": 190.0}
 PITCH["boredom"] = 120.0
@@ -217,6 +218,32 @@ def test_benchmark_recipe_checks(corpora, tmp_path):
         load_benchmark_config(path, ["benchmark.protocols=[global, global]"])
     with pytest.raises(ConfigError, match="shrink must be >= 0"):
         load_benchmark_config(path, ["benchmark.adapt.shrink=-1"])
+    with pytest.raises(ConfigError, match="benchmark.weights must be one of 'none', 'class'"):
+        load_benchmark_config(path, ["benchmark.weights=corpus"])  # never implemented
+
+
+def test_final_recipe_searches_block_weights_by_inner_corpus_cv(corpora, tmp_path):
+    """recipes/loco_final.yaml on the toy corpora: its model section (emotion_functionals
+    blocks, block weights and C searched by leave-one-training-corpus-out) fits every split;
+    each split records the grid and a choice from it, made without the held-out corpus."""
+    final = yaml.safe_load((REPO / "recipes" / "loco_final.yaml").read_text())
+    document = yaml.safe_load(recipe(tmp_path, corpora).read_text())
+    document.update(model=final["model"], train=final["train"])
+    document["benchmark"] = {**final["benchmark"], "protocols": ["global"]}
+    path = tmp_path / "final.yaml"
+    path.write_text(yaml.safe_dump(document))
+    config = load_benchmark_config(path)
+    assert config.benchmark.adapt.shrink == 10.0 and not config.train.augment.waveform_enabled
+    run = run_benchmark(config, mode="loco", cache_dir=tmp_path / "cache")
+    grid = final["model"]["search"]
+    for corpus in ("emodb", "turev", "urdu"):
+        training = json.loads((run / "global" / corpus / "metrics.json").read_text())["training"]
+        assert training["params"]["blocks"] == [1408, 550, 840]
+        search = training["search"]
+        assert search["grid"]["block_weights"] == grid["block_weights"]
+        assert search["best"]["block_weights"] in grid["block_weights"]
+        assert search["best"]["C"] in grid["C"] and 0 < search["best_ua"] <= 1
+        assert training["train_rows"] == training["train_utterances"]  # no copies
 
 
 # --- adaptation statistics ----------------------------------------------------------------------

@@ -8,7 +8,7 @@ The recipe is an ordinary experiment YAML (``data.corpora``, ``features``, ``pre
     benchmark:
       protocols: [global, speaker]     # which protocols to run (each its own fits)
       inner_groups: corpus             # inner CV of model.search: corpus (nested LOCO) | speaker
-      weights: none                    # none | class | corpus | class_corpus (sample weights)
+      weights: none                    # none | class (class-balanced, as train.class_weights)
       train_norm: none                 # global protocol: none | corpus (training rows z-normalised
                                        # per training corpus)
       adapt:                           # speaker protocol: per-unit statistics
@@ -35,7 +35,6 @@ from sertk.config.typed import apply_override, build, plain
 from sertk.errors import ConfigError
 
 PROTOCOLS = ("global", "speaker")
-WEIGHTS = ("none", "class", "corpus", "class_corpus")
 STATISTICS = ("mean_std", "median_mad", "mean")
 
 
@@ -66,7 +65,7 @@ class BenchmarkSettings:
 
     protocols: tuple[str, ...] = PROTOCOLS
     inner_groups: Literal["corpus", "speaker"] = "corpus"
-    weights: Literal["none", "class", "corpus", "class_corpus"] = "none"
+    weights: Literal["none", "class"] = "none"
     train_norm: Literal["none", "corpus"] = "none"
     adapt: AdaptSettings = dataclasses.field(default_factory=AdaptSettings)
     one_sided: tuple[float, ...] = (0.7, 1.0)
