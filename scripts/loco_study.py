@@ -3,11 +3,18 @@
 The toolkit's ``sertk benchmark loco`` is the reference; this script reproduces its ridge
 pipeline (standardise on the training rows, clip +-10, one-vs-rest +-1 targets, no intercept,
 ``alpha = dim / C``, C by nested leave-one-corpus-out over the training corpora, scored by UA on
-original recordings) in plain numpy so that many variants can be compared quickly. Every choice
-inside a variant is made on the training corpora only.
+original recordings) in plain numpy so that many variants can be compared quickly (inner splits
+reuse the outer split's standardisation, a small approximation). Every choice inside a variant
+is made on the training corpora only, and ``select`` chooses among variants the same way: for
+each held-out corpus, the variant with the best inner leave-one-corpus-out score. Held-out means
+of single variants are diagnostics, not results (choosing by them tunes on the test corpora).
+A variant is a JSON object over ``DEFAULTS``; the study and its figures are in docs/results.md
+("Leave-one-corpus-out benchmark").
 
     python scripts/loco_study.py dump recipes/loco_default.yaml build/study/default.npz
-    python scripts/loco_study.py run build/study/default.npz --variant base --protocol global
+    python scripts/loco_study.py run build/study/default.npz --log build/study/results.jsonl \
+        --variant '{"copies": false}' --variant '{"protocol": "speaker", "shrink": 10}'
+    python scripts/loco_study.py select build/study/results.jsonl --protocol speaker
 """
 
 from __future__ import annotations
@@ -177,17 +184,21 @@ def f1(truth, predicted) -> float:
 
 DEFAULTS = {
     "protocol": "global",  # global | speaker
-    "train_norm": "none",  # global protocol: none | corpus | speaker (test rows: population)
+    # global protocol: none | corpus | speaker, training rows only (test rows: population);
+    # their inner score is not comparable (``select`` skips them)
+    "train_norm": "none",
     "statistic": "mean_std",  # speaker protocol: mean_std | median_mad | mean
     "shrink": 0.0,
-    "copies": True,
+    "copies": True,  # the recipe's speed/noise copies join the training rows
     "weights": "none",  # none | class | corpus | class_corpus
-    "columns": None,  # a column filter name (see COLUMN_SETS)
+    "columns": None,  # a column subset name (see ``column_mask``)
     "cs": CS,
     "clip": 10.0,
     "nap": 0,  # nuisance directions (between-corpus, within-class) projected out
     "select": [None],  # numbers of most consistent features tried by the inner CV (None: all)
     "block_weights": None,  # [[w_mel, w_lld, w_rest], ...] tried by the inner CV
+    # also: "relative": "mel" | "all" (level-free columns, see ``relative``); "subspace": rank
+    # of a speaker subspace removed (speaker protocol); "one_sided": true (score one-sided units)
 }
 
 

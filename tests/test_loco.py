@@ -286,3 +286,33 @@ def test_one_sided_subsets_have_the_asked_share():
     single = one_sided_subsets(labels, units, share=1.0)
     assert all(set(labels[rows]) == {emotion} for _, emotion, rows in single)
     assert len(single) == 4 and list(single[3][2]) == list(range(30, 36))
+
+
+def test_within_summary_pools_folds_whose_test_speakers_lack_classes():
+    """URDU's speakers are mostly single-emotion: a fold's restricted classes can be a subset
+    of another fold's. Pooling pads each fold's confusion to the union; each fold's own UA
+    stays what it was."""
+    from sertk.experiment.loco.report import summarise_protocol
+    from sertk.metrics import classification_report
+
+    classes = ["neutral", "happy", "sad", "angry"]
+
+    def fold(truth, restricted, shared):
+        reports = {"restricted": classification_report(truth, restricted, shared),
+                   "open": classification_report(truth, restricted, classes)}  # fmt: skip
+        one = {"0.7": {"subsets": 1, **reports}}
+        return {"corpus": "urdu", "classes": classes, "shared": shared, "excluded": {},
+                "test_utterances": len(truth), "one_sided": one, **reports}  # fmt: skip
+
+    first = fold(["neutral", "happy", "happy"], ["neutral", "neutral", "happy"], classes[:2])
+    second = fold(["sad", "angry", "neutral", "happy"], ["sad", "sad", "neutral", "happy"],
+                  classes)  # fmt: skip
+    summary = summarise_protocol({"urdu/fold1": first, "urdu/fold2": second})
+    entry = summary["per_corpus"]["urdu"]
+    assert entry["shared"] == classes and entry["n"] == 7 and entry["folds"] == 2
+    restricted = entry["restricted"]
+    assert restricted["fold_mean"]["ua"] == pytest.approx((0.75 + 0.75) / 2)
+    # pooled recalls: neutral 2/2, happy 2/3, sad 1/1, angry 0/1
+    assert restricted["ua"] == pytest.approx((1 + 2 / 3 + 1 + 0) / 4)
+    assert restricted["recall"]["happy"] == pytest.approx(2 / 3)
+    assert entry["one_sided"]["0.7"]["restricted"]["ua"] == pytest.approx(restricted["ua"])

@@ -97,8 +97,12 @@ def summarise_protocol(results: dict[str, dict]) -> dict[str, Any]:
     per_corpus = {}
     for corpus, folds in groups.items():
         entry: dict[str, Any] = {}
+        shared = _union(
+            [m["shared"] for m in folds.values()], next(iter(folds.values()))["classes"]
+        )
         for kind in ("restricted", "open"):
-            summary = summarize({name: m[kind] for name, m in folds.items()})
+            labels = _union([m[kind]["labels"] for m in folds.values()], shared)
+            summary = summarize({name: _on_labels(m[kind], labels) for name, m in folds.items()})
             entry[kind] = {
                 **{m: summary["pooled"][m] for m in METRICS},
                 "fold_mean": summary["mean"], "fold_std": summary["std"],
@@ -108,7 +112,7 @@ def summarise_protocol(results: dict[str, dict]) -> dict[str, Any]:
         first = next(iter(folds.values()))
         entry.update(
             n=sum(m["test_utterances"] for m in folds.values()), folds=len(folds),
-            shared=first["shared"], classes=first["classes"],
+            shared=shared, classes=first["classes"],
             excluded=dict(sum((Counter(m["excluded"]) for m in folds.values()), Counter())),
         )  # fmt: skip
         if "one_sided" in first:
@@ -121,20 +125,39 @@ def summarise_protocol(results: dict[str, dict]) -> dict[str, Any]:
     return {"per_corpus": per_corpus, "mean": mean}
 
 
+def _union(label_lists: list[list[str]], order: list[str]) -> list[str]:
+    """Every label of ``label_lists``, those of ``order`` first in its order, then the rest."""
+    found = {label for labels in label_lists for label in labels}
+    rest = [label for labels in label_lists for label in labels if label not in order]
+    return [label for label in order if label in found] + list(dict.fromkeys(rest))
+
+
+def _on_labels(report: dict[str, Any], labels: list[str]) -> dict[str, Any]:
+    """``report`` re-expressed over ``labels`` (a superset of its own, e.g. every fold's
+    restricted classes when a fold's test speakers lack some emotions): its confusion matrix
+    padded with zeros, so that folds can be pooled; its own UA/WA/F1 are unchanged (absent
+    classes do not count)."""
+    from sertk.metrics import report_from_confusion
+
+    if list(report["labels"]) == labels:
+        return report
+    where = [labels.index(label) for label in report["labels"]]
+    matrix = np.zeros((len(labels), len(labels)), dtype=np.int64)
+    matrix[np.ix_(where, where)] = np.asarray(report["confusion"])
+    return report_from_confusion(matrix, labels)
+
+
 def _one_sided(folds: dict[str, dict]) -> dict[str, Any]:
     from sertk.metrics import summarize
 
-    out = {}
-    for share in next(iter(folds.values()))["one_sided"]:
-        out[share] = {
-            kind: {
-                m: summarize({n: f["one_sided"][share][kind] for n, f in folds.items()})["pooled"][
-                    m
-                ]
-                for m in METRICS
-            }
-            for kind in ("restricted", "open")
-        }
+    out, first = {}, next(iter(folds.values()))
+    for share in first["one_sided"]:
+        out[share] = {}
+        for kind in ("restricted", "open"):
+            reports = {n: f["one_sided"][share][kind] for n, f in folds.items()}
+            labels = _union([r["labels"] for r in reports.values()], first["classes"])
+            pooled = summarize({n: _on_labels(r, labels) for n, r in reports.items()})["pooled"]
+            out[share][kind] = {m: pooled[m] for m in METRICS}
     return out
 
 
