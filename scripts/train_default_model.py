@@ -55,11 +55,11 @@ COMMANDS = """\
 # from the repository root; OMP_NUM_THREADS=1 on a shared machine; runs go to runs/<name>-<timestamp>
 sertk train recipes/default_model.yaml
 sertk train recipes/default_model.yaml --set name=default_model_adapted --set features.normalization=speaker --set 'model.hparams.block_weights=[1, 1, 1]'
-# the leave-one-corpus-out figures of the baseline recipe (the first default model's)
+# the leave-one-corpus-out figures: the baseline (the first default model's recipe) and this model's
 sertk benchmark loco recipes/loco_default.yaml
-# (this model's recipe: sertk benchmark loco recipes/loco_final.yaml; pass its run after the baseline's)
+sertk benchmark loco recipes/loco_final.yaml
 python benchmarks/bench_adaptation.py runs/default_model_adapted-* runs/default_model-* --repeats 1 --priors 15,240 --json build/adaptation.json
-python scripts/train_default_model.py package --run runs/default_model-* --adapted-run runs/default_model_adapted-* --loco runs/loco_default-loco-* --adaptation build/adaptation.json --prior-seconds 240
+python scripts/train_default_model.py package --run runs/default_model-* --adapted-run runs/default_model_adapted-* --loco runs/loco_default-loco-* runs/loco_final-loco-* --adaptation build/adaptation.json --prior-seconds 240
 """
 
 # recording conditions of the robustness check: (name, gain in dB, white-noise SNR in dB or None)
