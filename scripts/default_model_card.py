@@ -227,6 +227,7 @@ def markdown(card: dict) -> str:
 def _md_summary(card: dict) -> list[str]:
     cv = card["speaker_independent"]
     latest = card["loco"].get("final") or card["loco"]["baseline"]
+    shipped = f"shrinkage {card['pipeline']['prior_seconds']:g} s"
     final = latest["protocols"]
     chance = 100 / len(card["labels"])
     return [
@@ -238,7 +239,9 @@ def _md_summary(card: dict) -> list[str]:
         "",
         f"In short: on speakers it never heard, from the five corpora it was trained on, UA "
         f"{cv['global']['ua_pooled']} one clip at a time (chance {chance:.1f}) and "
-        f"{cv['adapted']['ua_pooled']} adapted to each speaker's own clips. On a corpus the "
+        f"{cv['adapted']['ua_pooled']} with each speaker's features z-normalised over all of "
+        f"their clips (the shipped shrinkage adaptation: "
+        f"{card['adaptation']['one_sided']['balanced'][shipped]}, below). On a corpus the "
         f"recipe never saw (another language and studio; leave-one-corpus-out, mean over five "
         f"corpora, the held-out corpus's classes; recipe `{latest['recipe']}`) it reaches UA "
         f"{final['global']['mean']['restricted_ua']} one clip at a time and "
@@ -360,7 +363,8 @@ def _md_loco(card: dict) -> list[str]:
         f"Recipes: `{card['loco']['baseline']['recipe']}` is the baseline (the first default "
         "model's recipe: speed and noise copies, C by inner CV)"
         + (
-            f"; `{card['loco']['final']['recipe']}` is this model's recipe."
+            f"; `{card['loco']['final']['recipe']}` is the study's recipe, which this model "
+            "uses with silence trimming added."
             if "final" in card["loco"]
             else "; this model's recipe (`loco_final`) had no finished leave-one-corpus-out run "
             'when the card was written (docs/results.md, "Leave-one-corpus-out benchmark").'
