@@ -239,8 +239,13 @@ def _reverse_labels(document: dict) -> None:
     document["label_map"]["labels"].reverse()
 
 
+def _weights(path: Path) -> Path:
+    """The bundle's weights file: its own, or its first member's (a composite bundle)."""
+    return min(path.rglob("model.safetensors"), key=lambda p: (len(p.parts), str(p)))
+
+
 def _flip_weight_bit(path: Path) -> None:
-    weights = path / "model.safetensors"
+    weights = _weights(path)
     data = bytearray(weights.read_bytes())
     data[-1] ^= 1
     weights.write_bytes(bytes(data))
@@ -262,7 +267,7 @@ def make_bundle_inputs(source: Path, folder: Path) -> list[BadInput]:
         ),
         "bundle_wrong_checksum": (_flip_weight_bit, "does not match its checksum"),
         "bundle_missing_weights": (
-            lambda p: (p / "model.safetensors").unlink(),
+            lambda p: _weights(p).unlink(),
             "lacks model.safetensors",
         ),
         "bundle_json_not_json": (

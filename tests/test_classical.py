@@ -256,6 +256,22 @@ def test_calibration_refuses_speakers_that_hold_a_whole_class():
         fit_classifier(x, y, kind="svm", num_classes=3, groups=speaker)
 
 
+def test_calibration_groups_differ_from_the_search_groups():
+    """Search grouped by corpus (a class lives in one corpus), calibration by speaker."""
+    x, y, _ = blobs()
+    corpus = np.where(y == 2, "c1", np.where(np.arange(y.size) % 2, "c2", "c3"))
+    speaker = np.array([f"s{i % 6}" for i in range(y.size)])
+    model = fit_classifier(
+        x, y, kind="ridge", num_classes=3, groups=corpus, search={"C": [0.1, 1.0]},
+        calibration_groups=speaker,
+    )  # fmt: skip
+    assert [s["valid_groups"] for s in model.search["splits"]] == [["c1"], ["c2"], ["c3"]]
+    assert model.meta["calibration"]["cv"] == "speakers"
+    assert {g for s in model.meta["calibration"]["splits"] for g in s["valid_groups"]} == {
+        f"s{i}" for i in range(6)
+    }
+
+
 def test_bad_inference_input_raises_feature_error():
     x, y, speaker = blobs()
     model = fit(x, y)

@@ -234,8 +234,9 @@ def test_tess_folders_words_and_conflicts(tmp_path):
         "OAF_angry/OAF_back_angry.wav",
         "OAF_Pleasant_surprise/OAF_dog_ps.flac",
         "YAF_pleasant_surprised/YAF_back_ps.wav",
-        "OAF_Sad/OAF_bean_happy.wav",  # contradicts its folder
-        "OAF_angry/OAF_take_meh.wav",  # unknown emotion word
+        "OAF_Sad/OAF_bean_happy.wav",  # contradicts its folder: the folder wins
+        "OAF_angry/OAF_take_meh.wav",  # unknown emotion word: the folder gives it
+        "flat/YAF_kite_meh.wav",  # unknown emotion word, no emotion folder
         "notes.wav",
     ]
     for i, name in enumerate(names):
@@ -246,10 +247,176 @@ def test_tess_folders_words_and_conflicts(tmp_path):
         "OAF_back_angry": ("angry", "OAF", "back"),
         "OAF_dog_ps": ("surprised", "OAF", "dog"),
         "YAF_back_ps": ("surprised", "YAF", "back"),
+        "OAF_bean_sad": ("sad", "OAF", "bean"),
+        "OAF_take_angry": ("angry", "OAF", "take"),
     }
     text = "\n".join(result.problems)
-    assert "OAF_Sad/OAF_bean_happy.wav" in text and "OAF_take_meh.wav (meh)" in text
-    assert "notes.wav" in text
+    assert "2 files whose name is malformed or contradicts their folder" in text
+    assert "OAF_Sad/OAF_bean_happy.wav (name: OAF/happy)" in text
+    assert "OAF_angry/OAF_take_meh.wav (name: OAF/?)" in text
+    assert "YAF_kite_meh.wav" in text and "notes.wav" in text
+
+
+TESS_EMOTIONS = ("angry", "disgust", "fear", "happy", "neutral", "ps", "sad")
+TESS_FOLDERS = {"ps": "Pleasant_surprise", "fear": "Fear"}
+
+
+def test_tess_complete_release_with_the_misnamed_file_yields_2800(tmp_path):
+    """The official release: 2 speakers x 7 emotions x 200 words, one file named
+    ``OAF_neutral/OA_bite_neutral.wav``; every file is found, that one with a warning."""
+    silence = np.zeros(16, dtype=np.float32)
+    words = [f"w{i:03d}" for i in range(199)] + ["bite"]
+    for speaker in ("OAF", "YAF"):
+        for emotion in TESS_EMOTIONS:
+            folder = tmp_path / f"{speaker}_{TESS_FOLDERS.get(emotion, emotion)}"
+            folder.mkdir()
+            for word in words:
+                name = f"{speaker}_{word}_{emotion}"
+                if (speaker, word, emotion) == ("OAF", "bite", "neutral"):
+                    name = "OA_bite_neutral"
+                soundfile.write(folder / f"{name}.wav", silence, 16000)
+    result = scan_corpus("tess", tmp_path)
+    assert len(result.utterances) == 2800
+    assert Counter(u.label for u in result.utterances) == Counter(
+        {label: 400 for label in ("angry", "disgust", "fearful", "happy", "neutral", "surprised",
+                                  "sad")}
+    )  # fmt: skip
+    assert Counter(u.speaker for u in result.utterances) == {"OAF": 1400, "YAF": 1400}
+    bite = next(u for u in result.utterances if u.path.endswith("OA_bite_neutral.wav"))
+    assert (bite.id, bite.speaker, bite.label, bite.fields["word"]) == (
+        "OAF_bite_neutral", "OAF", "neutral", "bite"
+    )  # fmt: skip
+    assert result.problems == [
+        "1 files whose name is malformed or contradicts their folder (speaker and emotion taken "
+        "from the folder): OAF_neutral/OA_bite_neutral.wav (name: ?/neutral)"
+    ]
+
+
+def test_ased_names_folders_and_speaker_gender(tmp_path):
+    names = [
+        "01Neutral/n1-01-01-01-03.wav",
+        "01Neutral/n1-06-02-01-03.flac",
+        "04Sad/S4-04-02-01-03.wav",  # upper-case letter, as in the release
+        "04Sad/s4-01-02-02-03.wav",  # gender code differs from the speaker's other files
+        "05Angry/h3-02-01-02-50.wav",  # name says happy, folder says angry
+        "02Fearful/f3-02-01-02-50.wav",  # letter and folder number disagree
+        "02Fearful/f2-02-01-03-50.wav",  # no gender 03
+        "02Fearful/readme.wav",
+    ]
+    for i, name in enumerate(names):
+        write_audio(tmp_path / name, seed=i)
+    result = scan_corpus("ased", tmp_path)
+    got = {u.id: (u.label, u.speaker, u.fields["gender"]) for u in result.utterances}
+    assert got == {
+        "n1-01-01-01-03": ("neutral", "S03", "female"),
+        "n1-06-02-01-03": ("neutral", "S03", "female"),
+        "S4-04-02-01-03": ("sad", "S03", "female"),
+        "s4-01-02-02-03": ("sad", "S03", "female"),
+        "h3-02-01-02-50": ("angry", "S50", "male"),
+    }
+    first = result.utterances[0]
+    assert first.fields == {
+        "emotion_code": "n1", "sentence": "01", "repetition": "1", "gender": "female"
+    }  # fmt: skip
+    text = "\n".join(result.problems)
+    assert "1 files whose gender code differs" in text and "s4-01-02-02-03.wav" in text
+    assert "05Angry/h3-02-01-02-50.wav (happy -> angry)" in text
+    assert "f3-02-01-02-50.wav" in text and "f2-02-01-03-50.wav" in text
+    assert "readme.wav" in text
+
+
+def test_urdu_speakers_fields_and_corpus_unit(tmp_path):
+    names = ["Angry/SM1_F10_A010.wav", "Happy/SF12_F3_H003.flac", "Sad/SM1_F4_N0100.wav",
+             "Neutral/talk.wav"]  # fmt: skip
+    for i, name in enumerate(names):
+        write_audio(tmp_path / name, seed=i)
+    result = scan_corpus("urdu", tmp_path)
+    got = {u.id: (u.label, u.speaker) for u in result.utterances}
+    assert got == {
+        "SM1_F10_A010": ("angry", "SM1"),
+        "SF12_F3_H003": ("happy", "SF12"),
+        "SM1_F4_N0100": ("sad", "SM1"),  # the folder wins
+    }
+    assert result.utterances[0].fields == {
+        "emotion_code": "A", "gender": "male", "file_number": "10", "corpus": "urdu"
+    }  # fmt: skip
+    text = "\n".join(result.problems)
+    assert "Sad/SM1_F4_N0100.wav (neutral -> sad)" in text and "talk.wav" in text
+
+
+def test_turev_codes_words_and_spaces_in_folders(tmp_path):
+    names = ["Sound Source/Angry/1157_kz_acik.wav", "Sound Source/Calm/1234_sk_çay.flac",
+             "Sound Source/Sad/1234_xx_bugu.wav", "Sound Source/Happy/1234_hl_deniz.wav"]  # fmt: skip
+    for i, name in enumerate(names):
+        write_audio(tmp_path / name, seed=i)
+    result = scan_corpus("turev", tmp_path)
+    got = {u.id: (u.label, u.speaker, u.fields["word"]) for u in result.utterances}
+    assert got == {
+        "1157_kz_acik": ("angry", "S1157", "acik"),
+        "1234_sk_çay": ("calm", "S1234", "çay"),
+        "1234_hl_deniz": ("happy", "S1234", "deniz"),  # the folder wins over hl (sad)
+    }
+    text = "\n".join(result.problems)
+    assert "1234_xx_bugu.wav (xx)" in text and "(sad -> happy)" in text
+    from sertk.corpora import default_label_map
+
+    labels = default_label_map("turev", result.utterances).labels
+    assert labels == ("calm", "happy", "angry")
+
+
+NEMO_HEADER = "file_id\temotion\traw_text\tnormalized_text\tspeaker_id\tgender\tage\n"
+
+
+def test_nemo_table_labels_text_and_other_extension(tmp_path):
+    """``data.tsv`` names ``.wav`` files; the copies on disk are FLAC: matched by name."""
+    rows = [
+        ("SB0_anger_0.wav", "anger", "Ala ma kota.", "ala ma kota", "SB0", "male", "24"),
+        ("SB0_surprised_1.wav", "surprised", "Co?", "co", "SB0", "male", "24"),
+        ("SK1_fear_2.wav", "fear", "Nie!", "nie", "SK1", "female", "30"),
+        ("SK1_sadness_3.wav", "happiness", "Tak.", "tak", "SK1", "female", "30"),  # contradicts
+        ("SK1_neutral_4.wav", "neutral", "Brak.", "brak", "SK1", "female", "30"),  # no audio
+        ("SK1_pain_5.wav", "pain", "Boli.", "boli", "SK1", "female", "30"),
+        ("SK1_anger_6.wav", "", "", "", "SK1", "female", "30"),  # incomplete row
+    ]
+    (tmp_path / "data.tsv").write_text(
+        NEMO_HEADER + "".join("\t".join(row) + "\n" for row in rows), encoding="utf-8"
+    )
+    for i, stem in enumerate(["SB0_anger_0", "SB0_surprised_1", "SK1_fear_2", "SK1_sadness_3",
+                              "SK1_pain_5", "SB0_happiness_7"]):  # fmt: skip
+        write_audio(tmp_path / "samples" / f"{stem}.flac", seed=i)
+    result = scan_corpus("nemo", tmp_path)
+    got = {u.id: (u.label, u.speaker) for u in result.utterances}
+    assert got == {
+        "SB0_anger_0": ("angry", "SB0"),
+        "SB0_surprised_1": ("surprised", "SB0"),
+        "SK1_fear_2": ("fearful", "SK1"),
+        "SK1_sadness_3": ("happy", "SK1"),  # the table wins
+        "SB0_happiness_7": ("happy", "SB0"),  # not in the table: from its name
+    }
+    first = result.utterances[0]
+    assert first.path.endswith("SB0_anger_0.flac")
+    assert first.fields == {
+        "emotion_code": "anger", "text": "Ala ma kota.", "normalized_text": "ala ma kota",
+        "gender": "male", "age": "24",
+    }  # fmt: skip
+    by_id = {u.id: u for u in result.utterances}
+    assert by_id["SB0_happiness_7"].fields == {"emotion_code": "happiness"}
+    text = "\n".join(result.problems)
+    assert "1 files not in data.tsv (labelled from their names): SB0_happiness_7.flac" in text
+    assert "SK1_sadness_3.flac (table: happiness)" in text
+    assert "SK1_pain_5.flac (pain)" in text
+    assert "rows of data.tsv without an audio file (skipped): SK1_neutral_4.wav" in text
+    assert "without file_id, emotion or speaker_id (skipped): line 8" in text
+
+
+def test_nemo_without_table_uses_names_and_bad_table_is_refused(tmp_path):
+    write_audio(tmp_path / "samples" / "SB0_anger_0.wav")
+    result = scan_corpus("nemo", tmp_path)
+    assert [(u.label, u.speaker) for u in result.utterances] == [("angry", "SB0")]
+    assert "no data.tsv" in result.problems[0]
+    (tmp_path / "data.tsv").write_text("file\temotion\n")
+    with pytest.raises(CorpusError, match="lacks column.*file_id, speaker_id"):
+        scan_corpus("nemo", tmp_path)
 
 
 def test_cremad_codes_and_optional_demographics(tmp_path):
@@ -357,11 +524,13 @@ def test_check_audio_drops_corrupt_and_empty_files(tmp_path):
 
 
 def test_every_adapter_labels_are_canonical():
-    from sertk.corpora import cremad, emodb, iemocap, ravdess, tess
+    from sertk.corpora import ased, cremad, emodb, iemocap, ravdess, tess, turev, urdu
 
-    for module in (cremad, emodb, iemocap, ravdess, tess):
+    for module in (cremad, emodb, iemocap, ravdess, tess, ased, urdu, turev):
         assert set(module.EMOTIONS.values()) <= set(CANONICAL_LABELS), module.__name__
-    assert set(CORPORA) == {"iemocap", "ravdess", "emodb", "tess", "cremad", "generic"}
+    assert set(CORPORA) == {
+        "iemocap", "ravdess", "emodb", "tess", "cremad", "ased", "urdu", "turev", "nemo", "generic"
+    }  # fmt: skip
 
 
 # --- LabelMap --------------------------------------------------------------------------------
@@ -395,6 +564,24 @@ def test_preset_contents():
     assert common.labels == ("neutral", "happy", "sad", "angry", "fearful", "disgust")
     assert common.target("calm") == "neutral"
     assert common.target("surprised") is None and common.target("boredom") is None
+
+
+def test_shared_preset_maps_every_adapter_and_counts_what_it_cannot():
+    from sertk.corpora import ased, cremad, emodb, iemocap, ravdess, tess, turev, urdu
+
+    shared = LabelMap.preset("shared")
+    assert shared.labels == (
+        "neutral", "happy", "sad", "angry", "fearful", "disgust", "surprised"
+    )  # fmt: skip
+    unmapped = set()
+    for module in (cremad, emodb, iemocap, ravdess, tess, ased, urdu, turev):
+        unmapped |= {label for label in module.EMOTIONS.values() if shared.target(label) is None}
+    assert unmapped == {"boredom", "frustrated", "other", "unknown"}
+    assert shared.target("calm") == "neutral" and shared.target("excited") == "happy"
+    items = [utterance(str(i), f"/x/{i}.wav", label) for i, label in
+             enumerate(["calm", "boredom", "sad", "boredom", "excited"])]  # fmt: skip
+    kept, dropped = shared.apply(items)
+    assert [u.label for u in kept] == ["neutral", "sad", "happy"] and dropped == {"boredom": 2}
 
 
 def test_label_map_dict_round_trip_through_json():
@@ -466,6 +653,16 @@ def test_cli_scan_writes_manifest_prints_tables_and_warnings(tmp_path, capsys):
     assert [u.label for u in read_manifest(out_path)] == ["happy", "angry"]
 
 
+def test_cli_scan_reports_merged_and_dropped_labels_of_a_preset(tmp_path, capsys):
+    write_audio(tmp_path / "Actor_01" / "03-01-02-01-01-01-01.wav")  # calm
+    write_audio(tmp_path / "Actor_01" / "03-01-05-01-01-01-01.wav", seed=1)  # angry
+    out = tmp_path / "m.csv"
+    assert main(["corpus", "scan", "ravdess", str(tmp_path), "-o", str(out), "--labels",
+                 "shared"]) == 0  # fmt: skip
+    assert "merged 1 (calm -> neutral 1)" in capsys.readouterr().out
+    assert [u.label for u in read_manifest(out)] == ["neutral", "angry"]
+
+
 def test_cli_scan_fails_on_missing_root_and_empty_dir(tmp_path, capsys):
     out_path = tmp_path / "m.csv"
     assert main(["corpus", "scan", "ravdess", str(tmp_path / "nope"), "-o", str(out_path)]) == 2
@@ -513,18 +710,63 @@ def _reference_counts(folder: Path) -> tuple[Counter, Counter, set[str]]:
     return labels, speakers, {str(folder / r["path"]) for r in rows}
 
 
+# files, speakers and the problems a scan reports (the official releases' own quirks)
+REAL_CORPORA = {
+    "emodb": (535, 10, []),
+    "ravdess": (1440, 24, []),
+    "ased": (2474, 65, ["5 files whose gender code differs from their speaker's other files"]),
+    "urdu": (400, 29, []),
+    "turev": (1735, 6, []),
+}
+
+
 @pytest.mark.corpora
-@pytest.mark.parametrize(("name", "expected"), [("emodb", 535), ("ravdess", 1440)])
-def test_real_corpus_matches_its_reference_manifest(name, expected):
+@pytest.mark.parametrize("name", sorted(REAL_CORPORA))
+def test_real_corpus_scan_gives_the_counts_of_its_reference_manifest(name, tmp_path, capsys):
+    """``sertk corpus scan`` on the shared copy: the same files, and per label and per speaker
+    the same counts as the corpus's reference ``manifest.csv``."""
     folder = CORPORA_ROOT / name
     if not (folder / "manifest.csv").is_file():
         pytest.skip(f"{folder} is absent")
-    result = scan_corpus(name, folder)
-    assert len(result.utterances) == expected and result.problems == []
-    labels, speakers, paths = _reference_counts(folder)
-    assert Counter(u.label for u in result.utterances) == labels
-    assert Counter(u.speaker for u in result.utterances) == speakers
-    assert {u.path for u in result.utterances} == {os.path.abspath(p) for p in paths}
+    files, speakers, problems = REAL_CORPORA[name]
+    out = tmp_path / f"{name}.csv"
+    assert main(["corpus", "scan", name, str(folder), "-o", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert f"{name}: {files} utterances, {speakers} speakers" in captured.out
+    for problem in problems:
+        assert problem in captured.err
+    if not problems:
+        assert "problem" not in captured.err
+    scanned = read_manifest(out)
+    labels, per_speaker, paths = _reference_counts(folder)
+    assert len(scanned) == files == sum(labels.values())
+    assert Counter(u.label for u in scanned) == labels
+    assert Counter(u.speaker for u in scanned) == per_speaker
+    assert {u.path for u in scanned} == {os.path.abspath(p) for p in paths}
+
+
+@pytest.mark.corpora
+def test_real_corpora_map_onto_the_shared_labels_and_report_the_rest(tmp_path, capsys):
+    expected = {
+        "emodb": ("dropped 81 (boredom 81)", 454),
+        "ravdess": ("merged 192 (calm -> neutral 192)", 1440),
+        "turev": ("merged 408 (calm -> neutral 408)", 1735),
+        "ased": (None, 2474),
+        "urdu": (None, 400),
+    }
+    shared = LabelMap.preset("shared").labels
+    for name, (line, kept) in expected.items():
+        folder = CORPORA_ROOT / name
+        if not folder.is_dir():
+            pytest.skip(f"{folder} is absent")
+        out = tmp_path / f"{name}.csv"
+        assert (
+            main(["corpus", "scan", name, str(folder), "-o", str(out), "--labels", "shared"]) == 0
+        )
+        text = capsys.readouterr().out
+        assert line is None or f"labels: preset shared {line}" in text
+        scanned = read_manifest(out)
+        assert len(scanned) == kept and {u.label for u in scanned} <= set(shared)
 
 
 @pytest.mark.corpora

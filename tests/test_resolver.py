@@ -5,6 +5,7 @@ listen and ensemble (the GUI loads through the same ``Recognizer.load``)."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -61,10 +62,20 @@ def test_listen_to_a_file_takes_default(capsys, tmp_path):
 def test_export_and_ensemble_take_default_and_run_folders(tmp_path, capsys, run_folder):
     pytest.importorskip("onnxruntime")
     assert main(["export", "default", "-o", str(tmp_path / "d-onnx")]) == 0
+    exported = load_bundle(tmp_path / "d-onnx")  # the adaptive default: both members exported
+    document = json.loads((tmp_path / "d-onnx" / "bundle.json").read_text(encoding="utf-8"))
+    assert exported.kind == "adaptive" and len(document["onnx"]["members"]) == 2
     assert main(["export", str(run_folder), "-o", str(tmp_path / "r-onnx")]) == 0
-    assert main(["ensemble", "default", str(run_folder), "-o", str(tmp_path / "mix")]) == 0
+    capsys.readouterr()
+    # the default model is adaptive (made of two bundles): an ensemble takes its members
+    assert main(["ensemble", "default", str(run_folder), "-o", str(tmp_path / "no")]) == 2
+    assert "is itself an adaptive bundle; give its members instead" in capsys.readouterr().err
+    single = tmp_path / "runs" / "single-20260101-000000"
+    shutil.copytree(DEFAULT_MODEL / "members" / "global", single / "final" / "bundle")
+    member = DEFAULT_MODEL / "members" / "global"
+    assert main(["ensemble", str(member), str(single), "-o", str(tmp_path / "mix")]) == 0
     assert "ensemble of 2 bundles" in capsys.readouterr().out
-    assert load_bundle(tmp_path / "mix").members[0].source == str(DEFAULT_MODEL)
+    assert load_bundle(tmp_path / "mix").members[0].source == str(member)
 
 
 def test_serve_takes_default():

@@ -56,6 +56,7 @@ def fit_classifier(
     seed: int = 0,
     inner_folds: int = 5,
     scored: Any = None,
+    calibration_groups: Any = None,
 ) -> ClassicalModel:
     """Fit ``kind`` (one of ``KINDS``) on ``x`` ``[n, dim]``, ``y`` ``[n]``.
 
@@ -65,6 +66,8 @@ def fit_classifier(
     ``search``: ``{name: [values]}`` tried by the inner CV (needs >= 2 speakers, else FoldError).
     ``scored`` ``[n]`` bool: the rows the inner CV scores (default all); augmented copies train
     but are not scored, so model selection mirrors the test condition (original recordings).
+    ``calibration_groups`` ``[n]``: other groups for the probability calibration's splits
+    (default ``groups``), e.g. speakers when ``groups`` are corpora and a class lives in one.
 
     >>> import numpy as np
     >>> y = np.repeat(np.arange(4), 20)
@@ -97,6 +100,9 @@ def fit_classifier(
         record["scored_rows"] = "all" if scored is None else int(scored.sum())
         record["splits"] = split_record
         params = {**params, **best}
+    if calibration_groups is not None:
+        groups = check_groups(calibration_groups, x.shape[0])
+        out_of_fold = None  # the search's out-of-fold scores came from its own groups
     estimator, calibration = _fit_final(
         x, y, groups, kind, params, seed, inner_folds, out_of_fold=out_of_fold
     )

@@ -23,6 +23,7 @@ COMMANDS = {
     "corpus": "scan corpora into manifests; list adapters",
     "extract": "extract features of a manifest into the cache",
     "train": "cross-validate a recipe (speaker-independent folds) into a run folder",
+    "benchmark": "leave-one-corpus-out (loco) or per-corpus CV (within) of a recipe",
     "evaluate": "score a model bundle on a labelled manifest (cross-corpus)",
     "ensemble": "combine bundles into an ensemble bundle (or --cv: evaluate runs)",
     "bundle": "make bundles out of bundles (pair)",

@@ -53,6 +53,14 @@ def run_scan(args: argparse.Namespace) -> int:
     utterances = result.utterances
     if label_map is not None:
         utterances, dropped = label_map.apply(utterances)
+        merged = Counter(
+            f"{u.fields['source_label']} -> {u.label}"
+            for u in utterances
+            if "source_label" in u.fields
+        )
+        if merged:
+            shown = ", ".join(f"{pair} {n}" for pair, n in sorted(merged.items()))
+            print(f"labels: preset {args.labels} merged {sum(merged.values())} ({shown})")
         if dropped:
             shown = ", ".join(f"{label} {n}" for label, n in dropped.items())
             print(f"labels: preset {args.labels} dropped {sum(dropped.values())} ({shown})")

@@ -113,6 +113,17 @@ def summarise(problems: list[str], items: list[str], what: str, *, shown: int = 
         problems.append(f"{len(items)} {what}: {', '.join(items[:shown])}{more}")
 
 
+def folder_label(folder: str, table: Mapping[str, str]) -> str | None:
+    """The emotion a corpus folder name states, or None: ``05Angry`` -> ``table["angry"]``.
+
+    Leading digits and separators are ignored and the rest is matched case-insensitively, so
+    ``01Neutral``, ``Angry`` and ``angry`` all work; ``table`` maps lower-case folder words to
+    canonical labels.
+    """
+    word = re.sub(r"^[\d_\- ]+", "", folder).strip().lower().replace(" ", "_")
+    return table.get(word)
+
+
 def write_manifest(utterances: Iterable[Utterance], path: str | os.PathLike) -> Path:
     """Write utterances to a CSV manifest atomically (temp file + rename); return its path."""
     path = Path(os.path.abspath(path))

@@ -86,6 +86,7 @@ def canonical_order(labels: Iterable[str]) -> list[str]:
 
 _RAVDESS8 = ("neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised")
 _COMMON = ("neutral", "happy", "sad", "angry", "fearful", "disgust")
+_SHARED = (*_COMMON, "surprised")
 
 # name -> (ordered target labels, extra canonical -> target merges, one-line description)
 PRESETS: dict[str, tuple[tuple[str, ...], dict[str, str], str]] = {
@@ -104,6 +105,12 @@ PRESETS: dict[str, tuple[tuple[str, ...], dict[str, str], str]] = {
         tuple(label for label in _RAVDESS8 if label != "calm"),
         {"calm": "neutral"},
         "RAVDESS with calm merged into neutral (7 classes)",
+    ),
+    "shared": (
+        _SHARED,
+        {"calm": "neutral", "excited": "happy"},
+        "one set for every corpus: calm merged into neutral, excited into happy; boredom, "
+        "frustrated, contempt, other and unknown cannot be mapped (dropped and counted)",
     ),
     "common": (
         _COMMON,
@@ -153,7 +160,8 @@ class LabelMap:
 
     @classmethod
     def preset(cls, name: str) -> LabelMap:
-        """Build a named preset (``iemocap4``, ``ravdess8``, ``emodb7``, ``merge_calm``, ``common``)."""
+        """Build a named preset (``iemocap4``, ``ravdess8``, ``emodb7``, ``merge_calm``,
+        ``shared``, ``common``)."""
         if name not in PRESETS:
             raise ConfigError(f"unknown label preset {name!r}; choose one of {', '.join(PRESETS)}")
         labels, merges, _ = PRESETS[name]

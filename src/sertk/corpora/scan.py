@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from sertk.corpora import cremad, emodb, generic, iemocap, ravdess, tess
+from sertk.corpora import ased, cremad, emodb, generic, iemocap, nemo, ravdess, tess, turev, urdu
 from sertk.corpora.base import Adapter, ScanResult, Utterance
 from sertk.corpora.labels import LabelMap, canonical_order
 from sertk.errors import ConfigError, CorpusError
@@ -26,6 +26,10 @@ CORPORA: dict[str, Adapter] = {
         emodb.ADAPTER,
         tess.ADAPTER,
         cremad.ADAPTER,
+        ased.ADAPTER,
+        urdu.ADAPTER,
+        turev.ADAPTER,
+        nemo.ADAPTER,
         generic.ADAPTER,
     )
 }

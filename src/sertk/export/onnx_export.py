@@ -71,7 +71,7 @@ def export_onnx(
     staging = target.parent / f".{target.name}.{uuid.uuid4().hex[:8]}.tmp"
     options = {"quantize": quantize, "opset": opset, "threads": threads}
     try:
-        if bundle.kind == "ensemble":
+        if bundle.kind in ("ensemble", "adaptive"):  # made of member bundles
             _export_ensemble(bundle, staging, **options)
         else:
             _export_one(bundle, staging, **options)
@@ -94,15 +94,17 @@ def _export_one(bundle: Bundle, folder: Path, **options: Any) -> dict[str, Any]:
 
 
 def _export_ensemble(bundle: Any, folder: Path, **options: Any) -> None:
-    """Every member exported into ``members/<i>``; the ensemble's ``bundle.json`` gets the new
-    member checksums and an ``onnx`` section listing the members' graphs."""
+    """Every member of an ensemble or adaptive bundle exported into its own folder; the
+    ``bundle.json`` gets the new member checksums and an ``onnx`` section listing the members'
+    graphs."""
     document = json.loads((bundle.path / BUNDLE_FILE).read_text(encoding="utf-8"))
     folder.mkdir()
     members = []
     for entry, member in zip(document["members"], bundle.members, strict=True):
         target = folder / entry["path"]
         target.parent.mkdir(parents=True, exist_ok=True)
-        section = _export_one(member.bundle, target, **options)
+        # an ensemble's members carry their bundle; an adaptive bundle's are bundles
+        section = _export_one(getattr(member, "bundle", member), target, **options)
         entry["bundle_sha256"] = sha256(target / BUNDLE_FILE)
         members.append({"path": entry["path"], "quantize": section["quantize"],
                         "parity": section["parity"]})  # fmt: skip
