@@ -4,7 +4,8 @@ The toolkit's ``sertk benchmark loco`` is the reference; this script reproduces 
 pipeline (standardise on the training rows, clip +-10, one-vs-rest +-1 targets, no intercept,
 ``alpha = dim / C``, C by nested leave-one-corpus-out over the training corpora, scored by UA on
 original recordings) in plain numpy so that many variants can be compared quickly (inner splits
-reuse the outer split's standardisation, a small approximation). Every choice inside a variant
+reuse the outer split's standardisation: without an intercept this depresses the inner scores of
+plain global variants, see docs/results.md). Every choice inside a variant
 is made on the training corpora only, and ``select`` chooses among variants the same way: for
 each held-out corpus, the variant with the best inner leave-one-corpus-out score. Held-out means
 of single variants are diagnostics, not results (choosing by them tunes on the test corpora).
@@ -58,7 +59,7 @@ def dump(recipe: str, out: str) -> None:
 class Blocks:
     """Gram matrices and sums of the standardised, clipped rows per (corpus, class) block: the
     ridge system of any union of corpora, with per-block weights, is a weighted sum of blocks.
-    Inner splits reuse the outer split's standardisation (a small approximation)."""
+    Inner splits reuse the outer split's standardisation (an approximation; see the module)."""
 
     def __init__(self, z: np.ndarray, corpus: np.ndarray, label: np.ndarray) -> None:
         self.dim = z.shape[1]
