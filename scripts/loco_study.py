@@ -4,7 +4,8 @@ The toolkit's ``sertk benchmark loco`` is the reference; this script reproduces 
 pipeline (standardise on the training rows, clip +-10, one-vs-rest +-1 targets, no intercept,
 ``alpha = dim / C``, C by nested leave-one-corpus-out over the training corpora, scored by UA on
 original recordings) in plain numpy so that many variants can be compared quickly (inner splits
-reuse the outer split's standardisation, a small approximation). Every choice inside a variant
+reuse the outer split's standardisation: without an intercept this depresses the inner scores of
+plain global variants, see docs/results.md). Every choice inside a variant
 is made on the training corpora only, and ``select`` chooses among variants the same way: for
 each held-out corpus, the variant with the best inner leave-one-corpus-out score. Held-out means
 of single variants are diagnostics, not results (choosing by them tunes on the test corpora).
@@ -58,7 +59,7 @@ def dump(recipe: str, out: str) -> None:
 class Blocks:
     """Gram matrices and sums of the standardised, clipped rows per (corpus, class) block: the
     ridge system of any union of corpora, with per-block weights, is a weighted sum of blocks.
-    Inner splits reuse the outer split's standardisation (a small approximation)."""
+    Inner splits reuse the outer split's standardisation (an approximation; see the module)."""
 
     def __init__(self, z: np.ndarray, corpus: np.ndarray, label: np.ndarray) -> None:
         self.dim = z.shape[1]
@@ -184,8 +185,8 @@ def f1(truth, predicted) -> float:
 
 DEFAULTS = {
     "protocol": "global",  # global | speaker
-    # global protocol: none | corpus | speaker, training rows only (test rows: population);
-    # their inner score is not comparable (``select`` skips them)
+    # global protocol: none | corpus | speaker, training rows only (test rows and inner
+    # held-out rows: the training population's statistics)
     "train_norm": "none",
     "statistic": "mean_std",  # speaker protocol: mean_std | median_mad | mean
     "shrink": 0.0,
@@ -361,8 +362,12 @@ def standardise(x: np.ndarray, rows: np.ndarray, clip: float):
 
 
 def prepare(d: dict, v: dict, train: np.ndarray, mask: np.ndarray):
-    """``(z, blocks, zx)`` of one outer split: the standardiser, the per-block ridge systems of
-    the training rows (plus copies) and every row's standardised features."""
+    """``(z, blocks, zx, held)`` of one outer split: the standardiser, the per-block ridge
+    systems of the training rows (plus copies), every row's standardised features, and the rows
+    as an inner held-out corpus sees them: with ``train_norm`` normalised by the training
+    population (as the outer test corpus), not by their own corpus or speaker."""
+    from sertk.experiment.loco.adapt import population_statistics
+
     corpus, labels = d["corpus"], d["label"]
     x, copies = normalise(d, train, v)
     x = x[:, mask]
@@ -373,10 +378,14 @@ def prepare(d: dict, v: dict, train: np.ndarray, mask: np.ndarray):
     blocks = Blocks(z(rows), corpus[owners], labels[owners])
     widths = v.get("blocks") or [1408, 550, 840]
     blocks.factors = [block_factors(x.shape[1], w, widths) for w in v["block_weights"] or []]
-    return z, blocks, z(x)
+    if v["protocol"] != "global" or v["train_norm"] == "none":
+        return z, blocks, z(x), z(x)
+    population = population_statistics(d["x"][train])
+    held = (d["x"] - population["mean"]) / population["std"]
+    return z, blocks, z(x), z(held[:, mask])
 
 
-def inner_choice(d, v, train, blocks, zx, classes):
+def inner_choice(d, v, train, blocks, held_rows, classes):
     """``(key, inner mean UA per key, per-held-out-corpus solutions)``: (C, M, F) by
     leave-one-corpus-out over the training corpora."""
     corpus, labels = d["corpus"], d["label"]
@@ -392,7 +401,7 @@ def inner_choice(d, v, train, blocks, zx, classes):
         rows_h = train[corpus[train] == held]
         truth = np.array([inner_classes.index(y) if y in inner_classes else -1
                           for y in labels[rows_h]])  # fmt: skip
-        inner.append([ua(truth, (zx[rows_h] @ solved[key]).argmax(1)) for key in solved])
+        inner.append([ua(truth, (held_rows[rows_h] @ solved[key]).argmax(1)) for key in solved])
         models[held] = (others, inner_classes, solved)
     grid = list(solved)
     mean = np.mean(inner, axis=0)
@@ -411,8 +420,8 @@ def run(d: dict, v: dict, heldout: list[str] | None = None) -> dict:
     for name in heldout or list(dict.fromkeys(corpus.tolist())):
         train = np.flatnonzero(corpus != name)
         classes = [c for c in LABELS if c in set(labels[train])]
-        z, blocks, zx = prepare(d, v, train, mask)
-        (c, m, f), mean, _ = inner_choice(d, v, train, blocks, zx, classes)
+        z, blocks, zx, held = prepare(d, v, train, mask)
+        (c, m, f), mean, _ = inner_choice(d, v, train, blocks, held, classes)
         train_corpora = list(dict.fromkeys(corpus[train].tolist()))
         weights = blocks.solve_selected(
             train_corpora, classes, v["weights"], [c], v["nap"], [m], [f]
@@ -443,12 +452,13 @@ def select(log: str, protocol: str) -> dict:
     """Nested selection over the variants logged in ``log`` for ``protocol``: for each held-out
     corpus, the variant (with its own C/M/F) whose best inner leave-one-corpus-out UA over the
     four training corpora is highest, and that variant's held-out scores. Variants with
-    ``train_norm`` are left out: their inner held-out corpus is normalised with its own
-    statistics, which the outer test corpus never is, so their inner score does not estimate
-    the global protocol."""
+    ``train_norm`` count only when logged with ``inner_held: population`` (their inner held-out
+    corpus normalised by the training population, as the outer test corpus; earlier runs
+    normalised it with its own statistics, an inner score that does not estimate the test)."""
     runs = [json.loads(line) for line in Path(log).read_text().splitlines() if line.strip()]
     runs = [r for r in runs if r["variant"].get("protocol", "global") == protocol
-            and r["variant"].get("train_norm", "none") == "none"]  # fmt: skip
+            and (r["variant"].get("train_norm", "none") == "none"
+                 or r.get("inner_held") == "population")]  # fmt: skip
     corpora = [k for k in runs[0]["result"] if k != "mean"]
     chosen = {}
     for name in corpora:
@@ -515,6 +525,8 @@ def main() -> int:
         result = run(base, v, args.heldout.split(",") if args.heldout else None)
         line = {"name": args.name, "npz": args.npz, "variant": json.loads(text),
                 "seconds": round(time.time() - start), "result": result}  # fmt: skip
+        if v["train_norm"] != "none":
+            line["inner_held"] = "population"
         mean = result["mean"]
         per = " ".join(f"{k} {100 * r['restricted']['ua']:.1f}/{100 * r['open']['ua']:.1f}"
                        for k, r in result.items() if k != "mean")  # fmt: skip
