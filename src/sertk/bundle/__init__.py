@@ -40,7 +40,7 @@ hash of a ``bundle.json`` edited on purpose.
 
 >>> bundle = load_bundle("default")
 >>> bundle.kind, bundle.contract.normalization, bundle.labels[:2]
-('classical', 'global', ('neutral', 'happy'))
+('adaptive', 'global', ('neutral', 'happy'))
 """
 
 from __future__ import annotations

@@ -12,9 +12,12 @@ in ``members``), ``model.hparams = {"min_seconds": s}``, ``normalization: global
 no statistics). Made by :func:`save_adaptive_bundle` or ``sertk bundle pair GLOBAL ADAPTED
 -o OUT``.
 
->>> save_adaptive_bundle("pair", "runs/g/final/bundle", "runs/a/final/bundle")  # needs a speaker-adapted bundle  # doctest: +SKIP
->>> load_bundle("pair").build_scorer().adaptation.min_seconds  # needs a speaker-adapted bundle  # doctest: +SKIP
-20.0
+>>> from sertk.bundle import DEFAULT_MODEL, load_bundle  # the default is adaptive: two members
+>>> members = DEFAULT_MODEL / "members"
+>>> save_adaptive_bundle("pair", members / "global", members / "adapted", min_seconds=30)
+PosixPath('pair')
+>>> load_bundle("pair").build_scorer().adaptation.min_seconds
+30.0
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ Names are imported on first use, so ``import sertk.export`` is cheap and torch-f
 >>> export_onnx("default", "default-onnx")  # or a bundle folder: "runs/x/bundle"
 PosixPath('default-onnx')
 >>> load_bundle("default-onnx", backend="onnx").build_scorer()
-<sertk.inference.scorer.ModelScorer object at ...>
+<sertk.inference.adaptive.AdaptiveScorer object at ...>
 """
 
 from __future__ import annotations

@@ -14,8 +14,9 @@ so onnxruntime gives numpy's probabilities to rounding (checked at export,
 The other kinds are refused: an RBF SVM and a random forest run with the numpy backend, which
 needs neither torch nor scikit-learn either.
 
->>> from sertk.bundle import load_bundle
->>> entry = export_classical(load_bundle("default").build_model(), Path("head.onnx"), opset=18)
+>>> from sertk.bundle import DEFAULT_MODEL, load_bundle
+>>> model = load_bundle(DEFAULT_MODEL / "members" / "global").build_model()  # the default's global model
+>>> entry = export_classical(model, Path("head.onnx"), opset=18)
 >>> Path("head.onnx").is_file()
 True
 """

@@ -12,8 +12,9 @@ them; the Recognizer, the live engine and the REST sessions pass them). ``speake
 no seconds: then every item is adapted with its speaker's statistics in the call (what
 ``sertk evaluate`` and the cross-validation runner ask for).
 
->>> scorer = load_bundle("pair").build_scorer()  # needs a speaker-adapted bundle  # doctest: +SKIP
->>> scorer.normalization, scorer.adaptation.min_seconds  # needs a speaker-adapted bundle  # doctest: +SKIP
+>>> from sertk.bundle import load_bundle
+>>> scorer = load_bundle("default").build_scorer()  # the default model is adaptive
+>>> scorer.normalization, scorer.adaptation.min_seconds
 ('global', 20.0)
 """
 

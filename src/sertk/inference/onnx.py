@@ -11,8 +11,8 @@
 
 >>> import numpy as np
 >>> from sertk.export import export_onnx
->>> _ = export_onnx("default", "default-onnx")  # the default model's head: [batch, 2798] -> [batch, 7]
->>> session = make_session("default-onnx/head.onnx", threads=1)
+>>> _ = export_onnx("default", "default-onnx")  # its global model's head: [batch, 2798] -> [batch, 7]
+>>> session = make_session("default-onnx/members/global/head.onnx", threads=1)
 >>> features = np.zeros((1, 2798), np.float32)  # one utterance's feature row
 >>> OnnxForward(session)([features])[0].shape
 (1, 7)

@@ -201,8 +201,11 @@ class Session:
     adaptive bundle until ``min_seconds`` of speech are in, then the adapted one. Memory is
     constant (sums per feature), however long the session.
 
-    >>> session = Session(Recognizer.load("pair"), step=0.5)  # needs a speaker-adapted bundle  # doctest: +SKIP
-    >>> session(window, 16000).adaptation.describe()  # needs a speaker-adapted bundle  # doctest: +SKIP
+    >>> from sertk.audio import load_audio
+    >>> from sertk.recognizer import Recognizer
+    >>> window, rate = load_audio("examples/03a02Wc.flac", sampling_rate=16000)
+    >>> session = Session(Recognizer.load("default"), step=0.5)  # the default model is adaptive
+    >>> session(window, rate).adaptation.describe()
     'global 1/20 s'
     """
 

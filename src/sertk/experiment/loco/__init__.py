@@ -8,8 +8,8 @@ the global and the speaker-adapted protocols; ``mode="within"`` runs each corpus
 speaker-independent CV with the same recipe. Recipes are experiment YAMLs with a ``benchmark:``
 section (:mod:`.settings`); the speaker-adapted statistics are in :mod:`.adapt`.
 
->>> config = load_benchmark_config("recipes/loco_default.yaml")  # doctest: +SKIP
->>> run_benchmark(config, mode="loco", log=print)  # doctest: +SKIP
+>>> config = load_benchmark_config("recipes/loco_default.yaml")  # needs the corpora  # doctest: +SKIP
+>>> run_benchmark(config, mode="loco", log=print)  # needs the corpora  # doctest: +SKIP
 """
 
 from sertk.experiment.loco.run import MODES, make_splits, run_benchmark
