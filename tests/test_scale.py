@@ -410,16 +410,19 @@ def test_predict_takes_a_manifest(ray_cluster, toy_manifest, tmp_path):
 
 
 def test_an_interrupted_predict_keeps_its_rows_and_the_rerun_finishes(ray_cluster, tmp_path):
-    """Ctrl-C (SIGINT) to a `sertk predict --engine ray` process mid-job, then the same command."""
+    """Ctrl-C (SIGINT) to a `sertk predict --engine ray` process mid-job, then the same command.
+    The job is long (150 files, one worker) next to the moment it is interrupted (3 files done),
+    so results already in flight cannot finish it first."""
     import re
     import signal
 
+    total = 150
     folder = tmp_path / "clips"
     folder.mkdir()
     rng = np.random.default_rng(2)
-    for k in range(30):
+    for k in range(total):
         signal_ = 0.3 * np.sin(2 * np.pi * (180 + 7 * k) * np.arange(48000) / 16000)
-        sf.write(folder / f"c{k:02d}.wav", (signal_ + 0.02 * rng.standard_normal(48000))
+        sf.write(folder / f"c{k:03d}.wav", (signal_ + 0.02 * rng.standard_normal(48000))
                  .astype(np.float32), 16000)  # fmt: skip
     output = tmp_path / "preds.csv"
     address = ray_cluster.get_runtime_context().gcs_address
@@ -428,9 +431,9 @@ def test_an_interrupted_predict_keeps_its_rows_and_the_rerun_finishes(ray_cluste
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
     process = subprocess.Popen(argv, stderr=subprocess.PIPE, env=env)
     seen, text = 0, b""
-    while process.poll() is None and not 3 <= seen < 30:
+    while process.poll() is None and not 3 <= seen < total:
         text += os.read(process.stderr.fileno(), 4096)
-        counts = re.findall(rb"(\d+)/30", text)
+        counts = re.findall(rb"(\d+)/%d" % total, text)
         seen = int(counts[-1]) if counts else 0
     assert process.poll() is None, "the job ended before it could be interrupted"
     process.send_signal(signal.SIGINT)
@@ -440,7 +443,7 @@ def test_an_interrupted_predict_keeps_its_rows_and_the_rerun_finishes(ray_cluste
     kept = sum(len(read_rows(part, "jsonl")) for part in parts)
     assert kept >= seen and not output.exists()
     summary = predict_files(sorted(folder.glob("*.wav")), output=output, progress=False)
-    assert (summary.skipped, summary.predicted) == (kept, 30 - kept)
+    assert (summary.skipped, summary.predicted) == (kept, total - kept)
     assert sorted(Path(r["path"]).name for r in read_rows(output, "csv")) == [
-        f"c{k:02d}.wav" for k in range(30)
+        f"c{k:03d}.wav" for k in range(total)
     ]

@@ -19,7 +19,13 @@ from typing import Any
 
 import numpy as np
 
+from sertk.audio import load_audio
+from sertk.augment import Augmenter, change_speed
+from sertk.augment.views import fit_length
+from sertk.corpora import LabelMap, scan_corpus
 from sertk.errors import ConfigError, FeatureError
+from sertk.features import build_extractor
+from sertk.features.cache import cached_extract, extract_utterances
 
 
 @dataclasses.dataclass
@@ -54,7 +60,6 @@ class FeatureTable:
 
 def load_corpora(config: Any, names: Sequence[str] | None = None) -> CorpusData:
     """Scan ``config.data.corpora`` (only ``names`` when given) onto one label set."""
-    from sertk.corpora import LabelMap, scan_corpus
 
     sources = config.data.corpora
     if not sources:
@@ -96,16 +101,13 @@ def feature_table(
     log: Callable[[str], None] = lambda _: None,
 ) -> FeatureTable:  # fmt: skip
     """Features of every utterance and of ``train.augment``'s copies (see the module docstring)."""
-    from sertk.features import build_extractor
-    from sertk.features.cache import extract_utterances
-
     extractor = build_extractor({"name": config.features.name, **config.features.params})
     if extractor.frame_rate != 0:
         raise ConfigError(
             f"the benchmark fits classical models on utterance-level features; "
             f"{config.features.name!r} gives frames (use e.g. emotion_functionals)"
         )
-    preprocess = config.preprocess.build()
+    preprocess = config.preprocess
     items = extract_utterances(
         data.utterances, extractor, preprocess=preprocess, cache=cache, progress=progress
     )
@@ -124,19 +126,15 @@ def _stack(items: Sequence[np.ndarray], utterances: Sequence[Any]) -> np.ndarray
 
 def _copies(config, utterances, extractor, preprocess, cache, log) -> list[np.ndarray]:
     """One ``[n, dim]`` matrix per augmented copy of ``train.augment`` (none when it is off)."""
-    from sertk.audio import load_audio
-    from sertk.augment import Augmenter, change_speed
-    from sertk.views import fit_length
-
     augment = config.train.augment
     if augment.crops or augment.features_enabled:
         raise ConfigError(
             "the benchmark supports waveform copies (train.augment noise/gain/speed/..., "
             "speed_factors), not crops or feature masking"
         )
-    if not augment.waveform_enabled:
+    if not augment.waveform_copies:
         return []
-    augmenter = Augmenter(augment.build(), seed=config.train.seed)
+    augmenter = Augmenter(augment, seed=config.train.seed)
     rate = preprocess.sampling_rate
     rows: list[list[np.ndarray]] = [[] for _ in range(augment.copies)]
     for index, utterance in enumerate(utterances):
@@ -146,19 +144,8 @@ def _copies(config, utterances, extractor, preprocess, cache, log) -> list[np.nd
             if augment.speed_factors:
                 source = change_speed(signal, augment.speed_factors[copy], sampling_rate=rate)
             version = fit_length(augmenter.waveform(source, rate, copy, index), preprocess)
-            rows[copy].append(_cached(extractor, preprocess, cache, version))
+            rows[copy].append(
+                cached_extract(extractor, version, rate, preprocess=preprocess, cache=cache)
+            )
     log(f"features: {augment.copies} augmented copies of each utterance")
     return [_stack(items, utterances) for items in rows]
-
-
-def _cached(extractor: Any, preprocess: Any, cache: Any, signal: np.ndarray) -> np.ndarray:
-    """``extractor(signal)`` through the cache, keyed by the audio itself."""
-    from sertk.features.cache import FORMAT, audio_hash
-
-    rate = preprocess.sampling_rate
-    if cache is None:
-        return extractor(signal, rate)
-    key_fn = getattr(extractor, "cache_key", None) or extractor.config
-    key = {"format": FORMAT, "extractor": key_fn(), "preprocess": preprocess.to_dict(),
-           "audio": audio_hash(signal, rate)}  # fmt: skip
-    return cache.get_or_compute(key, lambda: extractor(signal, rate))

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from sertk.classical import fit_classifier
 from sertk.experiment.loco.adapt import (
     normalize_units,
     one_sided_subsets,
@@ -67,8 +68,6 @@ def units_of(data: Any, settings: Any) -> np.ndarray:
 
 def fit_split(config: Any, data: Any, table: Any, split: Split, protocol: str) -> Scored:
     """Fit ``config.model`` on the split's training rows under ``protocol`` and score its test."""
-    from sertk.classical import fit_classifier
-
     labels_all, corpus = data.column("label"), data.column("corpus")
     classes = [label for label in data.label_map.labels if label in set(labels_all[split.train])]
     keep = np.isin(labels_all[split.test], classes)

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from sertk.experiment import artifacts
+from sertk.metrics import classification_report, plot_confusion, report_from_confusion, summarize
 
 PROTOCOL_TEXT = {
     "global": "global (speaker-independent: nothing is estimated from test audio)",
@@ -25,8 +26,6 @@ METRICS = ("ua", "wa", "macro_f1")
 
 def _reports(labels_all, labels, shared, rows, probabilities) -> dict[str, Any]:
     """Restricted (argmax over ``shared``) and open (argmax over ``labels``) reports."""
-    from sertk.metrics import classification_report
-
     truth = labels_all[rows]
     index = [labels.index(label) for label in shared]
     restricted = [shared[i] for i in probabilities[:, index].argmax(axis=1)]
@@ -64,8 +63,6 @@ def split_metrics(data: Any, scored: Any, split: Any, seconds: float) -> dict[st
 
 def write_split(where: Path, data: Any, scored: Any, metrics: dict[str, Any]) -> None:
     """``predictions.csv``, both confusion plots, then ``metrics.json`` (marks it complete)."""
-    from sertk.metrics import plot_confusion
-
     where.mkdir(parents=True, exist_ok=True)
     ids, corpus = data.column("id"), data.column("corpus")
     speaker, labels_all = data.column("speaker"), data.column("label")
@@ -89,8 +86,6 @@ def write_split(where: Path, data: Any, scored: Any, metrics: dict[str, Any]) ->
 def summarise_protocol(results: dict[str, dict]) -> dict[str, Any]:
     """Per tested corpus (one split in ``loco``; in ``within`` mean ± std over its folds and
     pooled) the restricted and open UA/WA/macro-F1, and their mean over corpora."""
-    from sertk.metrics import summarize
-
     groups: dict[str, dict[str, dict]] = {}
     for name, metrics in results.items():
         groups.setdefault(metrics["corpus"], {})[name] = metrics
@@ -137,8 +132,6 @@ def _on_labels(report: dict[str, Any], labels: list[str]) -> dict[str, Any]:
     restricted classes when a fold's test speakers lack some emotions): its confusion matrix
     padded with zeros, so that folds can be pooled; its own UA/WA/F1 are unchanged (absent
     classes do not count)."""
-    from sertk.metrics import report_from_confusion
-
     if list(report["labels"]) == labels:
         return report
     where = [labels.index(label) for label in report["labels"]]
@@ -148,8 +141,6 @@ def _on_labels(report: dict[str, Any], labels: list[str]) -> dict[str, Any]:
 
 
 def _one_sided(folds: dict[str, dict]) -> dict[str, Any]:
-    from sertk.metrics import summarize
-
     out, first = {}, next(iter(folds.values()))
     for share in first["one_sided"]:
         out[share] = {}

@@ -32,9 +32,13 @@ import numpy as np
 
 from sertk.errors import ConfigError
 from sertk.experiment import artifacts
+from sertk.experiment.loco.data import feature_table, load_corpora
 from sertk.experiment.loco.fit import Split, fit_split
 from sertk.experiment.loco.report import split_metrics, write_outputs, write_split
 from sertk.experiment.loco.settings import dump_benchmark_config, load_benchmark_config
+from sertk.experiment.prepare import resolve_config
+from sertk.features.cache import FeatureCache
+from sertk.folds import EMOBOX_RAVDESS_FOLDS, make_folds
 
 MODES = ("loco", "within")
 SPLITS_FILE = "splits.json"
@@ -50,10 +54,6 @@ def run_benchmark(
     ``corpora``: names (``data.corpora`` prefixes) to use, default all. With ``resume``,
     ``run_dir`` is the folder to continue and its stored recipe, mode and corpora are used.
     """
-    from sertk.experiment import resolve_config
-    from sertk.experiment.loco.data import feature_table, load_corpora
-    from sertk.features.cache import FeatureCache
-
     log = log or (lambda _: None)
     if resume:
         folder, config, mode, corpora = _reopen(run_dir)
@@ -114,8 +114,6 @@ def make_splits(data: Any, mode: str, config: Any) -> list[Split]:
 
 
 def _within(data: Any, name: str, config: Any) -> list[Split]:
-    from sertk.folds import EMOBOX_RAVDESS_FOLDS, make_folds
-
     corpus = data.column("corpus")
     rows = np.flatnonzero(corpus == name)
     utterances = [data.utterances[i] for i in rows]
