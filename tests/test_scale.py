@@ -429,7 +429,12 @@ def test_an_interrupted_predict_keeps_its_rows_and_the_rerun_finishes(ray_cluste
     argv = [sys.executable, "-m", "sertk", "predict", str(folder), "--engine", "ray",
             "--address", address, "--workers", "1", "--batch-size", "1", "--output", str(output)]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
-    process = subprocess.Popen(argv, stderr=subprocess.PIPE, env=env)
+    # as from a terminal: Ctrl-C's default action (a test runner's worker may ignore SIGINT,
+    # and an ignored signal stays ignored in its children)
+    process = subprocess.Popen(
+        argv, stderr=subprocess.PIPE, env=env,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
     seen, text = 0, b""
     while process.poll() is None and not 3 <= seen < total:
         text += os.read(process.stderr.fileno(), 4096)
