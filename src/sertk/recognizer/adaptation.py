@@ -125,7 +125,7 @@ def plan_adaptation(
     plan = Plan({}, {}, {}, {})
     if speakers is None and prior is None:
         return plan
-    adaptation = _adaptation(scorer)
+    adaptation = require_adaptation(scorer)
     needed = adaptation.min_seconds if min_seconds is None else float(min_seconds)
     order = sorted(heard.features)
     ids = [None if speakers is None else speakers[i] for i in order]
@@ -163,7 +163,7 @@ def fixed_plan(
     """Every item of ``heard`` scored with ``statistics`` gathered beforehand (e.g. over all of
     a recording's speech windows, in a pass of their own): adapted when they hold
     ``min_seconds`` of speech (default: the bundle's), as :func:`plan_adaptation` decides."""
-    adaptation = _adaptation(scorer)
+    adaptation = require_adaptation(scorer)
     needed = adaptation.min_seconds if min_seconds is None else float(min_seconds)
     total = statistics_seconds(statistics)
     enough = statistics is not None and total >= needed
@@ -176,7 +176,8 @@ def fixed_plan(
     return plan
 
 
-def _adaptation(scorer: Any) -> Any:
+def require_adaptation(scorer: Any) -> Any:
+    """``scorer.adaptation``; SertkError when the scorer has no speaker-adapted model."""
     if scorer.adaptation is None:
         raise SertkError(
             f"{scorer.source} cannot adapt to speakers: it has no speaker-adapted model; use a "

@@ -44,7 +44,7 @@ from sertk.audio import LevelMeter, audio_blocks, regions_of_levels
 from sertk.audio.stream import AudioStream
 from sertk.errors import AudioError, SertkError
 from sertk.inference.speakers import merge_statistics
-from sertk.recognizer.adaptation import Plan, fixed_plan
+from sertk.recognizer.adaptation import Plan, fixed_plan, require_adaptation
 from sertk.recognizer.prediction import AdaptationState, Prediction, Segment, Timeline
 from sertk.recognizer.timeline import (
     DEFAULT_WINDOW,
@@ -125,11 +125,8 @@ def _settings(recognizer, window, hop, smooth, smoothing, min_speech, adapt, vad
             f"{recognizer.bundle.path} is speaker-adapted: pass adapt=True (or speaker=: one id "
             "for the whole recording; its speech windows supply the speaker statistics)"
         )
-    if adapt and not recognizer.adaptive:
-        raise SertkError(
-            f"{recognizer.bundle.path} cannot adapt to speakers: it has no speaker-adapted model; "
-            "use a speaker-adapted or adaptive bundle (sertk bundle pair GLOBAL ADAPTED -o OUT)"
-        )
+    if adapt:
+        require_adaptation(recognizer.scorer)  # now, before any audio is read
     meter = {key: options.pop(key) for key in _METER_OPTIONS if key in options}
     LevelMeter(recognizer.sampling_rate, **meter)  # checks frame_ms and hop_ms now
     plan_windows([], window=window, hop=hop)  # checks hop <= window now

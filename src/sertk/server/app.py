@@ -55,8 +55,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import ClientDisconnect
 
 from sertk._version import __version__
-from sertk.bundle._hash import content_hash
-from sertk.errors import BundleError, ConfigError, SertkError
+from sertk.errors import ConfigError, SertkError
 from sertk.inference.speakers import statistics_from_json, statistics_to_json
 from sertk.recognizer import DEFAULT_MODEL, Recognizer
 from sertk.server import schemas
@@ -172,7 +171,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.recognizer, app.state.pool, app.state.access = recognizer, pool, access
-    app.state.content_hash = _content_hash(recognizer)
+    app.state.content_hash = recognizer.sha256 or None  # hashed when the bundle was loaded
     _add_error_handlers(app)
     app.state.sessions = SessionStore() if sessions is None else sessions
     add_session_routes(app, app.state.sessions)
@@ -192,13 +191,6 @@ def _positive(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
         raise ConfigError(f"{name} must be a positive number, got {value!r}")
     return float(value)
-
-
-def _content_hash(recognizer: Recognizer) -> str | None:
-    try:
-        return content_hash(recognizer.bundle.path)
-    except BundleError:  # e.g. a bundle object built in memory, without its folder
-        return None
 
 
 def _add_routes(app: FastAPI, limits: schemas.Limits, *, body_timeout: float) -> None:

@@ -176,8 +176,6 @@ def decode(upload: Upload, *, sampling_rate: int, max_duration: float) -> np.nda
         signal, rate = load_audio(source, sampling_rate=sampling_rate, max_duration=max_duration)
     except SertkError as error:
         raise api_error(error) from None
-    if len(signal) / rate > max_duration:
-        raise _too_long(len(signal) / rate, max_duration)
     return signal
 
 
@@ -200,12 +198,3 @@ def check_announced(upload: Upload, *, max_duration: float) -> float:
             f"of {clock(max_duration)} set by this server; cut it into shorter pieces",
         )
     return announced
-
-
-def _too_long(seconds: float, max_duration: float) -> ApiError:
-    return ApiError(
-        413,
-        "audio_too_long",
-        f"the audio lasts {seconds:.1f} s, longer than the server's limit of {max_duration:g} s; "
-        "cut it into shorter pieces",
-    )
